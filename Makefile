@@ -1,0 +1,49 @@
+# The documented commands: make run, make test (and test-docker, bench, lint as later issues add them).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export LIGHTSERV_MODE ?= DEV
+export DB_HOST ?= 127.0.0.1
+export DB_PORT ?= 3306
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+export DJ_SCHEMA_PREFIX ?= lightserv_dev_
+export MAIL_SERVER ?= 127.0.0.1
+export MAIL_PORT ?= 8025
+export PORT ?= 5000
+
+.PHONY: run test lint check-services clean-venv
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+check-services: $(VENV)/.installed
+	@$(PY) scripts/check_services.py
+
+## make run: everything in the foreground under one supervisor; Ctrl-C stops all of it.
+run: $(VENV)/.installed check-services
+	@mkdir -p var/mail var/data var/log
+	$(VENV)/bin/flask --app run:app init-db
+	@if [ "$$LIGHTSERV_MODE" = DEV ]; then $(VENV)/bin/flask --app run:app seed-demo; fi
+	@echo
+	@echo "lightserv is starting at http://127.0.0.1:$(PORT)/login  (Ctrl-C stops everything)"
+	@echo "Emails are kept in var/mail/ (local SMTP on port $(MAIL_PORT))."
+	@echo
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho -f Procfile.dev start
+
+## make test: the whole suite against real components (provisioned when missing).
+test: $(VENV)/.installed-test
+	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
+	bash scripts/provision-test.sh
+	$(VENV)/bin/ruff check lightserv lib schemas tests
+	LIGHTSERV_MODE=TEST $(PY) -m pytest
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check lightserv lib schemas tests

@@ -1,0 +1,119 @@
+"""lightserv: the light-sheet microscopy core facility portal."""
+
+from __future__ import annotations
+
+import warnings
+
+from flask import Flask
+
+from .settings import Settings, load_settings
+
+# Known and accepted (docs/decisions.md): we configure DataJoint in code, not with datajoint.json, and
+# MariaDB support in DataJoint 2 is best-effort; the pinned version plus our tests are the guarantee.
+warnings.filterwarnings("ignore", message="No datajoint.json found")
+warnings.filterwarnings("ignore", message="MariaDB is not officially supported by DataJoint")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app. Nothing connects to a database or broker here."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_recycle": 1800},
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=settings.wtf_csrf_time_limit,
+        WTF_CSRF_SSL_STRICT=settings.cookie_secure,
+        BOOTSTRAP_SERVE_LOCAL=True,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        TESTING=settings.lightserv_mode == "TEST",
+        DEBUG=False,
+    )
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from .auth.session import init_auth
+    from .celery_app import celery_init_app
+    from .extensions import bootstrap, csrf, db
+
+    db.init_app(app)
+    app.before_request(_require_current_database)
+    csrf.init_app(app)
+    bootstrap.init_app(app)
+    init_auth(app)
+    celery_init_app(app)
+
+
+def _require_current_database():
+    """Refuse service (503) while the database is behind the code; /healthz still answers."""
+    from flask import render_template, request
+
+    from .dbinit import check_database_current
+
+    if request.endpoint in (None, "static", "bootstrap.static", "health.healthz"):
+        return None
+    message = check_database_current()
+    if message:
+        return render_template("errors/503.html", message=message), 503
+    return None
+
+
+def register_blueprints(app: Flask) -> None:
+    from .admin.routes import bp as admin_bp
+    from .auth.routes import bp as auth_bp
+    from .health import bp as health_bp
+    from .requests.routes import bp as requests_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(requests_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .common.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from flask import g
+    from flask_login import current_user
+
+    from .common.forms import EXPIRED_MESSAGE
+    from .common.navigation import navigation
+    from .common.timefmt import format_date, format_datetime
+
+    tz = app.config["SETTINGS"].display_timezone
+    app.jinja_env.filters["localtime"] = lambda v: format_datetime(v, tz)
+    app.jinja_env.filters["localdate"] = format_date
+
+    @app.context_processor
+    def inject():
+        settings = app.config["SETTINGS"]
+        return {
+            "nav_items": navigation(current_user),
+            "facility_name": settings.facility_name,
+            "facility_contact_email": settings.facility_contact_email,
+            "lightserv_mode": settings.lightserv_mode,
+            "form_expired": g.get("form_expired", False),
+            "form_expired_message": EXPIRED_MESSAGE,
+        }
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register
+
+    register(app)

@@ -1,0 +1,44 @@
+"""Reads for the admin pages."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from lightserv.common.pagination import Page, PageRequest
+from lightserv.db import get_schemas
+from lightserv.extensions import db
+from lightserv.models import Account, RoleGrant
+
+USER_SORTS = {"username": "username", "email": "email", "last_login_at": "last_login_at", "created_at": "created_at"}
+
+
+def list_users(page: PageRequest, search: str = "") -> Page:
+    """One page of users (sorted and paged in SQL) with their roles (one extra query for the page)."""
+    users = get_schemas().lightsheet.User()
+    query = users & _like(search) if search else users
+    total = len(query)
+    rows = query.to_dicts(order_by=page.order_by(USER_SORTS, ["username"]), limit=page.per_page, offset=page.offset)
+    names = [r["username"] for r in rows]
+    roles: dict[str, list[str]] = {n: [] for n in names}
+    accounts: dict[str, Account] = {}
+    if names:
+        for username, role in db.session.execute(
+            select(RoleGrant.username, RoleGrant.role).where(RoleGrant.username.in_(names)).order_by(RoleGrant.role)
+        ):
+            roles[username].append(role)
+        accounts = {a.username: a for a in db.session.scalars(select(Account).where(Account.username.in_(names)))}
+    for r in rows:
+        r["roles"] = roles[r["username"]]
+        account = accounts.get(r["username"])
+        r["has_password"] = bool(account and account.password_hash)
+        r["active"] = bool(account.active) if account else bool(r["is_active"])
+    return Page(items=rows, total=total, request=page)
+
+
+def _like(search: str) -> str:
+    """A SQL condition matching `search` as a literal substring (LIKE wildcards and quotes escaped)."""
+    from pymysql.converters import escape_string
+
+    literal = search[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = escape_string(f"%{literal}%")
+    return f"(username LIKE '{pattern}' OR email LIKE '{pattern}' OR full_name LIKE '{pattern}')"

@@ -1,0 +1,90 @@
+"""Facility admin pages. Users & roles here; the event log, dashboard and the rest arrive in issue 10."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from lightserv.auth import services as auth
+from lightserv.common.forms import form_view
+from lightserv.common.pagination import parse_page_request
+from lightserv.common.permissions import requires
+
+from . import queries
+from .forms import ActiveForm, NewUserForm, RoleForm
+
+bp = Blueprint("admin", __name__)
+
+
+def _users_page(new_user_form: NewUserForm | None = None, status: int = 200):
+    page_req = parse_page_request(queries.USER_SORTS, "username", "asc")
+    search = request.args.get("q", "")[:100]
+    page = queries.list_users(page_req, search)
+    return render_template(
+        "admin/users.html", page=page, search=search, role_form=RoleForm(), active_form=ActiveForm(),
+        new_user_form=new_user_form or NewUserForm(),
+    ), status
+
+
+@bp.route("/users")
+@requires("admin")
+def users():
+    return _users_page()
+
+
+@bp.route("/users/new", methods=["POST"])
+@requires("admin")
+@form_view
+def create_user():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            auth.validate_username(form.username.data)
+            auth.ensure_user(form.username.data, email=form.email.data or None, full_name=form.full_name.data or "",
+                             password=form.password.data or None, actor=current_user.get_id())
+        except auth.AuthError as exc:
+            form.username.errors = [str(exc)]
+        else:
+            flash(f"User {form.username.data} created.", "success")
+            return redirect(url_for("admin.users"))
+    return _users_page(form, 400)
+
+
+@bp.route("/users/roles", methods=["POST"])
+@requires("admin")
+def change_role():
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400, "Choose a user and a role.")
+    actor = current_user.get_id()
+    try:
+        if form.grant.data:
+            changed = auth.grant_role(form.username.data, form.role.data, actor=actor)
+            flash(f"{form.username.data} {'now holds' if changed else 'already held'} {form.role.data}.", "success")
+        elif form.revoke.data:
+            changed = auth.revoke_role(form.username.data, form.role.data, actor=actor)
+            flash(f"{form.role.data} {'revoked from' if changed else 'was not held by'} {form.username.data}.",
+                  "success")
+        else:
+            abort(400, "Unknown form action.")
+    except auth.AuthError as exc:
+        abort(400, str(exc))
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/active", methods=["POST"])
+@requires("admin")
+def change_active():
+    form = ActiveForm()
+    if not form.validate_on_submit():
+        abort(400, "Choose a user.")
+    if form.activate.data == form.deactivate.data:
+        abort(400, "Unknown form action.")
+    if form.deactivate.data and form.username.data == current_user.get_id():
+        abort(400, "You cannot deactivate yourself.")
+    try:
+        auth.set_active(form.username.data, bool(form.activate.data), actor=current_user.get_id())
+    except auth.AuthError as exc:
+        abort(400, str(exc))
+    flash(f"{form.username.data} is now {'active' if form.activate.data else 'inactive'}.", "success")
+    return redirect(url_for("admin.users"))

@@ -1,0 +1,34 @@
+"""Reads about users and roles."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from lightserv.extensions import db
+from lightserv.models import Account, RoleGrant
+
+
+def list_roles(username: str) -> list[str]:
+    return list(db.session.scalars(select(RoleGrant.role).where(RoleGrant.username == username)))
+
+
+def get_account(username: str) -> Account | None:
+    return db.session.get(Account, username)
+
+
+def list_staff_emails(role: str) -> list[str]:
+    """Emails of everyone holding `role` (admins hold every staff role), from stored user rows."""
+    from lightserv.db import get_schemas
+
+    usernames = set(
+        db.session.scalars(
+            select(RoleGrant.username).where(RoleGrant.role.in_([role, "facility_admin"]))
+        )
+    )
+    active = set(db.session.scalars(select(Account.username).where(Account.active.is_(True))))
+    usernames &= active
+    if not usernames:
+        return []
+    user_table = get_schemas().lightsheet.User
+    rows = (user_table & [{"username": u} for u in sorted(usernames)]).to_dicts()
+    return sorted({r["email"] for r in rows if r["email"]})

@@ -1,0 +1,108 @@
+"""Celery wired the Flask way (flask docs, "Background Tasks with Celery").
+
+Every task runs inside an app context. Heartbeats in Redis let /healthz tell whether a worker and the
+beat scheduler are alive without a round trip through the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from celery import Celery, Task
+from celery.beat import PersistentScheduler
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from flask import Flask
+
+from lightserv.beat import beat_schedule
+from lightserv.common.redis import redis_for
+
+WORKER_HEARTBEAT_KEY = "lightserv:heartbeat:worker:"
+BEAT_HEARTBEAT_KEY = "lightserv:heartbeat:beat"
+HEARTBEAT_SECONDS = 10
+HEARTBEAT_TTL = 45
+log = logging.getLogger(__name__)
+
+
+def celery_init_app(app: Flask) -> Celery:
+    settings = app.config["SETTINGS"]
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(
+        broker_url=settings.redis_url,
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=600,
+        task_soft_time_limit=540,
+        task_always_eager=settings.celery_task_always_eager,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        beat_schedule=beat_schedule(settings),
+        timezone="UTC",
+        worker_hijack_root_logger=False,
+    )
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    app.extensions["celery_redis_url"] = settings.redis_url
+    return celery_app
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    """The default beat scheduler, plus a Redis heartbeat on every tick."""
+
+    def tick(self, *args, **kwargs):
+        try:
+            url = self.app.conf.broker_url
+            redis_for(url).set(BEAT_HEARTBEAT_KEY, str(time.time()), ex=HEARTBEAT_TTL)
+        except Exception:  # a Redis blip must not stop the scheduler
+            log.warning("beat heartbeat not written", exc_info=True)
+        return min(super().tick(*args, **kwargs), HEARTBEAT_SECONDS)
+
+
+_stop = threading.Event()
+
+
+@worker_ready.connect
+def _start_worker_heartbeat(sender=None, **_):
+    url = sender.app.conf.broker_url
+    key = WORKER_HEARTBEAT_KEY + f"{socket.gethostname()}:{os.getpid()}"
+
+    def beat():
+        while not _stop.is_set():
+            try:
+                redis_for(url).set(key, str(time.time()), ex=HEARTBEAT_TTL)
+            except Exception:  # a Redis blip must not stop the heartbeat thread
+                log.warning("worker heartbeat not written", exc_info=True)
+            _stop.wait(HEARTBEAT_SECONDS)
+
+    threading.Thread(target=beat, name="lightserv-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_worker_heartbeat(**_):
+    _stop.set()
+
+
+@worker_process_init.connect
+def _reset_connections(**_):
+    """A forked child must not reuse its parent's database sockets."""
+    from lightserv.db import forget_connections
+
+    forget_connections()
+    from lightserv.worker import flask_app
+
+    with flask_app.app_context():
+        from lightserv.extensions import db
+
+        db.engine.dispose(close=False)

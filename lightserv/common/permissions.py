@@ -1,0 +1,208 @@
+"""The one permission helper: README §3 as data, plus the route decorator that declares each route's rule.
+
+Two kinds of checks:
+- global actions (`can(user, "admin.users")`): decided by the user's roles alone;
+- request actions (`can(user, "request.view", relation="auditor")`): decided by roles and the user's
+  relation to the request (`owner`, `collaborator`, `auditor` or None).
+
+Menus call the same `can` as the routes, so a user never sees a link they cannot use.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from flask import abort, current_app, g, request
+from flask_login import current_user
+
+from schemas.enums import ROLE
+
+ADMIN = "facility_admin"
+STAFF_ROLES = frozenset({"clearing_staff", "imaging_staff", "processing_staff", ADMIN})
+RELATIONS = ("owner", "collaborator", "auditor")
+
+
+@dataclass(frozen=True)
+class Action:
+    """Who may perform an action: any of `roles`, or any of `relations` to the request."""
+
+    name: str
+    description: str
+    roles: frozenset[str] = frozenset()
+    relations: frozenset[str] = frozenset()
+    anyone: bool = False  # every authenticated user
+    request_scoped: bool = False
+
+    def allows(self, roles: Iterable[str], relation: str | None = None) -> bool:
+        if self.anyone:
+            return True
+        held = set(roles)
+        if ADMIN in held and ADMIN in self.roles:
+            return True
+        if held & self.roles:
+            return True
+        return relation is not None and relation in self.relations
+
+
+def _a(name, description, roles=(), relations=(), anyone=False, request_scoped=False) -> Action:
+    return Action(name, description, frozenset(roles), frozenset(relations), anyone, request_scoped)
+
+
+_ALL_STAFF = ("clearing_staff", "imaging_staff", "processing_staff", ADMIN)
+_SHARED = ("owner", "collaborator", "auditor")
+
+#: README §3 permission matrix. Admin is listed explicitly wherever the matrix says "yes" for admins.
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in [
+        _a("request.submit", "Submit a request for oneself", anyone=True),
+        _a("request.submit_for_other", "Submit a request on behalf of another user", ("clearing_staff", ADMIN)),
+        _a("request.list", "See request and sample lists", anyone=True),
+        _a("request.view", "See a request's overview and logs", _ALL_STAFF, _SHARED, request_scoped=True),
+        _a("request.delete", "Delete a request before clearing starts", (ADMIN,), ("owner",), request_scoped=True),
+        _a("request.manage_access", "Manage auditors and collaborators", (ADMIN,), ("owner",), request_scoped=True),
+        _a("request.add_imaging", "Request additional imaging", ("imaging_staff", ADMIN), ("owner", "collaborator"),
+           request_scoped=True),
+        _a("request.add_processing", "Request additional processing", ("processing_staff", ADMIN),
+           ("owner", "collaborator"), request_scoped=True),
+        _a("request.feedback", "Give feedback", (), ("owner", "collaborator"), request_scoped=True),
+        _a("clearing.queue", "Clearing queue and forms", ("clearing_staff", ADMIN)),
+        _a("imaging.queue", "Imaging queue and forms", ("imaging_staff", ADMIN)),
+        _a("processing.queue", "Processing queue", ("processing_staff", ADMIN)),
+        _a("processing.start", "Start processing of a pending request", ("processing_staff", ADMIN), ("owner",),
+           request_scoped=True),
+        _a("processing.manage_runs", "Cancel or re-run a pipeline", ("processing_staff", ADMIN)),
+        _a("viewer.open", "Open viewers on request data", _ALL_STAFF, _SHARED, request_scoped=True),
+        _a("antibody.view", "Antibody history: view", anyone=True),
+        _a("antibody.edit_history", "Antibody history: edit a row", ("clearing_staff", ADMIN), ("owner",)),
+        _a("antibody.edit_overview", "Antibody overview: edit", ("clearing_staff", ADMIN)),
+        _a("admin", "Users and roles, event log, dashboard, live viewer sessions", (ADMIN,)),
+        _a("profile", "Edit one's own profile and password", anyone=True),
+    ]
+}
+
+
+def roles_of(user) -> frozenset[str]:
+    """Roles held by `user`, read once per HTTP request from the role-grant table."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return frozenset()
+    cache = g.setdefault("_roles_cache", {})
+    username = user.get_id()
+    if username not in cache:
+        from lightserv.auth.queries import list_roles
+
+        cache[username] = frozenset(list_roles(username))
+    return cache[username]
+
+
+def can(user, action: str, relation: str | None = None) -> bool:
+    """Whether `user` may perform `action` (with `relation` to the request for request actions)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    rule = ACTIONS[action]
+    if action == "processing.start" and relation == "owner":
+        if not current_app.config["SETTINGS"].allow_self_processing:
+            relation = None
+    return rule.allows(roles_of(user), relation)
+
+
+# --------------------------------------------------------------------------------------------------
+# Route declarations. Every view function carries exactly one rule; the permission-matrix test walks
+# `app.url_map` and fails for any endpoint without one.
+# --------------------------------------------------------------------------------------------------
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    kind: str  # "public", "authenticated", "action", "request"
+    action: str | None = None
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _declare(view: Callable, rule: RouteRule) -> Callable:
+    view.__lightserv_rule__ = rule  # type: ignore[attr-defined]
+    return view
+
+
+def public(view: Callable) -> Callable:
+    """No login needed (login page, health check, static help pages)."""
+    return _declare(view, RouteRule(PUBLIC))
+
+
+def login_required(view: Callable) -> Callable:
+    """Any authenticated, active user."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()
+        return view(*args, **kwargs)
+
+    return _declare(wrapper, RouteRule(AUTHENTICATED))
+
+
+def requires(action: str) -> Callable[[Callable], Callable]:
+    """A global action: 401/redirect when anonymous, 403 when the roles do not allow it."""
+    if action not in ACTIONS:
+        raise KeyError(f"unknown action {action!r}")
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if not can(current_user, action):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return _declare(wrapper, RouteRule("action", action))
+
+    return decorator
+
+
+def requires_request(action: str) -> Callable[[Callable], Callable]:
+    """A request-scoped action. The view receives `owner` and `request_name` URL parts; a user who
+    may not view the request gets 404 exactly like a missing request, one who may view it but not
+    perform `action` gets 403. The decorator passes the loaded request row as `req`."""
+    rule = ACTIONS[action]
+    if not rule.request_scoped:
+        raise KeyError(f"{action!r} is not a request action")
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, username: str, request_name: str, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            from lightserv.requests.queries import get_request_and_relation
+
+            found = get_request_and_relation(username, request_name, current_user.get_id())
+            if found is None:
+                abort(404)
+            req, relation = found
+            if not can(current_user, "request.view", relation):
+                abort(404)
+            if not can(current_user, action, relation):
+                abort(403)
+            g.request_relation = relation
+            return view(*args, req=req, **kwargs)
+
+        return _declare(wrapper, RouteRule("request", action))
+
+    return decorator
+
+
+def rule_of(view: Callable) -> RouteRule | None:
+    return getattr(view, "__lightserv_rule__", None)
+
+
+def peer_address() -> str | None:
+    return request.remote_addr
+
+
+assert set(ROLE) == {"clearing_staff", "imaging_staff", "processing_staff", ADMIN}

@@ -1,0 +1,108 @@
+"""Creating and migrating the databases: an explicit step (`flask --app run:app init-db`), never at
+import or app start. Every step is idempotent, so running it twice is harmless."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pymysql
+from flask import Flask, current_app
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lightserv.extensions import db
+from lightserv.models import DateTime6
+
+
+class SchemaMigration(db.Model):
+    """Migration steps applied to this deployment's databases, in order."""
+
+    __tablename__ = "schema_migration"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    applied_at: Mapped[dt.datetime] = mapped_column(DateTime6, nullable=False)
+
+
+def _initial(app: Flask) -> None:
+    """0001: every DataJoint table, every application table, the seeded lookups."""
+
+
+#: Ordered, idempotent migration steps (data-model.md §9). Append; never edit or reorder.
+MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
+    ("0001_initial", _initial),
+]
+
+
+def _server_connection(settings) -> pymysql.Connection:
+    return pymysql.connect(host=settings.db_host, port=settings.db_port, user=settings.db_user,
+                           password=settings.db_password, autocommit=True, charset="utf8mb4")
+
+
+def init_db(app: Flask, *, app_user: str | None = None, app_user_host: str = "%") -> list[str]:
+    """Create what is missing and apply pending migrations. Returns the names of applied steps."""
+    from lightserv.db import connect, forget_connections
+    from schemas import activate_all
+    from schemas.seed import seed_lookups
+
+    settings = app.config["SETTINGS"]
+    with _server_connection(settings) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{settings.app_database}` CHARACTER SET utf8mb4")
+    dj_conn = connect(settings.db_host, settings.db_port, settings.db_user, settings.db_password)
+    schemas = activate_all(settings.dj_schema_prefix, connection=dj_conn, create_tables=True)
+    seed_lookups(schemas)
+    dj_conn.close()
+    forget_connections()
+    applied: list[str] = []
+    with app.app_context():
+        db.create_all()
+        done = set(db.session.scalars(select(SchemaMigration.name)))
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            step(app)
+            db.session.add(SchemaMigration(name=name, applied_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+            db.session.commit()
+            applied.append(name)
+    if app_user:
+        grant_app_user(settings, app_user, app_user_host)
+    return applied
+
+
+def grant_app_user(settings, user: str, host: str = "%") -> None:
+    """Give the application's database account what it needs, and only INSERT and SELECT on the
+    event log (pitfall 23). The account must exist already (created by the DBA with its password)."""
+    from schemas import SCHEMA_SUFFIXES
+
+    quoted = f"'{user}'@'{host}'"
+    with _server_connection(settings) as conn, conn.cursor() as cur:
+        for suffix in SCHEMA_SUFFIXES:
+            cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, REFERENCES ON `{settings.dj_schema_prefix}{suffix}`.* "
+                        f"TO {quoted}")
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (settings.app_database,))
+        for (table,) in cur.fetchall():
+            privileges = "SELECT, INSERT" if table == "event_log" else "SELECT, INSERT, UPDATE, DELETE"
+            cur.execute(f"GRANT {privileges} ON `{settings.app_database}`.`{table}` TO {quoted}")
+
+
+def pending_migrations() -> list[str]:
+    """Names of migration steps this code knows but the database lacks (empty when up to date)."""
+    try:
+        done = set(db.session.scalars(select(SchemaMigration.name)))
+    except Exception:  # noqa: BLE001 - no table yet means nothing applied
+        db.session.rollback()
+        done = set()
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def check_database_current() -> str | None:
+    """A message when the database is behind the code, else None (checked once per process)."""
+    state = current_app.extensions.setdefault("lightserv_db_state", {})
+    if state.get("current"):
+        return None
+    missing = pending_migrations()
+    if missing:
+        return ("The database is behind this version of lightserv (missing: " + ", ".join(missing)
+                + "). An administrator must run: flask --app run:app init-db")
+    state["current"] = True
+    return None

@@ -1,0 +1,42 @@
+"""Demo content for `make run` (DEV only): the demo accounts of run-and-test.md §2.
+
+The demo password is generated once per checkout and kept in `var/demo-password` (never committed),
+so no credential lives in the repository (pitfall 17)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from .auth.services import ensure_user, grant_role, set_password
+from .settings import PROJECT_ROOT
+
+PASSWORD_FILE = PROJECT_ROOT / "var" / "demo-password"
+
+DEMO_USERS: list[tuple[str, list[str]]] = [
+    ("admin", ["facility_admin"]),
+    ("clearer", ["clearing_staff"]),
+    ("imager", ["imaging_staff"]),
+    ("processor", ["processing_staff"]),
+    ("researcher", []),
+    ("auditor", []),
+]
+
+
+def demo_password(path: Path = PASSWORD_FILE) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = "demo-" + secrets.token_urlsafe(9)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password
+
+
+def seed_demo(password: str) -> list[tuple[str, list[str]]]:
+    for username, roles in DEMO_USERS:
+        ensure_user(username, full_name=f"Demo {username}", password=password, actor=None)
+        set_password(username, password, actor=None)
+        for role in roles:
+            grant_role(username, role, actor=None)
+    return DEMO_USERS

@@ -1,0 +1,159 @@
+"""Typed settings, read once from the environment.
+
+`Settings()` reads environment variables (names equal the field names in upper case). Tests build their
+own `Settings(...)` and pass it to `create_app`. Nothing here connects to anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or invalid; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_file=None)
+
+    # --- mode and secrets -------------------------------------------------------------------------
+    lightserv_mode: Literal["DEV", "PROD", "TEST"]
+    secret_key: str = ""
+
+    # --- databases --------------------------------------------------------------------------------
+    db_host: str = "127.0.0.1"
+    db_port: int = 3306
+    db_user: str = "root"
+    db_password: str = ""
+    dj_schema_prefix: str = "lightserv_dev_"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # --- facility and links -----------------------------------------------------------------------
+    public_base_url: str = "http://127.0.0.1:5000"
+    facility_name: str = "the Light-Sheet Microscopy Core Facility"
+    facility_contact_email: str = "lightsheet-core@example.org"
+    email_domain: str = "example.org"
+    display_timezone: str = "America/New_York"
+
+    # --- mail -------------------------------------------------------------------------------------
+    mail_server: str = "127.0.0.1"
+    mail_port: int = 8025
+    mail_use_tls: bool = False
+    mail_username: str = ""
+    mail_password: str = ""
+    mail_default_sender: str = "lightserv@example.org"
+    mail_dev_recipient: str = "lightserv-dev@example.org"
+    it_help_email: str = ""
+    mail_timeout_seconds: float = 10.0
+
+    # --- authentication ---------------------------------------------------------------------------
+    auth_local: bool = True
+    remote_user_header: str = ""
+    trusted_proxies: str = ""  # comma-separated addresses or CIDR networks
+    sso_logout_url: str = ""
+    login_max_failures_per_minute: int = 5
+    session_cookie_secure: bool | None = None  # default: True outside DEV/TEST
+    wtf_csrf_time_limit: int = 8 * 3600
+
+    # --- storage ----------------------------------------------------------------------------------
+    data_root: Path = PROJECT_ROOT / "var" / "data"
+    data_root_display: str = ""
+    atlas_root: Path = PROJECT_ROOT / "var" / "atlas"
+    data_group: str = ""
+    storage_path: Path | None = None
+    storage_check_time: str = "08:30"
+    storage_warn_free_tb: float = 5.0
+
+    # --- processing ------------------------------------------------------------------------------
+    allow_self_processing: bool = True
+
+    # --- background work --------------------------------------------------------------------------
+    slurm_poll_seconds: int = 60
+    email_retry_seconds: int = 300
+    viewer_cleanup_seconds: int | None = None  # default 900 (DEV 300)
+    celery_task_always_eager: bool = False
+
+    # --- viewer (used from the viewer issue on; /healthz reports "not_configured" until set) ------
+    viewer_launcher_url: str = ""
+    viewer_launcher_token: str = ""
+
+    # --- pages ------------------------------------------------------------------------------------
+    page_size: int = Field(default=50, ge=1, le=500)
+
+    @field_validator("lightserv_mode", mode="before")
+    @classmethod
+    def _upper_mode(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.lightserv_mode == "PROD" and len(self.secret_key) < 32:
+            raise ValueError("SECRET_KEY is required in PROD (at least 32 characters)")
+        if not self.secret_key:
+            # DEV/TEST only: a fixed, obviously non-production key so sessions survive restarts.
+            object.__setattr__(self, "secret_key", f"insecure-{self.lightserv_mode.lower()}-key")
+        self.trusted_proxy_networks()  # validates the list
+        if self.remote_user_header and not self.trusted_proxies:
+            raise ValueError("TRUSTED_PROXIES is required when REMOTE_USER_HEADER is set")
+        return self
+
+    # --- derived values ---------------------------------------------------------------------------
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        nets = []
+        for part in self.trusted_proxies.split(","):
+            part = part.strip()
+            if part:
+                try:
+                    nets.append(ipaddress.ip_network(part, strict=False))
+                except ValueError as exc:
+                    raise ValueError(f"TRUSTED_PROXIES: {part!r} is not an address or network") from exc
+        return nets
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.lightserv_mode == "PROD"
+
+    @property
+    def app_database(self) -> str:
+        return f"{self.dj_schema_prefix}app"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        from urllib.parse import quote_plus
+
+        return (
+            f"mysql+pymysql://{quote_plus(self.db_user)}:{quote_plus(self.db_password)}"
+            f"@{self.db_host}:{self.db_port}/{self.app_database}?charset=utf8mb4"
+        )
+
+    @property
+    def cleanup_interval(self) -> int:
+        if self.viewer_cleanup_seconds:
+            return self.viewer_cleanup_seconds
+        return 300 if self.lightserv_mode == "DEV" else 900
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a missing or bad one raises SettingsError naming it."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            if err["type"] == "missing":
+                problems.append(f"{name} is required but not set")
+            else:
+                problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("lightserv cannot start: " + "; ".join(problems)) from None

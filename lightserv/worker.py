@@ -1,0 +1,8 @@
+"""Celery entry point: `celery -A lightserv.worker worker` and `celery -A lightserv.worker beat`."""
+
+from lightserv import create_app
+
+flask_app = create_app()
+celery_app = flask_app.extensions["celery"]
+
+import lightserv.common.tasks  # noqa: E402,F401  (registers the tasks)

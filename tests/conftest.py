@@ -1,0 +1,240 @@
+"""Test infrastructure on the real components (run-and-test.md §4).
+
+- Every test session gets its own schema prefix on the local MariaDB, dropped at the end.
+- Every test starts from empty tables (the seeded lookups stay) and an empty Redis test database.
+- `smtp` is a real aiosmtpd server on a loopback port; the app sends mail to it.
+- `login_as(role)` logs the test client in as a fresh user holding that role.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import uuid
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from tests.support.smtp import SmtpSink
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+DB = dict(
+    host=os.environ.get("DB_HOST", "127.0.0.1"),
+    port=int(os.environ.get("DB_PORT", "3306")),
+    user=os.environ.get("DB_USER", "root"),
+    password=os.environ.get("DB_PASSWORD", ""),
+)
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+# Lookup tables keep their seeded rows between tests.
+LOOKUP_TABLES = {"#clearing_protocol", "#clearing_section", "#clearing_step", "#atlas", "schema_migration"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_connection() -> pymysql.Connection:
+    return pymysql.connect(autocommit=True, charset="utf8mb4", **DB)
+
+
+@pytest.fixture(scope="session")
+def schema_prefix() -> str:
+    return f"lstest_{uuid.uuid4().hex[:8]}_"
+
+
+@pytest.fixture(scope="session")
+def smtp():
+    sink = SmtpSink(port=free_port())
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def settings_overrides(schema_prefix, smtp, tmp_path_factory) -> dict:
+    data_root = tmp_path_factory.mktemp("data")
+    return dict(
+        lightserv_mode="TEST",
+        secret_key="test-secret-key-" + uuid.uuid4().hex,
+        db_host=DB["host"],
+        db_port=DB["port"],
+        db_user=DB["user"],
+        db_password=DB["password"],
+        dj_schema_prefix=schema_prefix,
+        redis_url=REDIS_TEST_URL,
+        mail_server="127.0.0.1",
+        mail_port=smtp.port,
+        data_root=data_root,
+        atlas_root=tmp_path_factory.mktemp("atlas"),
+        facility_name="Test Light-Sheet Core",
+        facility_contact_email="core@test.example",
+        email_domain="test.example",
+        public_base_url="https://lightserv.test.example",
+    )
+
+
+@pytest.fixture(scope="session")
+def settings(settings_overrides):
+    from lightserv.settings import Settings
+
+    return Settings(**settings_overrides)
+
+
+@pytest.fixture(scope="session")
+def app(settings, schema_prefix):
+    from lightserv import create_app
+    from lightserv.db import forget_connections
+    from lightserv.dbinit import init_db
+
+    flask_app = create_app(settings)
+    init_db(flask_app)
+    import lightserv.common.tasks  # noqa: F401  registers tasks with the app's Celery
+    yield flask_app
+    forget_connections()
+    from lightserv.extensions import db
+
+    with flask_app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop_prefix(schema_prefix)
+
+
+def databases_with_prefix(prefix: str) -> list[str]:
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                    (prefix.replace("_", "\\_") + "%",))
+        return [r[0] for r in cur.fetchall()]
+
+
+def drop_prefix(prefix: str) -> None:
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute("SET FOREIGN_KEY_CHECKS=0")
+        for name in databases_with_prefix(prefix):
+            cur.execute(f"DROP DATABASE `{name}`")
+
+
+@pytest.fixture(scope="session")
+def _table_list(app, schema_prefix) -> list[str]:
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE %s",
+            (schema_prefix.replace("_", "\\_") + "%",),
+        )
+        return [f"`{s}`.`{t}`" for s, t in cur.fetchall() if t not in LOOKUP_TABLES and not t.startswith("~")]
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request, _table_list):
+    """Empty tables and Redis before each test that uses the app."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute("SET FOREIGN_KEY_CHECKS=0")
+        for table in _table_list:
+            cur.execute(f"DELETE FROM {table}")
+    import redis
+
+    redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+    yield
+    from lightserv.extensions import db
+
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+
+
+@pytest.fixture(autouse=True)
+def _clear_smtp(request):
+    if "smtp" in request.fixturenames:
+        request.getfixturevalue("smtp").clear()
+    yield
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+CSRF_RE = re.compile(r'(?:name="csrf_token"[^>]*value|name="csrf-token" content)="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def make_user(app):
+    """Factory: make_user("ana", roles=["clearing_staff"], password=None, active=True) -> username."""
+    from lightserv.auth import services
+
+    def make(username: str | None = None, *, roles=(), password: str | None = None, active: bool = True,
+             email: str | None = None) -> str:
+        username = username or f"u{uuid.uuid4().hex[:8]}"
+        with app.app_context():
+            services.ensure_user(username, email=email, password=password, actor="test")
+            for role in roles:
+                services.grant_role(username, role, actor="test")
+            if not active:
+                services.set_active(username, False, actor="test")
+        return username
+
+    return make
+
+
+ROLE_OF = {
+    "researcher": (),
+    "clearing": ("clearing_staff",),
+    "imaging": ("imaging_staff",),
+    "processing": ("processing_staff",),
+    "admin": ("facility_admin",),
+}
+
+
+@pytest.fixture
+def login_as(client, make_user):
+    """login_as("clearing") -> username; the test client is then logged in as that user."""
+
+    def login(role: str = "researcher", username: str | None = None) -> str:
+        name = make_user(username, roles=ROLE_OF[role])
+        with client.session_transaction() as sess:
+            sess["_user_id"] = name
+            sess["_fresh"] = True
+        return name
+
+    return login
+
+
+@pytest.fixture
+def post_form(client):
+    """POST with a valid CSRF token taken from a page the client can see."""
+
+    def post(url: str, data: dict, token_page: str = "/about", **kwargs):
+        token = csrf_from(client.get(token_page).get_data(as_text=True)) if "csrf_token" not in data else None
+        payload = dict(data)
+        if token:
+            payload["csrf_token"] = token
+        return client.post(url, data=payload, **kwargs)
+
+    return post
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,116 @@
+"""The permission matrix: every route declares a rule and answers each role as README §3 says.
+
+Every later route joins `ROUTES` below; the first test fails for any endpoint missing from it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lightserv.common.permissions import ACTIONS, rule_of
+
+ROLES = ("anonymous", "researcher", "clearing", "imaging", "processing", "admin")
+ANON_REDIRECT = 302  # anonymous users are sent to the login page
+
+# endpoint -> (method, url, expected status per role in ROLES order)
+ROUTES: dict[str, tuple[str, str, tuple[int, ...]]] = {
+    "auth.login": ("GET", "/login", (200, 302, 302, 302, 302, 302)),
+    "auth.logout": ("GET", "/logout", (200, 200, 200, 200, 200, 200)),
+    "auth.profile": ("GET", "/profile", (302, 200, 200, 200, 200, 200)),
+    "health.healthz": ("GET", "/healthz", (503, 503, 503, 503, 503, 503)),  # no worker in this test
+    "requests.home": ("GET", "/", (302, 302, 302, 302, 302, 302)),
+    "requests.request_list": ("GET", "/requests/", (302, 200, 200, 200, 200, 200)),
+    "requests.about": ("GET", "/about", (200, 200, 200, 200, 200, 200)),
+    "admin.users": ("GET", "/admin/users", (302, 403, 403, 403, 403, 200)),
+    "admin.create_user": ("POST", "/admin/users/new", (302, 403, 403, 403, 403, 400)),
+    "admin.change_role": ("POST", "/admin/users/roles", (302, 403, 403, 403, 403, 400)),
+    "admin.change_active": ("POST", "/admin/users/active", (302, 403, 403, 403, 403, 400)),
+}
+UNCHECKED = {"static", "bootstrap.static"}
+
+
+def test_every_route_declares_a_permission_and_is_in_the_matrix(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - UNCHECKED
+    missing_rule = sorted(e for e in endpoints if rule_of(app.view_functions[e]) is None)
+    assert not missing_rule, f"routes without an explicit permission: {missing_rule}"
+    missing_row = sorted(endpoints - set(ROUTES))
+    assert not missing_row, f"routes missing from the permission-matrix test: {missing_row}"
+    stale = sorted(set(ROUTES) - endpoints)
+    assert not stale, f"matrix rows for routes that do not exist: {stale}"
+
+
+@pytest.mark.parametrize("endpoint", sorted(ROUTES))
+def test_route_answers_each_role_as_the_matrix_says(app, client, login_as, endpoint):
+    method, url, expected = ROUTES[endpoint]
+    got = []
+    for role in ROLES:
+        with client.session_transaction() as sess:
+            sess.clear()
+        if role != "anonymous":
+            login_as(role)
+        if method == "GET":
+            resp = client.get(url)
+        else:
+            from tests.conftest import csrf_from
+
+            token = csrf_from(client.get("/about").get_data(as_text=True))
+            resp = client.post(url, data={"csrf_token": token})
+        got.append(resp.status_code)
+    assert tuple(got) == expected, f"{endpoint}: got {dict(zip(ROLES, got))}"
+
+
+# README §3 as a table: action -> set of (role or relation) that may do it.
+MATRIX = {
+    "request.submit_for_other": {"clearing_staff", "facility_admin"},
+    "request.delete": {"owner", "facility_admin"},
+    "request.manage_access": {"owner", "facility_admin"},
+    "request.add_imaging": {"owner", "collaborator", "imaging_staff", "facility_admin"},
+    "request.add_processing": {"owner", "collaborator", "processing_staff", "facility_admin"},
+    "request.feedback": {"owner", "collaborator"},
+    "request.view": {"owner", "auditor", "collaborator", "clearing_staff", "imaging_staff", "processing_staff",
+                     "facility_admin"},
+    "processing.manage_runs": {"processing_staff", "facility_admin"},
+    "antibody.edit_overview": {"clearing_staff", "facility_admin"},
+    "admin": {"facility_admin"},
+}
+SUBJECTS = ["owner", "auditor", "collaborator", "clearing_staff", "imaging_staff", "processing_staff",
+            "facility_admin", "stranger"]
+
+
+@pytest.mark.parametrize("action", sorted(MATRIX))
+def test_action_rules_match_the_readme_matrix(action):
+    rule = ACTIONS[action]
+    allowed = set()
+    for subject in SUBJECTS:
+        if subject in ("owner", "auditor", "collaborator"):
+            ok = rule.allows((), subject)
+        elif subject == "stranger":
+            ok = rule.allows((), None)
+        else:
+            ok = rule.allows((subject,), None)
+        if ok:
+            allowed.add(subject)
+    assert allowed == MATRIX[action]
+
+
+NAV_OF_ROLE = {
+    "researcher": ["Requests"],
+    "clearing": ["Requests"],
+    "imaging": ["Requests"],
+    "processing": ["Requests"],
+    "admin": ["Requests", "Users & roles"],
+}
+
+
+@pytest.mark.parametrize("role", sorted(NAV_OF_ROLE))
+def test_navigation_shows_exactly_the_links_the_role_can_use(app, client, login_as, role):
+    import re
+
+    login_as(role)
+    html = client.get("/requests/").get_data(as_text=True)
+    nav = html.split('data-testid="nav"', 1)[1].split("</ul>", 1)[0]
+    found = re.findall(r'class="nav-link[^"]*"[^>]*>([^<]+)</a>', nav)
+    labels = [label.strip().replace("&amp;", "&") for label in found]
+    assert labels == NAV_OF_ROLE[role] + ["About"]
+    for href in re.findall(r'href="([^"]+)"', nav):
+        assert client.get(href).status_code == 200, f"{role} sees a link to {href} they cannot open"
