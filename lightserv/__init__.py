@@ -74,11 +74,15 @@ def register_blueprints(app: Flask) -> None:
     from .admin.routes import bp as admin_bp
     from .auth.routes import bp as auth_bp
     from .health import bp as health_bp
+    from .imaging.routes import bp as imaging_bp
+    from .processing.routes import bp as processing_bp
     from .requests.routes import bp as requests_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(requests_bp)
+    app.register_blueprint(imaging_bp, url_prefix="/imaging")
+    app.register_blueprint(processing_bp, url_prefix="/processing")
     app.register_blueprint(admin_bp, url_prefix="/admin")
 
 

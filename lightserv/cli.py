@@ -16,8 +16,11 @@ def register(app: Flask) -> None:
 
         applied = init_db(app, app_user=app_user, app_user_host=app_user_host)
         settings = app.config["SETTINGS"]
-        click.echo(f"Databases with prefix {settings.dj_schema_prefix!r} are ready"
-                   + (f"; applied {', '.join(applied)}" if applied else "; nothing to migrate") + ".")
+        click.echo(
+            f"Databases with prefix {settings.dj_schema_prefix!r} are ready"
+            + (f"; applied {', '.join(applied)}" if applied else "; nothing to migrate")
+            + "."
+        )
 
     @app.cli.command("create-user")
     @click.argument("username")

@@ -33,8 +33,11 @@ def schemas_for(settings) -> Schemas:
         stale = stale or active.connection is not found.connection
         if stale:
             # DataJoint binds table classes to one prefix per process: (re)bind them to ours.
-            conn = found.connection if found else connect(
-                settings.db_host, settings.db_port, settings.db_user, settings.db_password)
+            conn = (
+                found.connection
+                if found
+                else connect(settings.db_host, settings.db_port, settings.db_user, settings.db_password)
+            )
             found = activate_all(settings.dj_schema_prefix, connection=conn, create_tables=False)
             _cache[key] = found
         return found

@@ -34,8 +34,14 @@ MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
 
 
 def _server_connection(settings) -> pymysql.Connection:
-    return pymysql.connect(host=settings.db_host, port=settings.db_port, user=settings.db_user,
-                           password=settings.db_password, autocommit=True, charset="utf8mb4")
+    return pymysql.connect(
+        host=settings.db_host,
+        port=settings.db_port,
+        user=settings.db_user,
+        password=settings.db_password,
+        autocommit=True,
+        charset="utf8mb4",
+    )
 
 
 def init_db(app: Flask, *, app_user: str | None = None, app_user_host: str = "%") -> list[str]:
@@ -76,10 +82,13 @@ def grant_app_user(settings, user: str, host: str = "%") -> None:
     quoted = f"'{user}'@'{host}'"
     with _server_connection(settings) as conn, conn.cursor() as cur:
         for suffix in SCHEMA_SUFFIXES:
-            cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, REFERENCES ON `{settings.dj_schema_prefix}{suffix}`.* "
-                        f"TO {quoted}")
-        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                    (settings.app_database,))
+            cur.execute(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE, REFERENCES ON `{settings.dj_schema_prefix}{suffix}`.* "
+                f"TO {quoted}"
+            )
+        cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (settings.app_database,)
+        )
         for (table,) in cur.fetchall():
             privileges = "SELECT, INSERT" if table == "event_log" else "SELECT, INSERT, UPDATE, DELETE"
             cur.execute(f"GRANT {privileges} ON `{settings.app_database}`.`{table}` TO {quoted}")
@@ -102,7 +111,10 @@ def check_database_current() -> str | None:
         return None
     missing = pending_migrations()
     if missing:
-        return ("The database is behind this version of lightserv (missing: " + ", ".join(missing)
-                + "). An administrator must run: flask --app run:app init-db")
+        return (
+            "The database is behind this version of lightserv (missing: "
+            + ", ".join(missing)
+            + "). An administrator must run: flask --app run:app init-db"
+        )
     state["current"] = True
     return None

@@ -180,9 +180,7 @@ class ViewerSessionContainer(db.Model):
     __tablename__ = "viewer_session_container"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("viewer_session.id"), nullable=False, index=True)
-    role: Mapped[str] = mapped_column(
-        Enum(*VIEWER_CONTAINER_ROLE, name="viewer_container_role"), nullable=False
-    )
+    role: Mapped[str] = mapped_column(Enum(*VIEWER_CONTAINER_ROLE, name="viewer_container_role"), nullable=False)
     container_name: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
     container_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     image: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -195,9 +193,7 @@ class Feedback(db.Model):
     """A requester's or collaborator's feedback on one request; saving again updates it."""
 
     __tablename__ = "feedback"
-    __table_args__ = (
-        UniqueConstraint("request_username", "request_name", "submitted_by", name="uq_feedback"),
-    )
+    __table_args__ = (UniqueConstraint("request_username", "request_name", "submitted_by", name="uq_feedback"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_username: Mapped[str] = mapped_column(String(32), nullable=False)
     request_name: Mapped[str] = mapped_column(String(64), nullable=False)

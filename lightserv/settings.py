@@ -71,8 +71,10 @@ class Settings(BaseSettings):
     storage_check_time: str = "08:30"
     storage_warn_free_tb: float = 5.0
 
-    # --- processing ------------------------------------------------------------------------------
+    # --- requests and processing -------------------------------------------------------------------
     allow_self_processing: bool = True
+    registration_channels: str = "lavision:488,555;smartspim:488,561,642,785"
+    subject_directory: str = ""  # optional DataJoint "schema.Table" listing subject_fullname
 
     # --- background work --------------------------------------------------------------------------
     slurm_poll_seconds: int = 60

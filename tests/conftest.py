@@ -28,7 +28,7 @@ DB = dict(
     user=os.environ.get("DB_USER", "root"),
     password=os.environ.get("DB_PASSWORD", ""),
 )
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_HOST_URL = "redis://127.0.0.1:6379"
 
 # Lookup tables keep their seeded rows between tests.
 LOOKUP_TABLES = {"#clearing_protocol", "#clearing_section", "#clearing_step", "#atlas", "schema_migration"}
@@ -50,6 +50,28 @@ def schema_prefix() -> str:
 
 
 @pytest.fixture(scope="session")
+def redis_url():
+    """A Redis database of our own for this session (1..15), so concurrent test runs on one machine
+    never flush or consume each other's keys and Celery messages. Claimed with SET NX in database 0."""
+    import redis
+
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    claim = redis.Redis.from_url(REDIS_HOST_URL + "/0")
+    owner = uuid.uuid4().hex
+    for number in range(15, 0, -1):
+        if claim.set(f"lightserv:test-redis-db:{number}", owner, nx=True, ex=3 * 3600):
+            break
+    else:
+        pytest.fail("no free Redis database for tests (all of 1..15 are claimed)")
+    redis.Redis.from_url(f"{REDIS_HOST_URL}/{number}").flushdb()
+    yield f"{REDIS_HOST_URL}/{number}"
+    if claim.get(f"lightserv:test-redis-db:{number}") == owner.encode():
+        claim.delete(f"lightserv:test-redis-db:{number}")
+
+
+@pytest.fixture(scope="session")
 def smtp():
     sink = SmtpSink(port=free_port())
     sink.start()
@@ -58,7 +80,7 @@ def smtp():
 
 
 @pytest.fixture(scope="session")
-def settings_overrides(schema_prefix, smtp, tmp_path_factory) -> dict:
+def settings_overrides(schema_prefix, smtp, redis_url, tmp_path_factory) -> dict:
     data_root = tmp_path_factory.mktemp("data")
     return dict(
         lightserv_mode="TEST",
@@ -68,7 +90,7 @@ def settings_overrides(schema_prefix, smtp, tmp_path_factory) -> dict:
         db_user=DB["user"],
         db_password=DB["password"],
         dj_schema_prefix=schema_prefix,
-        redis_url=REDIS_TEST_URL,
+        redis_url=redis_url,
         mail_server="127.0.0.1",
         mail_port=smtp.port,
         data_root=data_root,
@@ -96,6 +118,7 @@ def app(settings, schema_prefix):
     flask_app = create_app(settings)
     init_db(flask_app)
     import lightserv.common.tasks  # noqa: F401  registers tasks with the app's Celery
+
     yield flask_app
     forget_connections()
     from lightserv.extensions import db
@@ -108,8 +131,10 @@ def app(settings, schema_prefix):
 
 def databases_with_prefix(prefix: str) -> list[str]:
     with server_connection() as conn, conn.cursor() as cur:
-        cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
-                    (prefix.replace("_", "\\_") + "%",))
+        cur.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+            (prefix.replace("_", "\\_") + "%",),
+        )
         return [r[0] for r in cur.fetchall()]
 
 
@@ -131,18 +156,19 @@ def _table_list(app, schema_prefix) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_state(request, _table_list):
+def _clean_state(request):
     """Empty tables and Redis before each test that uses the app."""
     if "app" not in request.fixturenames:
         yield
         return
+    _table_list = request.getfixturevalue("_table_list")
     with server_connection() as conn, conn.cursor() as cur:
         cur.execute("SET FOREIGN_KEY_CHECKS=0")
         for table in _table_list:
             cur.execute(f"DELETE FROM {table}")
     import redis
 
-    redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+    redis.Redis.from_url(request.getfixturevalue("redis_url")).flushdb()
     yield
     from lightserv.extensions import db
 
@@ -183,8 +209,14 @@ def make_user(app):
     """Factory: make_user("ana", roles=["clearing_staff"], password=None, active=True) -> username."""
     from lightserv.auth import services
 
-    def make(username: str | None = None, *, roles=(), password: str | None = None, active: bool = True,
-             email: str | None = None) -> str:
+    def make(
+        username: str | None = None,
+        *,
+        roles=(),
+        password: str | None = None,
+        active: bool = True,
+        email: str | None = None,
+    ) -> str:
         username = username or f"u{uuid.uuid4().hex[:8]}"
         with app.app_context():
             services.ensure_user(username, email=email, password=password, actor="test")

@@ -69,8 +69,10 @@ def test_the_event_log_is_insert_and_select_only_for_the_application_account(app
         table = f"`{settings.app_database}`.`event_log`"
         with pymysql.connect(host=DB["host"], port=DB["port"], user=user, password=password, autocommit=True) as conn:
             with conn.cursor() as cur:
-                cur.execute(f"INSERT INTO {table} (occurred_at, action, entity_type, entity_key, summary, "
-                            "correlation_id) VALUES (NOW(6), 'test.inserted', 'test', '{}', 'x', REPEAT('a', 32))")
+                cur.execute(
+                    f"INSERT INTO {table} (occurred_at, action, entity_type, entity_key, summary, "
+                    "correlation_id) VALUES (NOW(6), 'test.inserted', 'test', '{}', 'x', REPEAT('a', 32))"
+                )
                 cur.execute(f"SELECT COUNT(*) FROM {table}")
                 assert cur.fetchone()[0] == 1
                 with pytest.raises(pymysql.err.OperationalError, match="denied"):

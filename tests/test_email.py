@@ -28,12 +28,13 @@ def queue(app, key, to=("ana@lab.example",), subject="Your request was received"
 
 def test_a_queued_email_arrives_with_prefix_opening_and_signature(app, smtp, worker):
     queue(app, "request.submitted:ana/r1")
-    (rcpts, msg), = smtp.wait_for(1)
+    ((rcpts, msg),) = smtp.wait_for(1)
     assert rcpts == ["ana@lab.example"]
     assert msg["Subject"] == "lightserv: Your request was received"
     body = msg.get_content()
-    assert body.startswith("Hello, this is an automated message from lightserv, the light-sheet portal of "
-                           "Test Light-Sheet Core.")
+    assert body.startswith(
+        "Hello, this is an automated message from lightserv, the light-sheet portal of Test Light-Sheet Core."
+    )
     assert "Request r1 is in." in body
     assert body.rstrip().endswith("Questions? Write to core@test.example.")
     with app.app_context():
@@ -99,12 +100,13 @@ def test_dev_mode_sends_every_email_to_the_dev_recipient_only(app, smtp, setting
     from lightserv.common import outbox
     from lightserv.settings import Settings
 
-    dev = create_app(Settings(**{**settings_overrides, "lightserv_mode": "DEV",
-                                 "mail_dev_recipient": "dev-inbox@test.example"}))
+    dev = create_app(
+        Settings(**{**settings_overrides, "lightserv_mode": "DEV", "mail_dev_recipient": "dev-inbox@test.example"})
+    )
     with dev.app_context():
         outbox_id = outbox.queue_email("t", "k4", ["ana@lab.example"], "Hi", "Body", cc=["bo@lab.example"])
         db.session.commit()
         assert outbox.deliver(outbox_id) == "sent"
-    (rcpts, msg), = smtp.wait_for(1)
+    ((rcpts, msg),) = smtp.wait_for(1)
     assert rcpts == ["dev-inbox@test.example"]
     assert "originally to ana@lab.example; cc bo@lab.example" in msg.get_content()

@@ -8,25 +8,17 @@ from __future__ import annotations
 import pytest
 
 from lightserv.common.permissions import ACTIONS, rule_of
+from tests.factories import new_request, submit
+from tests.matrix import SUBJECTS, all_rows
 
-ROLES = ("anonymous", "researcher", "clearing", "imaging", "processing", "admin")
-ANON_REDIRECT = 302  # anonymous users are sent to the login page
-
-# endpoint -> (method, url, expected status per role in ROLES order)
-ROUTES: dict[str, tuple[str, str, tuple[int, ...]]] = {
-    "auth.login": ("GET", "/login", (200, 302, 302, 302, 302, 302)),
-    "auth.logout": ("GET", "/logout", (200, 200, 200, 200, 200, 200)),
-    "auth.profile": ("GET", "/profile", (302, 200, 200, 200, 200, 200)),
-    "health.healthz": ("GET", "/healthz", (503, 503, 503, 503, 503, 503)),  # no worker in this test
-    "requests.home": ("GET", "/", (302, 302, 302, 302, 302, 302)),
-    "requests.request_list": ("GET", "/requests/", (302, 200, 200, 200, 200, 200)),
-    "requests.about": ("GET", "/about", (200, 200, 200, 200, 200, 200)),
-    "admin.users": ("GET", "/admin/users", (302, 403, 403, 403, 403, 200)),
-    "admin.create_user": ("POST", "/admin/users/new", (302, 403, 403, 403, 403, 400)),
-    "admin.change_role": ("POST", "/admin/users/roles", (302, 403, 403, 403, 403, 400)),
-    "admin.change_active": ("POST", "/admin/users/active", (302, 403, 403, 403, 403, 400)),
-}
+ROUTES = all_rows()
 UNCHECKED = {"static", "bootstrap.static"}
+SUBJECT_ROLES = {
+    "clearing": ["clearing_staff"],
+    "imaging": ["imaging_staff"],
+    "processing": ["processing_staff"],
+    "admin": ["facility_admin"],
+}
 
 
 def test_every_route_declares_a_permission_and_is_in_the_matrix(app):
@@ -34,29 +26,50 @@ def test_every_route_declares_a_permission_and_is_in_the_matrix(app):
     missing_rule = sorted(e for e in endpoints if rule_of(app.view_functions[e]) is None)
     assert not missing_rule, f"routes without an explicit permission: {missing_rule}"
     missing_row = sorted(endpoints - set(ROUTES))
-    assert not missing_row, f"routes missing from the permission-matrix test: {missing_row}"
+    assert not missing_row, f"routes missing from the permission-matrix test (tests/matrix/): {missing_row}"
     stale = sorted(set(ROUTES) - endpoints)
     assert not stale, f"matrix rows for routes that do not exist: {stale}"
 
 
+@pytest.fixture
+def matrix_world(app, make_user):
+    """Users for every subject and one request owned by "owner" shared with "auditor" and "collaborator"."""
+    users = {s: make_user(f"m-{s}", roles=SUBJECT_ROLES.get(s, ())) for s in SUBJECTS if s != "anonymous"}
+    submit(app, new_request(users["owner"], "matrix_req", auditors=[users["auditor"], users["collaborator"]]))
+    from lightserv.db import get_schemas
+
+    with app.app_context():
+        get_schemas().lightsheet.Request.Access.update1(
+            {
+                "username": users["owner"],
+                "request_name": "matrix_req",
+                "grantee": users["collaborator"],
+                "access_level": "collaborator",
+            }
+        )
+    return users
+
+
 @pytest.mark.parametrize("endpoint", sorted(ROUTES))
-def test_route_answers_each_role_as_the_matrix_says(app, client, login_as, endpoint):
-    method, url, expected = ROUTES[endpoint]
-    got = []
-    for role in ROLES:
+def test_route_answers_each_subject_as_the_matrix_says(app, client, matrix_world, endpoint):
+    from tests.conftest import csrf_from
+
+    method, url_template, expected = ROUTES[endpoint]
+    url = url_template.format(owner=matrix_world["owner"], request="matrix_req")
+    got = {}
+    for subject in expected:
         with client.session_transaction() as sess:
             sess.clear()
-        if role != "anonymous":
-            login_as(role)
+            if subject != "anonymous":
+                sess["_user_id"] = matrix_world[subject]
+                sess["_fresh"] = True
         if method == "GET":
             resp = client.get(url)
         else:
-            from tests.conftest import csrf_from
-
             token = csrf_from(client.get("/about").get_data(as_text=True))
             resp = client.post(url, data={"csrf_token": token})
-        got.append(resp.status_code)
-    assert tuple(got) == expected, f"{endpoint}: got {dict(zip(ROLES, got))}"
+        got[subject] = resp.status_code
+    assert got == expected, f"{endpoint} {url}: got {got}"
 
 
 # README §3 as a table: action -> set of (role or relation) that may do it.
@@ -67,21 +80,36 @@ MATRIX = {
     "request.add_imaging": {"owner", "collaborator", "imaging_staff", "facility_admin"},
     "request.add_processing": {"owner", "collaborator", "processing_staff", "facility_admin"},
     "request.feedback": {"owner", "collaborator"},
-    "request.view": {"owner", "auditor", "collaborator", "clearing_staff", "imaging_staff", "processing_staff",
-                     "facility_admin"},
+    "request.view": {
+        "owner",
+        "auditor",
+        "collaborator",
+        "clearing_staff",
+        "imaging_staff",
+        "processing_staff",
+        "facility_admin",
+    },
     "processing.manage_runs": {"processing_staff", "facility_admin"},
     "antibody.edit_overview": {"clearing_staff", "facility_admin"},
     "admin": {"facility_admin"},
 }
-SUBJECTS = ["owner", "auditor", "collaborator", "clearing_staff", "imaging_staff", "processing_staff",
-            "facility_admin", "stranger"]
+RULE_SUBJECTS = [
+    "owner",
+    "auditor",
+    "collaborator",
+    "clearing_staff",
+    "imaging_staff",
+    "processing_staff",
+    "facility_admin",
+    "stranger",
+]
 
 
 @pytest.mark.parametrize("action", sorted(MATRIX))
 def test_action_rules_match_the_readme_matrix(action):
     rule = ACTIONS[action]
     allowed = set()
-    for subject in SUBJECTS:
+    for subject in RULE_SUBJECTS:
         if subject in ("owner", "auditor", "collaborator"):
             ok = rule.allows((), subject)
         elif subject == "stranger":

@@ -15,8 +15,11 @@ from tests.support import processes
 def stack(app, settings_overrides, tmp_path):
     env = processes.env_for(settings_overrides)
     port = free_port()
-    procs = [processes.gunicorn(env, port, tmp_path), processes.celery_worker(env, tmp_path),
-             processes.celery_beat(env, tmp_path)]
+    procs = [
+        processes.gunicorn(env, port, tmp_path),
+        processes.celery_worker(env, tmp_path),
+        processes.celery_beat(env, tmp_path),
+    ]
     try:
         yield port, procs
     finally:
@@ -38,8 +41,14 @@ def test_healthz_reports_every_part_ok_when_web_worker_and_beat_run(stack):
     processes.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=90, proc=procs[1])
     status, body = read_health(port)
     assert status == 200, body
-    assert body == {"status": "ok", "db": "ok", "redis": "ok", "worker": "ok", "scheduler": "ok",
-                    "launcher": "not_configured"}
+    assert body == {
+        "status": "ok",
+        "db": "ok",
+        "redis": "ok",
+        "worker": "ok",
+        "scheduler": "ok",
+        "launcher": "not_configured",
+    }
 
 
 def test_healthz_says_degraded_and_names_the_missing_worker(client):

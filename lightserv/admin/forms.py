@@ -4,7 +4,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from schemas.enums import ROLE
 
-ROLE_LABELS = {r: r.replace('_', ' ').capitalize() for r in ROLE}
+ROLE_LABELS = {r: r.replace("_", " ").capitalize() for r in ROLE}
 
 
 class RoleForm(FlaskForm):
@@ -24,6 +24,8 @@ class NewUserForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=32)])
     email = EmailField("Email (optional)", validators=[Optional(), Email(check_deliverability=False), Length(max=100)])
     full_name = StringField("Full name", validators=[Optional(), Length(max=100)])
-    password = PasswordField("Initial password (optional: leave empty for single sign-on only)",
-                             validators=[Optional(), Length(min=10, max=256)])
+    password = PasswordField(
+        "Initial password (optional: leave empty for single sign-on only)",
+        validators=[Optional(), Length(min=10, max=256)],
+    )
     create = SubmitField("Create user")

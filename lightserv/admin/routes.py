@@ -21,7 +21,11 @@ def _users_page(new_user_form: NewUserForm | None = None, status: int = 200):
     search = request.args.get("q", "")[:100]
     page = queries.list_users(page_req, search)
     return render_template(
-        "admin/users.html", page=page, search=search, role_form=RoleForm(), active_form=ActiveForm(),
+        "admin/users.html",
+        page=page,
+        search=search,
+        role_form=RoleForm(),
+        active_form=ActiveForm(),
         new_user_form=new_user_form or NewUserForm(),
     ), status
 
@@ -40,8 +44,13 @@ def create_user():
     if form.validate_on_submit():
         try:
             auth.validate_username(form.username.data)
-            auth.ensure_user(form.username.data, email=form.email.data or None, full_name=form.full_name.data or "",
-                             password=form.password.data or None, actor=current_user.get_id())
+            auth.ensure_user(
+                form.username.data,
+                email=form.email.data or None,
+                full_name=form.full_name.data or "",
+                password=form.password.data or None,
+                actor=current_user.get_id(),
+            )
         except auth.AuthError as exc:
             form.username.errors = [str(exc)]
         else:
@@ -63,8 +72,9 @@ def change_role():
             flash(f"{form.username.data} {'now holds' if changed else 'already held'} {form.role.data}.", "success")
         elif form.revoke.data:
             changed = auth.revoke_role(form.username.data, form.role.data, actor=actor)
-            flash(f"{form.role.data} {'revoked from' if changed else 'was not held by'} {form.username.data}.",
-                  "success")
+            flash(
+                f"{form.role.data} {'revoked from' if changed else 'was not held by'} {form.username.data}.", "success"
+            )
         else:
             abort(400, "Unknown form action.")
     except auth.AuthError as exc:

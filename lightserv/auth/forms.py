@@ -18,8 +18,9 @@ class ProfileForm(FlaskForm):
 class PasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired()])
     new_password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=256)])
-    confirm = PasswordField("Repeat the new password",
-                            validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")])
+    confirm = PasswordField(
+        "Repeat the new password", validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")]
+    )
     submit_password = SubmitField("Change password")
 
 

@@ -20,11 +20,7 @@ def list_staff_emails(role: str) -> list[str]:
     """Emails of everyone holding `role` (admins hold every staff role), from stored user rows."""
     from lightserv.db import get_schemas
 
-    usernames = set(
-        db.session.scalars(
-            select(RoleGrant.username).where(RoleGrant.role.in_([role, "facility_admin"]))
-        )
-    )
+    usernames = set(db.session.scalars(select(RoleGrant.username).where(RoleGrant.role.in_([role, "facility_admin"]))))
     active = set(db.session.scalars(select(Account.username).where(Account.active.is_(True))))
     usernames &= active
     if not usernames:

@@ -104,8 +104,7 @@ def profile():
     else:
         return render_template("errors/400.html", message="Unknown form action."), 400
     return (
-        render_template("auth/profile.html", profile_form=profile_form, password_form=password_form,
-                        user_row=user_row),
+        render_template("auth/profile.html", profile_form=profile_form, password_form=password_form, user_row=user_row),
         status,
     )
 

@@ -76,8 +76,14 @@ def ensure_user(
         if password is not None:
             account.password_hash = generate_password_hash(validate_password(password), PASSWORD_METHOD)
         db.session.add(account)
-        record_event("user.created", "user", {"username": username}, f"User {username} created",
-                     actor=actor, after={"email": email or f"{username}@{settings.email_domain}"})
+        record_event(
+            "user.created",
+            "user",
+            {"username": username},
+            f"User {username} created",
+            actor=actor,
+            after={"email": email or f"{username}@{settings.email_domain}"},
+        )
         db.session.commit()
     return account
 
@@ -87,8 +93,9 @@ def set_password(username: str, password: str, *, actor: str | None) -> None:
     if account is None:
         raise AuthError(f"There is no user {username!r}.")
     account.password_hash = generate_password_hash(validate_password(password), PASSWORD_METHOD)
-    record_event("user.password_changed", "user", {"username": username},
-                 f"Password of {username} changed", actor=actor)
+    record_event(
+        "user.password_changed", "user", {"username": username}, f"Password of {username} changed", actor=actor
+    )
     db.session.commit()
 
 
@@ -100,8 +107,15 @@ def set_email(username: str, email: str, *, actor: str | None) -> None:
         raise AuthError(f"There is no user {username!r}.")
     email = email.strip().lower()
     users.update1({**key, "email": email})
-    record_event("user.email_changed", "user", key, f"Email of {username} set to {email}", actor=actor,
-                 before={"email": before[0]["email"]}, after={"email": email})
+    record_event(
+        "user.email_changed",
+        "user",
+        key,
+        f"Email of {username} set to {email}",
+        actor=actor,
+        before={"email": before[0]["email"]},
+        after={"email": email},
+    )
     db.session.commit()
 
 
@@ -113,9 +127,15 @@ def set_active(username: str, active: bool, *, actor: str | None) -> None:
     before = bool(account.active)
     account.active = active
     users.update1({"username": username, "is_active": int(active)})
-    record_event("user.activated" if active else "user.deactivated", "user", {"username": username},
-                 f"{username} {'activated' if active else 'deactivated'}", actor=actor,
-                 before={"active": before}, after={"active": active})
+    record_event(
+        "user.activated" if active else "user.deactivated",
+        "user",
+        {"username": username},
+        f"{username} {'activated' if active else 'deactivated'}",
+        actor=actor,
+        before={"active": before},
+        after={"active": active},
+    )
     db.session.commit()
 
 
@@ -125,27 +145,35 @@ def grant_role(username: str, role: str, *, actor: str | None) -> bool:
         raise AuthError(f"Unknown role {role!r}; roles are: {', '.join(ROLE)}.")
     if db.session.get(Account, username) is None:
         raise AuthError(f"There is no user {username!r}.")
-    exists = db.session.scalar(
-        select(RoleGrant.id).where(RoleGrant.username == username, RoleGrant.role == role)
-    )
+    exists = db.session.scalar(select(RoleGrant.id).where(RoleGrant.username == username, RoleGrant.role == role))
     if exists:
         return False
     db.session.add(RoleGrant(username=username, role=role, granted_by=actor or "system", granted_at=utcnow()))
-    record_event("user.role_granted", "user", {"username": username}, f"{role} granted to {username}",
-                 actor=actor, after={"role": role})
+    record_event(
+        "user.role_granted",
+        "user",
+        {"username": username},
+        f"{role} granted to {username}",
+        actor=actor,
+        after={"role": role},
+    )
     db.session.commit()
     return True
 
 
 def revoke_role(username: str, role: str, *, actor: str | None) -> bool:
-    result = db.session.execute(
-        delete(RoleGrant).where(RoleGrant.username == username, RoleGrant.role == role)
-    )
+    result = db.session.execute(delete(RoleGrant).where(RoleGrant.username == username, RoleGrant.role == role))
     if not result.rowcount:
         db.session.rollback()
         return False
-    record_event("user.role_revoked", "user", {"username": username}, f"{role} revoked from {username}",
-                 actor=actor, before={"role": role})
+    record_event(
+        "user.role_revoked",
+        "user",
+        {"username": username},
+        f"{role} revoked from {username}",
+        actor=actor,
+        before={"role": role},
+    )
     db.session.commit()
     return True
 
@@ -154,6 +182,7 @@ def revoke_role(username: str, role: str, *, actor: str | None) -> bool:
 # Login with throttling: 5 failures per minute per username and per address (Redis counters, so
 # every web worker shares them).
 # ----------------------------------------------------------------------------------------------
+
 
 def _throttle_keys(username: str, address: str | None) -> list[str]:
     keys = [f"lightserv:loginfail:user:{username}"]
@@ -199,8 +228,13 @@ def note_login(account: Account, method: str) -> None:
     account.last_login_at = now
     account.failed_logins = 0
     get_schemas().lightsheet.User.update1({"username": account.username, "last_login_at": now})
-    record_event("user.logged_in", "user", {"username": account.username},
-                 f"{account.username} logged in ({method})", actor=account.username)
+    record_event(
+        "user.logged_in",
+        "user",
+        {"username": account.username},
+        f"{account.username} logged in ({method})",
+        actor=account.username,
+    )
     db.session.commit()
 
 

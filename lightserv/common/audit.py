@@ -85,10 +85,11 @@ def record_event(
 
         table = f"`{current_app.config['SETTINGS'].app_database}`.`event_log`"
         cols = list(row)
-        values = [json.dumps(v) if k in ("entity_key", "before", "after") and v is not None else v
-                  for k, v in row.items()]
+        values = [
+            json.dumps(v) if k in ("entity_key", "before", "after") and v is not None else v for k, v in row.items()
+        ]
         dj_conn.query(
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
+            f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
             args=tuple(values),
         )
         return

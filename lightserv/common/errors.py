@@ -8,13 +8,21 @@ from werkzeug.exceptions import HTTPException
 
 from .forms import EXPIRED_MESSAGE, is_form_view
 
-_TEMPLATES = {400: "errors/400.html", 401: "errors/401.html", 403: "errors/403.html",
-              404: "errors/404.html", 405: "errors/400.html", 429: "errors/429.html"}
+_TEMPLATES = {
+    400: "errors/400.html",
+    401: "errors/401.html",
+    403: "errors/403.html",
+    404: "errors/404.html",
+    405: "errors/400.html",
+    429: "errors/429.html",
+}
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz" or (
-        request.accept_mimetypes.best == "application/json"
+    return (
+        request.path.startswith("/api/")
+        or request.path == "/healthz"
+        or (request.accept_mimetypes.best == "application/json")
     )
 
 

@@ -116,9 +116,15 @@ def deliver(outbox_id: int) -> str:
         row.last_error = f"{type(exc).__name__}: {exc}"[:1024]
         row.next_attempt_at = now + dt.timedelta(seconds=BACKOFF_SECONDS * 2 ** (row.attempts - 1))
         if row.attempts >= MAX_ATTEMPTS:
-            record_event("email.failed", "email", {"id": row.id}, f"Email '{row.subject}' failed {row.attempts} times",
-                         actor=None, after={"error": row.last_error},
-                         request_key=(row.request_username, row.request_name) if row.request_name else None)
+            record_event(
+                "email.failed",
+                "email",
+                {"id": row.id},
+                f"Email '{row.subject}' failed {row.attempts} times",
+                actor=None,
+                after={"error": row.last_error},
+                request_key=(row.request_username, row.request_name) if row.request_name else None,
+            )
         db.session.commit()
         return "failed"
     row.status = "sent"

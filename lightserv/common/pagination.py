@@ -43,8 +43,9 @@ class Page:
         return self.request.page < self.pages
 
 
-def parse_page_request(allowed_sorts: dict[str, str], default_sort: str, default_direction: str = "desc",
-                       per_page: int = 50) -> PageRequest:
+def parse_page_request(
+    allowed_sorts: dict[str, str], default_sort: str, default_direction: str = "desc", per_page: int = 50
+) -> PageRequest:
     """Read `?page=&sort=&direction=`; unknown or hostile values fall back to defaults, never a 500."""
     args = request.args
     try:

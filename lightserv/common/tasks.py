@@ -7,12 +7,13 @@ from celery import shared_task
 from . import outbox
 
 
-@shared_task(name="lightserv.send_email", bind=True, max_retries=outbox.MAX_ATTEMPTS - 1,
-             soft_time_limit=60, time_limit=90)
+@shared_task(
+    name="lightserv.send_email", bind=True, max_retries=outbox.MAX_ATTEMPTS - 1, soft_time_limit=60, time_limit=90
+)
 def send_email(self, outbox_id: int) -> str:
     status = outbox.deliver(outbox_id)
     if status == "failed" and self.request.retries < self.max_retries:
-        raise self.retry(countdown=outbox.BACKOFF_SECONDS * 2 ** self.request.retries)
+        raise self.retry(countdown=outbox.BACKOFF_SECONDS * 2**self.request.retries)
     return status
 
 

@@ -39,8 +39,7 @@ def visible_requests(viewer: str, roles: frozenset[str]):
 def list_requests(viewer: str, roles: frozenset[str], page: PageRequest) -> Page:
     query = visible_requests(viewer, roles)
     total = len(query)
-    items = query.proj(
-        "submitted_at", "species", "number_of_samples", "description", "labname"
-    ).to_dicts(order_by=page.order_by(REQUEST_SORTS, ["username", "request_name"]),
-               limit=page.per_page, offset=page.offset)
+    items = query.proj("submitted_at", "species", "number_of_samples", "description", "labname").to_dicts(
+        order_by=page.order_by(REQUEST_SORTS, ["username", "request_name"]), limit=page.per_page, offset=page.offset
+    )
     return Page(items=items, total=total, request=page)

@@ -13,8 +13,9 @@ PASSWORD = "correct horse battery"
 
 def login(client, username, password, next_value=""):
     token = csrf_from(client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"username": username, "password": password, "next": next_value,
-                                       "csrf_token": token})
+    return client.post(
+        "/login", data={"username": username, "password": password, "next": next_value, "csrf_token": token}
+    )
 
 
 def test_correct_password_logs_in_and_lands_on_the_request_list(client, make_user):
@@ -83,10 +84,18 @@ def test_a_relative_next_is_followed(client, make_user, target):
     assert resp.headers["Location"] == target
 
 
-@pytest.mark.parametrize("target", [
-    "https://evil.example/", "//evil.example/x", "/\\evil.example", "http:/evil.example", "javascript:alert(1)",
-    " //evil.example", "\x00/requests/",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "http:/evil.example",
+        "javascript:alert(1)",
+        " //evil.example",
+        "\x00/requests/",
+    ],
+)
 def test_an_open_redirect_next_is_ignored(client, make_user, target):
     make_user("ana", password=PASSWORD)
     resp = login(client, "ana", PASSWORD, next_value=target)
@@ -169,17 +178,32 @@ def test_session_cookie_is_httponly_and_samesite_lax(client, make_user):
 def test_profile_changes_email_and_password(app, client, make_user, post_form):
     make_user("ana", password=PASSWORD)
     login(client, "ana", PASSWORD)
-    resp = post_form("/profile", {"profile-email": "Ana.New@Lab.example", "profile-submit_profile": "1"},
-                     token_page="/profile")
+    resp = post_form(
+        "/profile", {"profile-email": "Ana.New@Lab.example", "profile-submit_profile": "1"}, token_page="/profile"
+    )
     assert resp.status_code == 302
     assert "ana.new@lab.example" in client.get("/profile").get_data(as_text=True)
-    resp = post_form("/profile", {"password-current_password": "wrong", "password-new_password": "another password",
-                                  "password-confirm": "another password", "password-submit_password": "1"},
-                     token_page="/profile")
+    resp = post_form(
+        "/profile",
+        {
+            "password-current_password": "wrong",
+            "password-new_password": "another password",
+            "password-confirm": "another password",
+            "password-submit_password": "1",
+        },
+        token_page="/profile",
+    )
     assert resp.status_code == 400 and "The current password is wrong." in resp.get_data(as_text=True)
-    resp = post_form("/profile", {"password-current_password": PASSWORD, "password-new_password": "another password",
-                                  "password-confirm": "another password", "password-submit_password": "1"},
-                     token_page="/profile")
+    resp = post_form(
+        "/profile",
+        {
+            "password-current_password": PASSWORD,
+            "password-new_password": "another password",
+            "password-confirm": "another password",
+            "password-submit_password": "1",
+        },
+        token_page="/profile",
+    )
     assert resp.status_code == 302
     client.post("/logout", data={"csrf_token": csrf_from(client.get("/about").get_data(as_text=True))})
     assert login(client, "ana", "another password").status_code == 302

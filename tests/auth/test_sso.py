@@ -11,8 +11,16 @@ def sso_app(app, settings_overrides):
     from lightserv import create_app
     from lightserv.settings import Settings
 
-    sso = create_app(Settings(**{**settings_overrides, "remote_user_header": "X-Remote-User",
-                                 "trusted_proxies": "10.1.2.3, 192.168.50.0/24", "auth_local": False}))
+    sso = create_app(
+        Settings(
+            **{
+                **settings_overrides,
+                "remote_user_header": "X-Remote-User",
+                "trusted_proxies": "10.1.2.3, 192.168.50.0/24",
+                "auth_local": False,
+            }
+        )
+    )
     return sso
 
 
@@ -52,8 +60,9 @@ def test_without_a_header_and_without_local_accounts_a_page_is_401(sso_app):
 
 def test_an_invalid_username_in_the_header_is_refused(sso_app):
     client = sso_app.test_client()
-    resp = client.get("/requests/", headers={"X-Remote-User": "Robert'); DROP TABLE--"},
-                      environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    resp = client.get(
+        "/requests/", headers={"X-Remote-User": "Robert'); DROP TABLE--"}, environ_base={"REMOTE_ADDR": "10.1.2.3"}
+    )
     assert resp.status_code == 401
 
 

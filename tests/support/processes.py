@@ -27,8 +27,9 @@ class Proc:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -45,19 +46,61 @@ class Proc:
 
 
 def gunicorn(env: dict[str, str], port: int, log_dir: Path, workers: int = 2) -> Proc:
-    return Proc("web", [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-                        "--access-logfile", "-", "run:app"], env, log_dir)
+    return Proc(
+        "web",
+        [
+            str(BIN / "gunicorn"),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "-",
+            "run:app",
+        ],
+        env,
+        log_dir,
+    )
 
 
 def celery_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Proc:
-    return Proc(name, [str(BIN / "celery"), "-A", "lightserv.worker", "worker", "--loglevel", "INFO",
-                       "--concurrency", "1", "--hostname", f"{name}@%h"], env, log_dir)
+    return Proc(
+        name,
+        [
+            str(BIN / "celery"),
+            "-A",
+            "lightserv.worker",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "1",
+            "--hostname",
+            f"{name}@%h",
+        ],
+        env,
+        log_dir,
+    )
 
 
 def celery_beat(env: dict[str, str], log_dir: Path) -> Proc:
-    return Proc("beat", [str(BIN / "celery"), "-A", "lightserv.worker", "beat", "--loglevel", "INFO",
-                         "-S", "lightserv.celery_app:HeartbeatScheduler",
-                         "--schedule", str(log_dir / "celerybeat-schedule")], env, log_dir)
+    return Proc(
+        "beat",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "lightserv.worker",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-S",
+            "lightserv.celery_app:HeartbeatScheduler",
+            "--schedule",
+            str(log_dir / "celerybeat-schedule"),
+        ],
+        env,
+        log_dir,
+    )
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: Proc | None = None, expect=(200,)) -> float:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import redirect, render_template, url_for
 from flask_login import current_user
 
 from lightserv.common.pagination import parse_page_request
 from lightserv.common.permissions import public, requires, roles_of
 
-from . import queries
-
-bp = Blueprint("requests", __name__)
+from .. import queries
+from . import bp
 
 
 @bp.route("/")

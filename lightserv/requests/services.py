@@ -1,0 +1,395 @@
+"""Writes of the requests blueprint. Each service validates, writes in one transaction, appends its
+event inside that transaction, and only after the commit queues emails and folder tasks."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import current_app
+
+from lightserv.common.audit import record_event, utcnow
+from lightserv.db import get_schemas
+from lightserv.extensions import db
+from schemas.enums import MICROSCOPE_OF_RESOLUTION
+
+from . import emails
+from .submission import (
+    DEFAULT_REGISTRATION_CHANNELS,
+    Catalogue,
+    Errors,
+    NewRequest,
+    plan_clearing_batches,
+    plan_imaging_batches,
+    processable,
+    validate_new_request,
+)
+
+
+class RequestError(Exception):
+    """A domain error; `errors` maps form fields to messages."""
+
+    def __init__(self, errors: Errors | dict[str, list[str]]):
+        super().__init__("; ".join(m for msgs in errors.values() for m in msgs))
+        self.errors = errors
+
+
+def registration_channels(settings) -> dict[str, tuple[str, ...]]:
+    """REGISTRATION_CHANNELS="lavision:488,555;smartspim:488,561,642,785" (default as shown)."""
+    raw = getattr(settings, "registration_channels", "") or ""
+    result = dict(DEFAULT_REGISTRATION_CHANNELS)
+    for part in raw.split(";"):
+        if ":" in part:
+            scope, values = part.split(":", 1)
+            result[scope.strip()] = tuple(v.strip() for v in values.split(",") if v.strip())
+    return result
+
+
+def load_catalogue(owner: str) -> Catalogue:
+    ls = get_schemas().lightsheet
+    protocols = {row["protocol"]: row for row in ls.ClearingProtocol().to_dicts(order_by=["sort_order", "protocol"])}
+    atlases = frozenset(r["atlas_name"] for r in (ls.Atlas & "is_active = 1").to_dicts())
+    existing = frozenset(r["request_name"].lower() for r in (ls.Request & {"username": owner}).keys())
+    return Catalogue(
+        protocols=protocols,
+        active_atlases=atlases,
+        registration_channels=registration_channels(current_app.config["SETTINGS"]),
+        existing_request_names=existing,
+    )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    owner: str
+    request_name: str
+    clearing_batches: int
+    imaging_batches: int
+    processing_requests: int
+
+
+def _as_event_document(req: NewRequest) -> dict:
+    return dataclasses.asdict(req)
+
+
+def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
+    """Create everything of requests.md §3 in one transaction, then queue folders and emails."""
+    catalogue = load_catalogue(req.owner)
+    errors = validate_new_request(req, catalogue)
+    if errors:
+        raise RequestError(errors)
+    schemas = get_schemas()
+    ls = schemas.lightsheet
+    conn = schemas.connection
+    settings = current_app.config["SETTINGS"]
+    now = utcnow()
+    key = {"username": req.owner, "request_name": req.request_name}
+    clearing = plan_clearing_batches(req.samples)
+    imaging = plan_imaging_batches(req.samples, clearing)
+    batch_of_sample = {i: cb.number for cb in clearing for i in cb.sample_indexes}
+    processing_count = 0
+    with conn.transaction:
+        # 1. users
+        for username in {req.owner, submitter, *req.auditors}:
+            if not (ls.User & {"username": username}):
+                ls.User.insert1(
+                    dict(
+                        username=username,
+                        email=f"{username}@{settings.email_domain}",
+                        full_name="",
+                        is_active=1,
+                        created_at=now,
+                        last_login_at=None,
+                    )
+                )
+        # 2. the request
+        ls.Request.insert1(
+            dict(
+                **key,
+                requested_by=submitter,
+                submitted_at=now,
+                labname=req.labname.strip(),
+                correspondence_email=req.correspondence_email.strip().lower(),
+                description=req.description.strip(),
+                species=req.species,
+                number_of_samples=len(req.samples),
+                raw_data_retention_preference=req.raw_data_retention_preference,
+                testing=int(req.testing),
+                is_archival=0,
+                self_clearing=int(req.self_clearing),
+                self_imaging=int(req.self_imaging),
+                form_version="1",
+            )
+        )
+        # 3. auditors
+        if req.auditors:
+            ls.Request.Access.insert(
+                [
+                    dict(**key, grantee=a, access_level="auditor", cc_on_emails=0, granted_by=submitter, granted_at=now)
+                    for a in dict.fromkeys(req.auditors)
+                ]
+            )
+        # 4. samples
+        ls.Request.Sample.insert(
+            [
+                dict(
+                    **key,
+                    sample_name=s.sample_name,
+                    subject_fullname=s.subject_fullname.strip() or None,
+                    perfusion_date=s.perfusion_date,
+                    expected_handoff_date=s.expected_handoff_date,
+                    notes_for_clearer=s.notes_for_clearer,
+                )
+                for s in req.samples
+            ]
+        )
+        # 5. clearing batches
+        ls.Request.ClearingBatch.insert(
+            [
+                dict(
+                    **key,
+                    clearing_batch_number=cb.number,
+                    protocol=cb.protocol,
+                    antibody1=cb.antibody1,
+                    antibody2=cb.antibody2,
+                    antibody1_lot=None,
+                    antibody2_lot=None,
+                    clearing_progress="pending",
+                    number_in_batch=len(cb.sample_indexes),
+                    clearer=req.owner if req.self_clearing else None,
+                    claimed_at=now if req.self_clearing else None,
+                    started_at=None,
+                    completed_at=None,
+                    exp_notes="",
+                    clearing_notes="",
+                    link_to_clearing_spreadsheet=None,
+                )
+                for cb in clearing
+            ]
+        )
+        ls.Request.ClearingBatchSample.insert(
+            [
+                dict(**key, sample_name=req.samples[i].sample_name, clearing_batch_number=cb.number)
+                for cb in clearing
+                for i in cb.sample_indexes
+            ]
+        )
+        # 6. antibody history
+        today = now.date()
+        antibody_rows = [
+            dict(
+                entry_date=today,
+                brief_descriptor=req.description.strip()[:128],
+                animal_model=req.species,
+                primary_antibody=cb.antibody1,
+                primary_concentration="",
+                secondary_antibody=cb.antibody2,
+                secondary_concentration="",
+                primary_order_info="",
+                secondary_order_info="",
+                primary_lot="",
+                secondary_lot="",
+                notes="",
+                username=req.owner,
+                request_name=req.request_name,
+                clearing_batch_number=cb.number,
+                created_by=submitter,
+                created_at=now,
+                updated_by=None,
+                updated_at=None,
+            )
+            for cb in clearing
+            if cb.antibody1 or cb.antibody2
+        ]
+        if antibody_rows:
+            ls.AntibodyHistory.insert(antibody_rows)
+        # 7-9. imaging request 1, resolutions, channels
+        _insert_imaging_request(ls, req, key, 1, range(len(req.samples)), submitter, now)
+        # 10. imaging batches
+        ls.Request.ImagingBatch.insert(
+            [
+                dict(
+                    **key,
+                    clearing_batch_number=ib.clearing_batch_number,
+                    imaging_request_number=1,
+                    imaging_batch_number=ib.number,
+                    imager=req.owner if req.self_imaging else None,
+                    number_in_imaging_batch=len(ib.sample_indexes),
+                    submitted_at=now,
+                    imaging_progress="pending",
+                    claimed_at=None,
+                    started_at=None,
+                    completed_at=None,
+                    imaging_performed_date=None,
+                    imaging_signature=ib.signature,
+                )
+                for ib in imaging
+            ]
+        )
+        ls.Request.ImagingBatchSample.insert(
+            [
+                dict(
+                    **key,
+                    clearing_batch_number=ib.clearing_batch_number,
+                    imaging_request_number=1,
+                    imaging_batch_number=ib.number,
+                    sample_name=req.samples[i].sample_name,
+                )
+                for ib in imaging
+                for i in ib.sample_indexes
+            ]
+        )
+        assert all(batch_of_sample[i] == ib.clearing_batch_number for ib in imaging for i in ib.sample_indexes)
+        # 11. processing requests
+        processing_count = _insert_processing_requests(ls, req, key, 1, range(len(req.samples)), submitter, now)
+        # 12. the event, in the same transaction
+        record_event(
+            "request.submitted",
+            "request",
+            key,
+            f"Request {req.owner}/{req.request_name} submitted with {len(req.samples)} sample(s)",
+            request_key=(req.owner, req.request_name),
+            after=_as_event_document(req),
+            actor=submitter,
+            dj_conn=conn,
+        )
+    _after_submit(req, submitter, clearing, now)
+    return SubmitResult(req.owner, req.request_name, len(clearing), len(imaging), processing_count)
+
+
+def _insert_imaging_request(
+    ls, req: NewRequest, key: dict, number: int, sample_indexes, submitter: str, now: dt.datetime
+) -> None:
+    samples = [req.samples[i] for i in sample_indexes]
+    ls.Request.ImagingRequest.insert(
+        [
+            dict(
+                **key,
+                sample_name=s.sample_name,
+                imaging_request_number=number,
+                requested_by=submitter,
+                submitted_at=now,
+                imager=req.owner if req.self_imaging else None,
+                self_imaging=int(req.self_imaging),
+                imaging_progress="pending",
+                imaging_performed_date=None,
+                skip_reason="",
+                notes_from_imaging="",
+                validation_status="none",
+                validation_messages=None,
+            )
+            for s in samples
+        ]
+    )
+    ls.Request.ImagingResolutionRequest.insert(
+        [
+            dict(
+                **key,
+                sample_name=s.sample_name,
+                imaging_request_number=number,
+                image_resolution=r.image_resolution,
+                microscope=MICROSCOPE_OF_RESOLUTION[r.image_resolution],
+                notes_for_imager=r.notes_for_imager,
+            )
+            for s in samples
+            for r in s.resolutions
+        ]
+    )
+    channel_rows = [
+        dict(
+            **key,
+            sample_name=s.sample_name,
+            imaging_request_number=number,
+            image_resolution=r.image_resolution,
+            channel_name=c.channel_name,
+            ventral_up=0,
+            registration=int(c.registration),
+            injection_detection=int(c.injection_detection),
+            probe_detection=int(c.probe_detection),
+            cell_detection=int(c.cell_detection),
+            generic_imaging=int(c.generic_imaging),
+            added_during_imaging=0,
+            imaging_date=None,
+            zoom_body_magnification=1.00 if r.image_resolution == "2x" else None,
+            image_orientation="horizontal",
+            left_lightsheet_used=1,
+            right_lightsheet_used=1,
+            tiling_scheme="1x1",
+            tiling_overlap=0.0,
+            z_step=10.0,
+            number_of_z_planes=None,
+            rawdata_subfolder=None,
+            imspector_channel_index=None,
+            numerical_aperture=None,
+            pixel_type=None,
+        )
+        for s in samples
+        for r in s.resolutions
+        for c in r.requested_channels()
+    ]
+    if channel_rows:
+        ls.Request.ImagingChannel.insert(channel_rows)
+
+
+def _insert_processing_requests(
+    ls, req: NewRequest, key: dict, imaging_number: int, sample_indexes, submitter: str, now: dt.datetime
+) -> int:
+    """Processing request 1 for each sample with a processable resolution (pitfall 59)."""
+    count = 0
+    for i in sample_indexes:
+        s = req.samples[i]
+        todo = processable(s.resolutions)
+        if not todo:
+            continue
+        count += 1
+        pkey = dict(
+            **key, sample_name=s.sample_name, imaging_request_number=imaging_number, processing_request_number=1
+        )
+        ls.Request.ProcessingRequest.insert1(
+            dict(
+                **pkey,
+                requested_by=submitter,
+                submitted_at=now,
+                processor=None,
+                processing_progress="pending",
+                started_at=None,
+                completed_at=None,
+                notes_from_processing="",
+                failure_summary="",
+            )
+        )
+        ls.Request.ProcessingResolutionRequest.insert(
+            [
+                dict(
+                    **pkey,
+                    image_resolution=r.image_resolution,
+                    ventral_up=0,
+                    atlas_name=r.atlas_name,
+                    final_orientation=r.final_orientation,
+                    notes_for_processor=r.notes_for_processor,
+                    pipeline_status="not_started",
+                    output_dir=None,
+                )
+                for r in todo
+            ]
+        )
+    return count
+
+
+def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.datetime) -> None:
+    """After the commit: account rows, folders (Celery) and emails (outbox)."""
+    from lightserv.auth.services import ensure_user
+    from lightserv.common.outbox import dispatch
+
+    for username in {req.owner, submitter, *req.auditors}:
+        ensure_user(username, actor=submitter)
+    from .tasks import create_imaging_folders
+
+    folder_jobs = [
+        (req.owner, req.request_name, s.sample_name, 1, [(r.image_resolution, False) for r in s.resolutions])
+        for s in req.samples
+    ]
+    ids = emails.queue_submitted(req, clearing, submitted_at)
+    db.session.commit()
+    dispatch(ids)
+    create_imaging_folders.delay(folder_jobs)

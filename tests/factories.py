@@ -1,0 +1,40 @@
+"""Factories that build domain rows through the real services (so tests see what users would create)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lightserv.requests.submission import ChannelWish, NewRequest, ResolutionWish, SampleWish
+
+HANDOFF = dt.date(2030, 1, 15)
+
+
+def channel(name: str, *purposes: str) -> ChannelWish:
+    return ChannelWish(name, **{p: True for p in (purposes or ("generic_imaging",))})
+
+
+def resolution(res: str, *channels: ChannelWish, **kw) -> ResolutionWish:
+    return ResolutionWish(res, list(channels) or [channel("488")], **kw)
+
+
+def sample(name: str, *resolutions: ResolutionWish, protocol: str = "idisco_abbreviated", **kw) -> SampleWish:
+    kw.setdefault("expected_handoff_date", HANDOFF)
+    return SampleWish(name, protocol, resolutions=list(resolutions) or [resolution("1.3x")], **kw)
+
+
+def new_request(owner: str, name: str = "req1", samples: list[SampleWish] | None = None, **kw) -> NewRequest:
+    samples = samples or [sample("s1")]
+    kw.setdefault("description", "Test request")
+    kw.setdefault("labname", "Test Lab")
+    kw.setdefault("correspondence_email", f"{owner}@test.example")
+    kw.setdefault("species", "mouse")
+    kw.setdefault("raw_data_retention_preference", "not_sure")
+    return NewRequest(owner=owner, request_name=name, number_of_samples=len(samples), samples=samples, **kw)
+
+
+def submit(app, req: NewRequest, submitter: str | None = None):
+    """Submit through the real service inside an app context; returns SubmitResult."""
+    from lightserv.requests.services import submit_request
+
+    with app.test_request_context():
+        return submit_request(req, submitter or req.owner)

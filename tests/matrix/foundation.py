@@ -1,0 +1,17 @@
+from tests.matrix import same
+
+LOGIN = 302  # anonymous users are redirected to the login page
+
+ROWS = {
+    "auth.login": ("GET", "/login", same(302, anonymous=200)),
+    "auth.logout": ("GET", "/logout", same(200)),
+    "auth.profile": ("GET", "/profile", same(200, anonymous=LOGIN)),
+    "health.healthz": ("GET", "/healthz", same(503)),  # no worker runs in this test
+    "requests.home": ("GET", "/", same(302)),
+    "requests.request_list": ("GET", "/requests/", same(200, anonymous=LOGIN)),
+    "requests.about": ("GET", "/about", same(200)),
+    "admin.users": ("GET", "/admin/users", same(403, anonymous=LOGIN, admin=200)),
+    "admin.create_user": ("POST", "/admin/users/new", same(403, anonymous=LOGIN, admin=400)),
+    "admin.change_role": ("POST", "/admin/users/roles", same(403, anonymous=LOGIN, admin=400)),
+    "admin.change_active": ("POST", "/admin/users/active", same(403, anonymous=LOGIN, admin=400)),
+}
