@@ -16,6 +16,8 @@ from schemas.enums import (
     CHANNELS_OF_MICROSCOPE,
     MICROSCOPE_OF_RESOLUTION,
     PROCESSABLE_RESOLUTIONS,
+    RETENTION_PREFERENCE,
+    SPECIES,
 )
 
 REQUEST_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -151,6 +153,10 @@ def validate_request_details(req: NewRequest, errors: Errors, catalogue: Catalog
         errors.add("correspondence_email", "An email address is required.")
     elif len(email) > 100 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         errors.add("correspondence_email", "Please enter a valid email address.")
+    if req.species not in SPECIES:
+        errors.add("species", "Please choose a species.")
+    if req.raw_data_retention_preference not in RETENTION_PREFERENCE:
+        errors.add("raw_data_retention_preference", "Please choose how important it is to keep raw data.")
     if req.number_of_samples < 1:
         errors.add("number_of_samples", "A request needs at least one sample.")
     elif req.number_of_samples > MAX_SAMPLES:

@@ -1,0 +1,27 @@
+// Small progressive enhancements; every page works without JavaScript.
+(function () {
+  "use strict";
+  // Confirmation for buttons that discard input.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) { event.preventDefault(); }
+  });
+  // Character counters for fields with a maxlength.
+  document.querySelectorAll("textarea[maxlength], input[maxlength]").forEach(function (el) {
+    var note = document.createElement("div");
+    note.className = "form-text text-end";
+    note.setAttribute("aria-live", "polite");
+    var update = function () { note.textContent = el.value.length + " / " + el.getAttribute("maxlength") + " characters"; };
+    el.insertAdjacentElement("afterend", note);
+    el.addEventListener("input", update);
+    update();
+  });
+  // Move focus to the section the last action changed.
+  var form = document.querySelector("form[data-focus]");
+  var target = form && form.getAttribute("data-focus") && document.getElementById(form.getAttribute("data-focus"));
+  if (target) {
+    target.scrollIntoView({block: "start"});
+    var input = target.querySelector("input:not([type=hidden]), select, textarea");
+    (input || target).focus({preventScroll: true});
+  }
+})();
