@@ -113,6 +113,7 @@ def register_template_helpers(app: Flask) -> None:
             "facility_contact_email": settings.facility_contact_email,
             "lightserv_mode": settings.lightserv_mode,
             "form_expired": g.get("form_expired", False),
+            "has_endpoint": lambda endpoint: endpoint in app.view_functions,
             "form_expired_message": EXPIRED_MESSAGE,
         }
 

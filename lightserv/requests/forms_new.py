@@ -173,30 +173,34 @@ def _clean(value: str | None) -> str:
     return (value or "").strip()
 
 
+def to_resolution_wishes(sample_form) -> list[ResolutionWish]:
+    """The resolution tables of one sample section."""
+    resolutions = []
+    for r in sample_form.resolutions:
+        rf = r.form
+        resolution = rf.image_resolution.data
+        resolutions.append(
+            ResolutionWish(
+                image_resolution=resolution,
+                channels=[
+                    ChannelWish(c.form.channel_name.data, **{p: bool(getattr(c.form, p).data) for p in PURPOSE_LABELS})
+                    for c in rf.channels
+                ],
+                notes_for_imager=rf.notes_for_imager.data or "",
+                notes_for_processor=(rf.notes_for_processor.data or "") if resolution != "2x" else "",
+                atlas_name=rf.atlas_name.data if resolution in ATLAS_RESOLUTIONS else "allen_2017",
+                final_orientation=rf.final_orientation.data if resolution in ATLAS_RESOLUTIONS else "sagittal",
+            )
+        )
+    return resolutions
+
+
 def to_new_request(form: NewRequestForm, owner: str) -> NewRequest:
     """The typed request this form describes (no validation here)."""
     samples = []
     for s in form.samples:
         sf = s.form
-        resolutions = []
-        for r in sf.resolutions:
-            rf = r.form
-            resolution = rf.image_resolution.data
-            resolutions.append(
-                ResolutionWish(
-                    image_resolution=resolution,
-                    channels=[
-                        ChannelWish(
-                            c.form.channel_name.data, **{p: bool(getattr(c.form, p).data) for p in PURPOSE_LABELS}
-                        )
-                        for c in rf.channels
-                    ],
-                    notes_for_imager=rf.notes_for_imager.data or "",
-                    notes_for_processor=(rf.notes_for_processor.data or "") if resolution != "2x" else "",
-                    atlas_name=rf.atlas_name.data if resolution in ATLAS_RESOLUTIONS else "allen_2017",
-                    final_orientation=rf.final_orientation.data if resolution in ATLAS_RESOLUTIONS else "sagittal",
-                )
-            )
+        resolutions = to_resolution_wishes(sf)
         samples.append(
             SampleWish(
                 sample_name=_clean(sf.sample_name.data),

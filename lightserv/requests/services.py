@@ -20,6 +20,7 @@ from .submission import (
     Catalogue,
     Errors,
     NewRequest,
+    SampleWish,
     plan_clearing_batches,
     plan_imaging_batches,
     processable,
@@ -204,44 +205,16 @@ def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
         if antibody_rows:
             ls.AntibodyHistory.insert(antibody_rows)
         # 7-9. imaging request 1, resolutions, channels
-        _insert_imaging_request(ls, req, key, 1, range(len(req.samples)), submitter, now)
-        # 10. imaging batches
-        ls.Request.ImagingBatch.insert(
-            [
-                dict(
-                    **key,
-                    clearing_batch_number=ib.clearing_batch_number,
-                    imaging_request_number=1,
-                    imaging_batch_number=ib.number,
-                    imager=req.owner if req.self_imaging else None,
-                    number_in_imaging_batch=len(ib.sample_indexes),
-                    submitted_at=now,
-                    imaging_progress="pending",
-                    claimed_at=None,
-                    started_at=None,
-                    completed_at=None,
-                    imaging_performed_date=None,
-                    imaging_signature=ib.signature,
-                )
-                for ib in imaging
-            ]
+        insert_imaging_request(
+            ls, key, 1, req.samples, owner=req.owner, self_imaging=req.self_imaging, submitter=submitter, now=now
         )
-        ls.Request.ImagingBatchSample.insert(
-            [
-                dict(
-                    **key,
-                    clearing_batch_number=ib.clearing_batch_number,
-                    imaging_request_number=1,
-                    imaging_batch_number=ib.number,
-                    sample_name=req.samples[i].sample_name,
-                )
-                for ib in imaging
-                for i in ib.sample_indexes
-            ]
+        # 10. imaging batches
+        insert_imaging_batches(
+            ls, key, 1, imaging, req.samples, imager=req.owner if req.self_imaging else None, now=now
         )
         assert all(batch_of_sample[i] == ib.clearing_batch_number for ib in imaging for i in ib.sample_indexes)
         # 11. processing requests
-        processing_count = _insert_processing_requests(ls, req, key, 1, range(len(req.samples)), submitter, now)
+        processing_count = insert_processing_requests(ls, key, 1, req.samples, submitter=submitter, now=now)
         # 12. the event, in the same transaction
         record_event(
             "request.submitted",
@@ -257,10 +230,18 @@ def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
     return SubmitResult(req.owner, req.request_name, len(clearing), len(imaging), processing_count)
 
 
-def _insert_imaging_request(
-    ls, req: NewRequest, key: dict, number: int, sample_indexes, submitter: str, now: dt.datetime
+def insert_imaging_request(
+    ls,
+    key: dict,
+    number: int,
+    samples: list[SampleWish],
+    *,
+    owner: str,
+    self_imaging: bool,
+    submitter: str,
+    now: dt.datetime,
 ) -> None:
-    samples = [req.samples[i] for i in sample_indexes]
+    """ImagingRequest `number` for each sample, with its resolution requests and requested channels."""
     ls.Request.ImagingRequest.insert(
         [
             dict(
@@ -269,8 +250,8 @@ def _insert_imaging_request(
                 imaging_request_number=number,
                 requested_by=submitter,
                 submitted_at=now,
-                imager=req.owner if req.self_imaging else None,
-                self_imaging=int(req.self_imaging),
+                imager=owner if self_imaging else None,
+                self_imaging=int(self_imaging),
                 imaging_progress="pending",
                 imaging_performed_date=None,
                 skip_reason="",
@@ -331,13 +312,52 @@ def _insert_imaging_request(
         ls.Request.ImagingChannel.insert(channel_rows)
 
 
-def _insert_processing_requests(
-    ls, req: NewRequest, key: dict, imaging_number: int, sample_indexes, submitter: str, now: dt.datetime
+def insert_imaging_batches(
+    ls, key: dict, number: int, plans, samples: list[SampleWish], *, imager: str | None, now: dt.datetime
+) -> None:
+    """Imaging batches of imaging request `number` (§3.2) and their member rows."""
+    ls.Request.ImagingBatch.insert(
+        [
+            dict(
+                **key,
+                clearing_batch_number=ib.clearing_batch_number,
+                imaging_request_number=number,
+                imaging_batch_number=ib.number,
+                imager=imager,
+                number_in_imaging_batch=len(ib.sample_indexes),
+                submitted_at=now,
+                imaging_progress="pending",
+                claimed_at=None,
+                started_at=None,
+                completed_at=None,
+                imaging_performed_date=None,
+                imaging_signature=ib.signature,
+            )
+            for ib in plans
+        ]
+    )
+    ls.Request.ImagingBatchSample.insert(
+        [
+            dict(
+                **key,
+                clearing_batch_number=ib.clearing_batch_number,
+                imaging_request_number=number,
+                imaging_batch_number=ib.number,
+                sample_name=samples[i].sample_name,
+            )
+            for ib in plans
+            for i in ib.sample_indexes
+        ]
+    )
+
+
+def insert_processing_requests(
+    ls, key: dict, imaging_number: int, samples: list[SampleWish], *, submitter: str, now: dt.datetime
 ) -> int:
-    """Processing request 1 for each sample with a processable resolution (pitfall 59)."""
+    """Processing request 1 of imaging request `imaging_number` for each sample with a processable
+    resolution; a sample with only 2x gets none (pitfall 59). Returns how many were created."""
     count = 0
-    for i in sample_indexes:
-        s = req.samples[i]
+    for s in samples:
         todo = processable(s.resolutions)
         if not todo:
             continue

@@ -130,7 +130,7 @@ def test_a_failure_inside_the_transaction_leaves_no_partial_request(app, make_us
     def explode(*args, **kwargs):
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(services, "_insert_processing_requests", explode)
+    monkeypatch.setattr(services, "insert_processing_requests", explode)
     with pytest.raises(RuntimeError):
         submit(app, worked_example(owner))
     with app.app_context():

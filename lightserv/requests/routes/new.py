@@ -50,6 +50,19 @@ def _owner_and_errors(form: NewRequestForm, errors: Errors) -> str:
     return me
 
 
+def check_tables(sample_form) -> None:
+    """Reject tampered resolution tables with 400: unknown or duplicate resolution, unknown channel."""
+    seen = set()
+    for res in sample_form.resolutions:
+        resolution = res.form.image_resolution.data
+        if resolution not in IMAGE_RESOLUTION or resolution in seen:
+            abort(400, "A resolution table was tampered with (unknown or duplicate resolution).")
+        seen.add(resolution)
+        names = [c.form.channel_name.data for c in res.form.channels]
+        if sorted(names) != sorted(CHANNELS_OF_MICROSCOPE[MICROSCOPE_OF_RESOLUTION[resolution]]):
+            abort(400, "A resolution table was tampered with (unknown channel).")
+
+
 def _check_structure(form: NewRequestForm) -> None:
     """Reject tampered read-only parts with 400 (requests.md §2.7)."""
     if form.species.data not in SPECIES:
@@ -59,18 +72,10 @@ def _check_structure(form: NewRequestForm) -> None:
     if (form.number_of_samples.data or 0) != len(form.samples.entries):
         abort(400, "The number of samples does not match the sample sections.")
     for sample in form.samples:
-        seen = set()
-        for res in sample.form.resolutions:
-            resolution = res.form.image_resolution.data
-            if resolution not in IMAGE_RESOLUTION or resolution in seen:
-                abort(400, "A resolution table was tampered with (unknown or duplicate resolution).")
-            seen.add(resolution)
-            names = [c.form.channel_name.data for c in res.form.channels]
-            if sorted(names) != sorted(CHANNELS_OF_MICROSCOPE[MICROSCOPE_OF_RESOLUTION[resolution]]):
-                abort(400, "A resolution table was tampered with (unknown channel).")
+        check_tables(sample.form)
 
 
-def _field(form: NewRequestForm, key: str):
+def _field(form, key: str):
     """The form field an error key such as `samples-0-resolutions-1-channels` belongs to."""
     parts = key.split("-")
     node = form
@@ -92,7 +97,7 @@ def _field(form: NewRequestForm, key: str):
     return None
 
 
-def _attach(form: NewRequestForm, errors: Errors) -> list[tuple[str, str]]:
+def attach_errors(form, errors) -> list[tuple[str, str]]:
     """Put each message next to its field; return (label, message) pairs for the summary."""
     summary = []
     for key, messages in errors.items():
@@ -154,7 +159,7 @@ def new_request():
         draft = to_new_request(form, owner)
         validate_request_details(draft, errors, load_catalogue(owner))
         if errors:
-            return _render(form, _attach(form, errors), status=400)
+            return _render(form, attach_errors(form, errors), status=400)
         default_protocol = protocol_options(draft.species, load_catalogue(owner))[0]
         data.update(
             stage="samples",
@@ -192,7 +197,7 @@ def new_request():
                 f"Resolution {chosen} is already set up for sample {sample['sample_name']}.",
             )
         if errors:
-            return _render(form, _attach(form, errors), focus=f"sample-{index + 1}", status=400)
+            return _render(form, attach_errors(form, errors), focus=f"sample-{index + 1}", status=400)
         sample["resolutions"].append(default_resolution(chosen, data["species"]))
         sample["new_resolution"] = ""
         return _render(_rebuild(data), focus=f"sample-{index + 1}-res-{chosen}")
@@ -208,11 +213,11 @@ def new_request():
             if date_field.raw_data and date_field.raw_data[0] and date_field.data is None:
                 errors.add(date_field.name, "Not a valid date (use YYYY-MM-DD).")
     if errors:
-        return _render(form, _attach(form, errors), status=400)
+        return _render(form, attach_errors(form, errors), status=400)
     try:
         result = submit_request(to_new_request(form, owner), current_user.get_id())
     except RequestError as exc:
-        return _render(form, _attach(form, exc.errors), status=400)
+        return _render(form, attach_errors(form, exc.errors), status=400)
     email = (form.correspondence_email.data or "").strip().lower()
     flash(
         f"Request submitted. A confirmation was sent to {email} with instructions for handing off your samples.",

@@ -1,0 +1,125 @@
+"""Additional imaging request (requests.md §9): `/imaging/new/<username>/<request_name>`."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from lightserv.common.forms import form_view
+from lightserv.common.permissions import requires_request
+from lightserv.db import get_schemas
+from lightserv.requests.forms_new import RESOLUTION_LABELS, default_resolution, to_resolution_wishes
+from lightserv.requests.routes.new import attach_errors, check_tables
+from lightserv.requests.services import RequestError, load_catalogue
+from lightserv.requests.submission import SampleWish
+from schemas.enums import ATLAS_LABELS, IMAGE_RESOLUTION
+
+from ..forms import AdditionalImagingForm
+from ..services import ARCHIVAL_MESSAGE, request_additional_imaging
+from . import bp
+
+ACTION_RE = re.compile(r"^(copy_imaging|submit)$|^add_resolution:(\d{1,2})$|^remove_resolution:(\d{1,2}):(\d{1,2})$")
+
+
+def _already_requested(key: dict) -> list[dict]:
+    ls = get_schemas().lightsheet
+    channels = (ls.Request.ImagingChannel & key).to_dicts(
+        order_by=["sample_name", "imaging_request_number", "image_resolution", "channel_name", "ventral_up"]
+    )
+    progress = {
+        (r["sample_name"], r["imaging_request_number"]): r["imaging_progress"]
+        for r in (ls.Request.ImagingRequest & key).to_dicts()
+    }
+    for c in channels:
+        c["imaging_progress"] = progress.get((c["sample_name"], c["imaging_request_number"]), "")
+    return channels
+
+
+def _render(form, req, summary=(), focus="", status=200):
+    catalogue = load_catalogue(req["username"])
+    for sample in form.samples:
+        used = {r.form.image_resolution.data for r in sample.form.resolutions}
+        sample.form.new_resolution.choices = [(r, RESOLUTION_LABELS[r]) for r in IMAGE_RESOLUTION if r not in used]
+        for res in sample.form.resolutions:
+            res.form.atlas_name.choices = [(a, ATLAS_LABELS[a]) for a in sorted(catalogue.active_atlases)]
+    key = {"username": req["username"], "request_name": req["request_name"]}
+    return render_template(
+        "imaging/new.html",
+        form=form,
+        req=req,
+        summary=list(summary),
+        focus=focus,
+        species=req["species"],
+        registration_channels=catalogue.registration_channels,
+        already=_already_requested(key),
+    ), status
+
+
+@bp.route("/new/<username>/<request_name>", methods=["GET", "POST"])
+@requires_request("request.add_imaging")
+@form_view
+def new_imaging_request(req):
+    if req["is_archival"]:
+        return render_template("errors/400.html", message=ARCHIVAL_MESSAGE), 400
+    key = {"username": req["username"], "request_name": req["request_name"]}
+    names = sorted((get_schemas().lightsheet.Request.Sample & key).to_arrays("sample_name").tolist())
+    if request.method == "GET":
+        data = {
+            "samples": [{"sample_name": n, "reimage": False, "new_resolution": "", "resolutions": []} for n in names],
+            "self_imaging": False,
+        }
+        return _render(AdditionalImagingForm(formdata=None, data=data), req)
+    form = AdditionalImagingForm()
+    match = ACTION_RE.fullmatch(request.form.get("action", ""))
+    if not match:
+        abort(400, "Unknown form action.")
+    if [s.form.sample_name.data for s in form.samples] != names:
+        abort(400, "The list of samples was tampered with.")
+    for sample in form.samples:
+        check_tables(sample.form)
+    data = copy.deepcopy(form.data)
+    data.pop("csrf_token", None)
+    if match.group(1) == "copy_imaging":
+        for other in data["samples"][1:]:
+            other["resolutions"] = copy.deepcopy(data["samples"][0]["resolutions"])
+            other["reimage"] = True
+        return _render(AdditionalImagingForm(formdata=None, data=data), req, focus="sample-2")
+    if match.group(2) is not None:
+        si = int(match.group(2))
+        if si >= len(data["samples"]):
+            abort(400, "Unknown sample.")
+        sample = data["samples"][si]
+        chosen = sample.get("new_resolution") or ""
+        if chosen not in IMAGE_RESOLUTION or any(r["image_resolution"] == chosen for r in sample["resolutions"]):
+            message = (
+                f"Resolution {chosen} is already set up for sample {sample['sample_name']}."
+                if chosen in IMAGE_RESOLUTION
+                else "Choose a resolution to add."
+            )
+            form.samples.entries[si].form.new_resolution.errors = [message]
+            return _render(form, req, [("Add a resolution", message)], focus=f"sample-{si + 1}", status=400)
+        sample["resolutions"].append(default_resolution(chosen, req["species"]))
+        sample["new_resolution"] = ""
+        sample["reimage"] = True
+        return _render(AdditionalImagingForm(formdata=None, data=data), req, focus=f"sample-{si + 1}-res-{chosen}")
+    if match.group(3) is not None:
+        si, ri = int(match.group(3)), int(match.group(4))
+        if si >= len(data["samples"]) or ri >= len(data["samples"][si]["resolutions"]):
+            abort(400, "Unknown resolution table.")
+        data["samples"][si]["resolutions"].pop(ri)
+        return _render(AdditionalImagingForm(formdata=None, data=data), req, focus=f"sample-{si + 1}")
+    wishes = [SampleWish(s.form.sample_name.data, "", resolutions=to_resolution_wishes(s.form)) for s in form.samples]
+    ticked = [bool(s.form.reimage.data) for s in form.samples]
+    try:
+        number = request_additional_imaging(
+            req, wishes, ticked, self_imaging=bool(form.self_imaging.data), submitter=current_user.get_id()
+        )
+    except RequestError as exc:
+        return _render(form, req, attach_errors(form, exc.errors), status=400)
+    flash(f"Additional imaging request {number} submitted.", "success")
+    if "requests.overview" in current_app.view_functions:
+        return redirect(url_for("requests.overview", username=req["username"], request_name=req["request_name"]))
+    return redirect(url_for("requests.request_list"))
