@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lightserv.auth import services as auth
@@ -10,7 +10,7 @@ from lightserv.common.forms import form_view
 from lightserv.common.pagination import parse_page_request
 from lightserv.common.permissions import requires
 
-from . import queries
+from . import events, queries
 from .forms import ActiveForm, NewUserForm, RoleForm
 
 bp = Blueprint("admin", __name__)
@@ -98,3 +98,23 @@ def change_active():
         abort(400, str(exc))
     flash(f"{form.username.data} is now {'active' if form.activate.data else 'inactive'}.", "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/events")
+@requires("admin")
+def event_log():
+    page_req = parse_page_request(events.EVENT_SORTS, "occurred_at")
+    flt = events.EventFilter.from_args(request.args)
+    page = events.list_events(flt, page_req)
+    return render_template("admin/events.html", page=page, flt=flt, diff=events.diff)
+
+
+@bp.route("/events.csv")
+@requires("admin")
+def event_log_csv():
+    flt = events.EventFilter.from_args(request.args)
+    return Response(
+        events.events_csv(flt),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=lightserv-events.csv"},
+    )

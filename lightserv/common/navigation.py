@@ -23,6 +23,7 @@ NAV: list[NavItem] = [
     NavItem("Imaging", "imaging.queue", "imaging.queue"),
     NavItem("Processing", "processing.queue", "processing.queue"),
     NavItem("Users & roles", "admin.users", "admin"),
+    NavItem("Event log", "admin.event_log", "admin"),
 ]
 
 

@@ -14,4 +14,6 @@ ROWS = {
     "admin.create_user": ("POST", "/admin/users/new", same(403, anonymous=LOGIN, admin=400)),
     "admin.change_role": ("POST", "/admin/users/roles", same(403, anonymous=LOGIN, admin=400)),
     "admin.change_active": ("POST", "/admin/users/active", same(403, anonymous=LOGIN, admin=400)),
+    "admin.event_log": ("GET", "/admin/events", same(403, anonymous=LOGIN, admin=200)),
+    "admin.event_log_csv": ("GET", "/admin/events.csv", same(403, anonymous=LOGIN, admin=200)),
 }
