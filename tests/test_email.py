@@ -28,7 +28,7 @@ def queue(app, key, to=("ana@lab.example",), subject="Your request was received"
 
 def test_a_queued_email_arrives_with_prefix_opening_and_signature(app, smtp, worker):
     queue(app, "request.submitted:ana/r1")
-    ((rcpts, msg),) = smtp.wait_for(1)
+    ((rcpts, msg),) = smtp.wait_for(1, app=app)
     assert rcpts == ["ana@lab.example"]
     assert msg["Subject"] == "lightserv: Your request was received"
     body = msg.get_content()
@@ -46,7 +46,7 @@ def test_the_same_event_never_emails_twice(app, smtp, worker):
     first = queue(app, "request.submitted:ana/r1")
     second = queue(app, "request.submitted:ana/r1")
     assert first is not None and second is None
-    smtp.wait_for(1)
+    smtp.wait_for(1, app=app)
     import time
 
     time.sleep(1.0)
@@ -67,7 +67,7 @@ def test_a_refused_email_is_retried_and_then_delivered(app, smtp):
         db.session.commit()
         assert outbox.due_for_retry() == [outbox_id]
         assert outbox.deliver(outbox_id) == "sent"
-    smtp.wait_for(1)
+    smtp.wait_for(1, app=app)
 
 
 def test_after_three_failures_the_email_stays_failed_and_admins_see_it_in_the_event_log(app, smtp):
@@ -107,6 +107,6 @@ def test_dev_mode_sends_every_email_to_the_dev_recipient_only(app, smtp, setting
         outbox_id = outbox.queue_email("t", "k4", ["ana@lab.example"], "Hi", "Body", cc=["bo@lab.example"])
         db.session.commit()
         assert outbox.deliver(outbox_id) == "sent"
-    ((rcpts, msg),) = smtp.wait_for(1)
+    ((rcpts, msg),) = smtp.wait_for(1, app=app)
     assert rcpts == ["dev-inbox@test.example"]
     assert "originally to ana@lab.example; cc bo@lab.example" in msg.get_content()

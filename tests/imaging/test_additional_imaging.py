@@ -135,7 +135,7 @@ def test_requester_and_imaging_staff_are_emailed(app, client, login_as, brains, 
     with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False):
         smtp.clear()
         post(client, form({1: [("4x", {"488": ("generic_imaging",)})]}), "submit")
-        messages = smtp.wait_for(2)
+        messages = smtp.wait_for(2, app=app)
     subjects = {m["Subject"]: to for to, m in messages if "imaging" in m["Subject"].lower()}
     assert subjects["lightserv: Additional imaging request received: brains"] == ["ana@test.example"]
     assert subjects["lightserv: New imaging request: ana/brains"] == ["ivan@core.example"]

@@ -168,7 +168,7 @@ def test_emails_reach_the_requester_and_the_clearing_staff(app, make_user, smtp)
     owner = make_user("ana")
     with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False):
         submit(app, worked_example(owner))
-        messages = smtp.wait_for(2)
+        messages = smtp.wait_for(2, app=app)
     by_subject = {m["Subject"]: (to, m) for to, m in messages}
     to, msg = by_subject["lightserv: Request received: worked"]
     assert to == ["ana@test.example"]

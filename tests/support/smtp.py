@@ -43,8 +43,9 @@ class SmtpSink:
             self.messages.clear()
         self.refuse = False
 
-    def wait_for(self, count: int = 1, timeout: float = 15.0) -> list[tuple[list[str], EmailMessage]]:
-        """Wait until at least `count` messages arrived; returns them (fails the test on timeout)."""
+    def wait_for(self, count: int = 1, timeout: float = 15.0, app=None) -> list[tuple[list[str], EmailMessage]]:
+        """Wait until at least `count` messages arrived; returns them (fails the test on timeout, describing
+        the outbox rows when `app` is given)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
@@ -53,4 +54,14 @@ class SmtpSink:
             time.sleep(0.05)
         with self.lock:
             got = len(self.messages)
-        raise AssertionError(f"expected {count} email(s) at the test SMTP server, got {got} in {timeout} s")
+        raise AssertionError(f"expected {count} email(s) at the test SMTP server, got {got} in {timeout} s"
+                             + (f"; outbox: {outbox_state(app)}" if app is not None else ""))
+
+
+def outbox_state(app) -> list[tuple]:
+    from lightserv.extensions import db
+    from lightserv.models import EmailOutbox
+
+    with app.app_context():
+        return [(r.id, r.subject, r.status, r.attempts, r.last_error, r.to_addrs)
+                for r in db.session.scalars(db.select(EmailOutbox))]
