@@ -57,3 +57,15 @@ def remove_if_empty(root: Path, folder: PurePosixPath | str) -> tuple[bool, list
     for dirpath, _dirs, _files in sorted(os.walk(target), key=lambda t: -len(t[0])):
         os.rmdir(dirpath)
     return True, []
+
+
+TB = 1000**4
+
+
+def measure(path: Path) -> tuple[float, float, float]:
+    """(size, used, available) in TB of the file system holding `path`, from statvfs (pitfall 125)."""
+    stats = os.statvfs(path)
+    size = stats.f_blocks * stats.f_frsize
+    avail = stats.f_bavail * stats.f_frsize
+    used = (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+    return size / TB, used / TB, avail / TB

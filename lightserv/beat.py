@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from celery.schedules import crontab
+
 
 def beat_schedule(settings) -> dict:
+    hour, minute = (int(part) for part in settings.storage_check_time.split(":", 1))
     return {
+        "storage-check": {
+            "task": "lightserv.admin.storage_check",
+            "schedule": crontab(hour=hour, minute=minute),  # facility time (Celery timezone = DISPLAY_TIMEZONE)
+        },
         "retry-queued-emails": {
             "task": "lightserv.retry_emails",
             "schedule": timedelta(seconds=settings.email_retry_seconds),

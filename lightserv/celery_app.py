@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 
 from celery import Celery, Task
 from celery.beat import PersistentScheduler
@@ -49,10 +50,12 @@ def celery_init_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         beat_schedule=beat_schedule(settings),
-        timezone="UTC",
+        timezone=settings.display_timezone,
+        enable_utc=True,
         worker_hijack_root_logger=False,
     )
     celery_app.set_default()
+    _flask_apps.add(app)
     app.extensions["celery"] = celery_app
     app.extensions["celery_redis_url"] = settings.redis_url
     return celery_app
@@ -94,15 +97,16 @@ def _stop_worker_heartbeat(**_):
     _stop.set()
 
 
+_flask_apps: weakref.WeakSet = weakref.WeakSet()
+
+
 @worker_process_init.connect
 def _reset_connections(**_):
-    """A forked child must not reuse its parent's database sockets."""
+    """A forked child must not reuse its parent's database sockets (DataJoint and SQLAlchemy)."""
     from lightserv.db import forget_connections
+    from lightserv.extensions import db
 
     forget_connections()
-    from lightserv.worker import flask_app
-
-    with flask_app.app_context():
-        from lightserv.extensions import db
-
-        db.engine.dispose(close=False)
+    for flask_app in list(_flask_apps):
+        with flask_app.app_context():
+            db.engine.dispose(close=False)

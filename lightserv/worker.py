@@ -5,4 +5,6 @@ from lightserv import create_app
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
 
-import lightserv.common.tasks  # noqa: E402,F401  (registers the tasks)
+import lightserv.admin.tasks  # noqa: E402,F401  (registers the tasks)
+import lightserv.common.tasks  # noqa: E402,F401
+import lightserv.requests.tasks  # noqa: E402,F401

@@ -126,7 +126,7 @@ NAV_OF_ROLE = {
     "clearing": ["Requests"],
     "imaging": ["Requests"],
     "processing": ["Requests"],
-    "admin": ["Requests", "Users & roles", "Event log"],
+    "admin": ["Requests", "Users & roles", "Event log", "Storage"],
 }
 
 

@@ -10,7 +10,7 @@ from lightserv.common.forms import form_view
 from lightserv.common.pagination import parse_page_request
 from lightserv.common.permissions import requires
 
-from . import events, queries
+from . import events, queries, storage
 from .forms import ActiveForm, NewUserForm, RoleForm
 
 bp = Blueprint("admin", __name__)
@@ -118,3 +118,24 @@ def event_log_csv():
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=lightserv-events.csv"},
     )
+
+
+@bp.route("/storage")
+@requires("admin")
+def storage_page():
+    from flask_wtf import FlaskForm
+
+    return render_template("admin/storage.html", snapshots=storage.list_snapshots(), form=FlaskForm())
+
+
+@bp.route("/storage/check", methods=["POST"])
+@requires("admin")
+def storage_check_now():
+    """An admin-only POST (pitfall 9): run the check now instead of waiting for the daily run."""
+    from flask_wtf import FlaskForm
+
+    if not FlaskForm().validate_on_submit():
+        abort(400, "The form could not be accepted.")
+    row = storage.take_snapshot()
+    flash(f"Storage checked: {row['status']}.", "success" if row["status"] == "ok" else "warning")
+    return redirect(url_for("admin.storage_page"))

@@ -24,6 +24,7 @@ NAV: list[NavItem] = [
     NavItem("Processing", "processing.queue", "processing.queue"),
     NavItem("Users & roles", "admin.users", "admin"),
     NavItem("Event log", "admin.event_log", "admin"),
+    NavItem("Storage", "admin.storage_page", "admin"),
 ]
 
 

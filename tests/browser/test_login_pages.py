@@ -11,7 +11,7 @@ PASSWORD = "browser test password"
 EXPECTED_NAV = {
     "researcher": ["Requests", "About"],
     "clearing": ["Requests", "About"],
-    "admin": ["Requests", "Users & roles", "Event log", "About"],
+    "admin": ["Requests", "Users & roles", "Event log", "Storage", "About"],
 }
 ROLES = {"researcher": (), "clearing": ("clearing_staff",), "admin": ("facility_admin",)}
 

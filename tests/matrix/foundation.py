@@ -16,4 +16,6 @@ ROWS = {
     "admin.change_active": ("POST", "/admin/users/active", same(403, anonymous=LOGIN, admin=400)),
     "admin.event_log": ("GET", "/admin/events", same(403, anonymous=LOGIN, admin=200)),
     "admin.event_log_csv": ("GET", "/admin/events.csv", same(403, anonymous=LOGIN, admin=200)),
+    "admin.storage_page": ("GET", "/admin/storage", same(403, anonymous=LOGIN, admin=200)),
+    "admin.storage_check_now": ("POST", "/admin/storage/check", same(403, anonymous=LOGIN, admin=302)),
 }
