@@ -84,3 +84,35 @@ def test_the_event_log_is_insert_and_select_only_for_the_application_account(app
         with server_connection() as conn, conn.cursor() as cur:
             cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
             cur.execute(f"DROP USER IF EXISTS '{user}'@'localhost'")
+
+
+def test_seed_demo_creates_the_six_demo_accounts_only_in_dev(app, settings_overrides, tmp_path):
+    from lightserv import create_app
+    from lightserv.auth.queries import list_roles
+    from lightserv.demo import DEMO_USERS, demo_password, seed_demo
+    from lightserv.settings import Settings
+
+    refused = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert refused.exit_code != 0 and "only with LIGHTSERV_MODE=DEV" in refused.output
+    dev = create_app(Settings(**{**settings_overrides, "lightserv_mode": "DEV"}))
+    password = demo_password(tmp_path / "demo-password")
+    assert password == demo_password(tmp_path / "demo-password")  # generated once, then reused
+    with dev.app_context():
+        seed_demo(password)
+        seed_demo(password)  # idempotent
+        roles = {name: list_roles(name) for name, _ in DEMO_USERS}
+    assert roles == {
+        "admin": ["facility_admin"],
+        "clearer": ["clearing_staff"],
+        "imager": ["imaging_staff"],
+        "processor": ["processing_staff"],
+        "researcher": [],
+        "auditor": [],
+    }
+    client = dev.test_client()
+    from tests.conftest import csrf_from
+
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    assert (
+        client.post("/login", data={"username": "imager", "password": password, "csrf_token": token}).status_code == 302
+    )
