@@ -42,8 +42,10 @@ run: $(VENV)/.installed check-services
 test: $(VENV)/.installed-test
 	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
 	bash scripts/provision-test.sh
-	$(VENV)/bin/ruff check lightserv lib schemas tests
+	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
+	$(VENV)/bin/mypy --strict lib/cluster
 	LIGHTSERV_MODE=TEST $(PY) -m pytest
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check lightserv lib schemas tests
+	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
+	$(VENV)/bin/mypy --strict lib/cluster

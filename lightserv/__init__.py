@@ -73,6 +73,7 @@ def _require_current_database():
 def register_blueprints(app: Flask) -> None:
     from .admin.routes import bp as admin_bp
     from .auth.routes import bp as auth_bp
+    from .clearing.routes import bp as clearing_bp
     from .health import bp as health_bp
     from .imaging.routes import bp as imaging_bp
     from .processing.routes import bp as processing_bp
@@ -81,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(requests_bp)
+    app.register_blueprint(clearing_bp, url_prefix="/clearing")
     app.register_blueprint(imaging_bp, url_prefix="/imaging")
     app.register_blueprint(processing_bp, url_prefix="/processing")
     app.register_blueprint(admin_bp, url_prefix="/admin")

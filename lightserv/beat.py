@@ -14,8 +14,17 @@ def beat_schedule(settings) -> dict:
             "task": "lightserv.admin.storage_check",
             "schedule": crontab(hour=hour, minute=minute),  # facility time (Celery timezone = DISPLAY_TIMEZONE)
         },
+        "poll-cluster": {
+            "task": "lightserv.runs.poll_cluster",
+            "schedule": timedelta(seconds=settings.slurm_poll_seconds),
+        },
         "retry-queued-emails": {
             "task": "lightserv.retry_emails",
             "schedule": timedelta(seconds=settings.email_retry_seconds),
+        },
+        "clearing-awaiting-reminder": {
+            "task": "lightserv.clearing.remind_awaiting_clearing",
+            # CLEARING_REMINDER_SECONDS once Settings declares it; 24 h by default
+            "schedule": timedelta(seconds=settings.clearing_reminder_seconds),
         },
     }

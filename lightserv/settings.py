@@ -76,9 +76,26 @@ class Settings(BaseSettings):
     registration_channels: str = "lavision:488,555;smartspim:488,561,642,785"
     subject_directory: str = ""  # optional DataJoint "schema.Table" listing subject_fullname
 
+    # --- cluster -------------------------------------------------------------------------------------
+    cluster_backend: Literal["local", "slurm"] = "local"
+    slurm_transport: Literal["local", "ssh"] = "local"
+    slurm_ssh_host: str = ""
+    slurm_ssh_port: int = 22
+    slurm_ssh_user: str = ""
+    slurm_ssh_key_path: str = ""
+    slurm_known_hosts_path: str = ""
+    slurm_account: str = ""
+    slurm_partition_default: str = ""
+    slurm_lost_job_minutes: int = 30
+    cluster_timezone: str = ""  # zone of the times Slurm prints; default: this host's zone
+    processing_code_dir: Path = PROJECT_ROOT
+    processing_python: str = ""  # default: this interpreter
+    local_executor_dir: Path = PROJECT_ROOT / "var" / "executor"
+
     # --- background work --------------------------------------------------------------------------
     slurm_poll_seconds: int = 60
     email_retry_seconds: int = 300
+    clearing_reminder_seconds: int = 86400
     viewer_cleanup_seconds: int | None = None  # default 900 (DEV 300)
     celery_task_always_eager: bool = False
 
@@ -102,6 +119,10 @@ class Settings(BaseSettings):
             # DEV/TEST only: a fixed, obviously non-production key so sessions survive restarts.
             object.__setattr__(self, "secret_key", f"insecure-{self.lightserv_mode.lower()}-key")
         self.trusted_proxy_networks()  # validates the list
+        if not self.processing_python:
+            import sys
+
+            object.__setattr__(self, "processing_python", sys.executable)
         if self.remote_user_header and not self.trusted_proxies:
             raise ValueError("TRUSTED_PROXIES is required when REMOTE_USER_HEADER is set")
         return self

@@ -19,3 +19,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "provision: missing ${need_apt[*]} and cannot install (not root or no apt-get); those tests will be skipped"
   fi
 fi
+
+# A real one-node Slurm (slurmctld, slurmd, slurmdbd, munge) and sshd for the cluster tests.
+bash "$(dirname "$0")/provision-slurm.sh"

@@ -47,6 +47,25 @@ def matrix_world(app, make_user):
                 "access_level": "collaborator",
             }
         )
+    from lightserv.runs.engine import create_run
+    from lightserv.runs.model import StageDef
+
+    with app.test_request_context():
+        users["run"] = create_run(
+            "precomputed_raw",
+            {
+                "username": users["owner"],
+                "request_name": "matrix_req",
+                "sample_name": "s1",
+                "imaging_request_number": 1,
+                "image_resolution": "1.3x",
+                "channel_name": "488",
+            },
+            [StageDef("info", "lib.cluster.types")],
+            {},
+            created_by="system",
+            output_dir="x",
+        )
     return users
 
 
@@ -55,7 +74,7 @@ def test_route_answers_each_subject_as_the_matrix_says(app, client, matrix_world
     from tests.conftest import csrf_from
 
     method, url_template, expected = ROUTES[endpoint]
-    url = url_template.format(owner=matrix_world["owner"], request="matrix_req")
+    url = url_template.format(owner=matrix_world["owner"], request="matrix_req", run=matrix_world["run"])
     got = {}
     for subject in expected:
         with client.session_transaction() as sess:
@@ -91,6 +110,7 @@ MATRIX = {
     },
     "processing.manage_runs": {"processing_staff", "facility_admin"},
     "antibody.edit_overview": {"clearing_staff", "facility_admin"},
+    "antibody.edit_history": {"owner", "clearing_staff", "facility_admin"},
     "admin": {"facility_admin"},
 }
 RULE_SUBJECTS = [
@@ -122,11 +142,11 @@ def test_action_rules_match_the_readme_matrix(action):
 
 
 NAV_OF_ROLE = {
-    "researcher": ["Requests"],
-    "clearing": ["Requests"],
-    "imaging": ["Requests"],
-    "processing": ["Requests"],
-    "admin": ["Requests", "Users & roles", "Event log", "Storage"],
+    "researcher": ["Requests", "Antibodies"],
+    "clearing": ["Requests", "Clearing", "Antibodies"],
+    "imaging": ["Requests", "Antibodies"],
+    "processing": ["Requests", "Antibodies"],
+    "admin": ["Requests", "Clearing", "Antibodies", "Users & roles", "Event log", "Storage"],
 }
 
 

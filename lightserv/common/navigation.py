@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from flask import request, url_for
@@ -14,14 +15,17 @@ class NavItem:
     label: str
     endpoint: str
     action: str
+    #: "module:function" giving the user's relation for `action` when their roles alone do not allow it
+    relation: str | None = None
 
 
 #: Later issues append their queues here; an endpoint that is not registered yet is skipped.
 NAV: list[NavItem] = [
     NavItem("Requests", "requests.request_list", "request.list"),
-    NavItem("Clearing", "clearing.queue", "clearing.queue"),
+    NavItem("Clearing", "clearing.queue", "clearing.open_queue", "lightserv.clearing.access:queue_relation"),
     NavItem("Imaging", "imaging.queue", "imaging.queue"),
     NavItem("Processing", "processing.queue", "processing.queue"),
+    NavItem("Antibodies", "clearing.antibody_history", "antibody.view"),
     NavItem("Users & roles", "admin.users", "admin"),
     NavItem("Event log", "admin.event_log", "admin"),
     NavItem("Storage", "admin.storage_page", "admin"),
@@ -37,7 +41,12 @@ def navigation(user) -> list[dict]:
     for item in NAV:
         if item.endpoint not in current_app.view_functions:
             continue
-        if can(user, item.action):
+        if can(user, item.action) or (item.relation and can(user, item.action, _relation(item.relation, user))):
             url = url_for(item.endpoint)
             items.append({"label": item.label, "url": url, "active": request.path.startswith(url)})
     return items
+
+
+def _relation(path: str, user) -> str | None:
+    module, name = path.split(":", 1)
+    return getattr(importlib.import_module(module), name)(user.get_id())

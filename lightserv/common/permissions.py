@@ -95,6 +95,25 @@ ACTIONS: dict[str, Action] = {
         _a("antibody.edit_overview", "Antibody overview: edit", ("clearing_staff", ADMIN)),
         _a("admin", "Users and roles, event log, dashboard, live viewer sessions", (ADMIN,)),
         _a("profile", "Edit one's own profile and password", anyone=True),
+        # clearing (clearing.md §1, §3); relation "clearer" = the user holds the batch (or some batch, for the queue)
+        _a(
+            "clearing.open_queue",
+            "Open the clearing queue (self-clearers: their own batches)",
+            ("clearing_staff", ADMIN),
+            ("clearer",),
+        ),
+        _a("clearing.open_batch", "Open a clearing entry form", ("clearing_staff", ADMIN), ("clearer",)),
+        _a("clearing.claim", "Claim an unassigned clearing batch", ("clearing_staff", ADMIN)),
+        _a("clearing.record", "Start, save and complete a clearing batch", (ADMIN,), ("clearer",)),
+        _a("clearing.release", "Release a clearing batch", (ADMIN,), ("clearer",)),
+        _a("clearing.assign", "Assign a clearing batch to a clearer", (ADMIN,)),
+        _a("clearing.reopen", "Reopen a completed clearing batch", (ADMIN,)),
+        _a("antibody.new_trial", "Antibody history: add a trial", ("clearing_staff", ADMIN)),
+        _a(
+            "antibody.edit_history_lots",
+            "Antibody history: edit lots, date, description, animal model",
+            ("clearing_staff", ADMIN),
+        ),
     ]
 }
 
@@ -194,20 +213,51 @@ def requires_request(action: str) -> Callable[[Callable], Callable]:
         def wrapper(*args, username: str, request_name: str, **kwargs):
             if not current_user.is_authenticated:
                 return current_app.login_manager.unauthorized()
-            from lightserv.requests.queries import get_request_and_relation
-
-            found = get_request_and_relation(username, request_name, current_user.get_id())
-            if found is None:
-                abort(404)
-            req, relation = found
-            if not can(current_user, "request.view", relation):
-                abort(404)
-            if not can(current_user, action, relation):
-                abort(403)
-            g.request_relation = relation
+            req = require_request_access(username, request_name, action)
             return view(*args, req=req, **kwargs)
 
         return _declare(wrapper, RouteRule("request", action))
+
+    return decorator
+
+
+def require_request_access(owner: str, request_name: str, action: str) -> dict:
+    """The request row when the current user may perform `action` on it: 404 when they may not view it
+    (exactly like a missing request), 403 when they may view it but not act (README §9)."""
+    from lightserv.requests.queries import get_request_and_relation
+
+    found = get_request_and_relation(owner, request_name, current_user.get_id())
+    if found is None:
+        abort(404)
+    req, relation = found
+    if not can(current_user, "request.view", relation):
+        abort(404)
+    if not can(current_user, action, relation):
+        abort(403)
+    g.request_relation = relation
+    return req
+
+
+def requires_run(action: str) -> Callable[[Callable], Callable]:
+    """A route about one pipeline run (`run_id` in the URL): the run's request decides visibility like
+    `requires_request`, and `action` (global or request-scoped) decides what the user may do."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, run_id: int, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            from lightserv.db import get_schemas
+
+            runs = (get_schemas().jobs.PipelineRun & {"run_id": run_id}).to_dicts()
+            if not runs:
+                abort(404)
+            require_request_access(runs[0]["username"], runs[0]["request_name"], "request.view")
+            if action != "request.view" and not can(current_user, action, g.request_relation):
+                abort(403)
+            return view(*args, run=runs[0], **kwargs)
+
+        return _declare(wrapper, RouteRule("run", action))
 
     return decorator
 

@@ -9,9 +9,9 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "browser test password"
 EXPECTED_NAV = {
-    "researcher": ["Requests", "About"],
-    "clearing": ["Requests", "About"],
-    "admin": ["Requests", "Users & roles", "Event log", "Storage", "About"],
+    "researcher": ["Requests", "Antibodies", "About"],
+    "clearing": ["Requests", "Clearing", "Antibodies", "About"],
+    "admin": ["Requests", "Clearing", "Antibodies", "Users & roles", "Event log", "Storage", "About"],
 }
 ROLES = {"researcher": (), "clearing": ("clearing_staff",), "admin": ("facility_admin",)}
 

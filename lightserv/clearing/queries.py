@@ -1,0 +1,237 @@
+"""Reads of the clearing blueprint. Filtering, sorting and paging happen in MariaDB; no query per row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from pymysql.converters import escape_string
+from sqlalchemy import select
+
+from lightserv.common.pagination import Page, PageRequest
+from lightserv.db import get_schemas
+from lightserv.extensions import db
+from lightserv.models import Account, EventLog, RoleGrant
+
+QUEUE_TABLES = ("in_progress", "pending", "complete")
+QUEUE_SORTS = {
+    "progress": "clearing_progress",
+    "submitted": "submitted_at",
+    "handoff": "earliest_handoff",
+    "protocol": "protocol_label",
+    "antibody1": "antibody1",
+    "antibody2": "antibody2",
+    "request": "request_name",
+    "owner": "username",
+    "clearer": "clearer",
+    "species": "species",
+    "samples": "number_in_batch",
+    "completed": "completed_at",
+}
+QUEUE_DEFAULT_SORT = {"in_progress": "submitted", "pending": "submitted", "complete": "completed"}
+BATCH_KEY = ["username", "request_name", "clearing_batch_number"]
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    only_mine: bool = False
+    protocol: str = ""
+    owner: str = ""
+
+
+def _queue_expression(progress: str, viewer: str, sees_all: bool, flt: QueueFilter):
+    ls = get_schemas().lightsheet
+    batches = ls.Request.ClearingBatch & {"clearing_progress": progress}
+    if not sees_all or flt.only_mine:
+        batches = batches & {"clearer": viewer}
+    if flt.protocol:
+        batches = batches & {"protocol": flt.protocol}
+    if flt.owner and USERNAME_RE.match(flt.owner):
+        batches = batches & {"username": flt.owner}
+    handoff = batches.aggr(
+        ls.Request.ClearingBatchSample * ls.Request.Sample, earliest_handoff="min(expected_handoff_date)"
+    )
+    return (
+        ls.Request.proj("submitted_at", "species")
+        * handoff
+        * batches
+        * ls.ClearingProtocol.proj(protocol_label="label", colour="colour")
+    )
+
+
+def list_queue(progress: str, viewer: str, sees_all: bool, flt: QueueFilter, page: PageRequest) -> Page:
+    """One table of the clearing queue (clearing.md §2): batches in `progress`, visible to `viewer`."""
+    query = _queue_expression(progress, viewer, sees_all, flt)
+    total = len(query)
+    items = query.to_dicts(order_by=page.order_by(QUEUE_SORTS, BATCH_KEY), limit=page.per_page, offset=page.offset)
+    return Page(items=items, total=total, request=page)
+
+
+def list_batch_owners(viewer: str, sees_all: bool) -> list[str]:
+    """Owners having clearing batches (the queue's owner filter)."""
+    ls = get_schemas().lightsheet
+    batches = ls.Request.ClearingBatch() if sees_all else ls.Request.ClearingBatch & {"clearer": viewer}
+    return sorted({r["username"] for r in (ls.Request & batches).proj().to_dicts()})
+
+
+# --- one batch -----------------------------------------------------------------------------------------
+
+
+def list_batch_samples(key: dict) -> list[dict]:
+    ls = get_schemas().lightsheet
+    return (ls.Request.Sample * (ls.Request.ClearingBatchSample & key)).to_dicts(order_by=["sample_name"])
+
+
+def get_entries(key: dict) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(step key -> ClearingStepEntry row, section key -> ClearingSectionDate row) of a batch."""
+    ls = get_schemas().lightsheet
+    entries = {r["step_key"]: r for r in (ls.Request.ClearingStepEntry & key).to_dicts()}
+    dates = {r["section_key"]: r for r in (ls.Request.ClearingSectionDate & key).to_dicts()}
+    return entries, dates
+
+
+def list_clearer_candidates(owner: str, self_clearing: bool) -> list[str]:
+    """Who an admin may assign a batch to: active clearing staff and admins, or the owner of a
+    self-clearing request (clearing.md §1)."""
+    staff = set(
+        db.session.scalars(
+            select(RoleGrant.username)
+            .join(Account, Account.username == RoleGrant.username)
+            .where(RoleGrant.role.in_(["clearing_staff", "facility_admin"]), Account.active.is_(True))
+        )
+    )
+    if self_clearing:
+        staff.add(owner)
+    return sorted(staff)
+
+
+def get_user_email(username: str) -> str:
+    rows = (get_schemas().lightsheet.User & {"username": username}).to_dicts()
+    return rows[0]["email"] if rows else ""
+
+
+def last_batch_field_change(key: dict, column: str) -> tuple[str | None, dt.datetime | None]:
+    """Who last saved a batch-level field, and when, from the event log (the batch row keeps no per-field
+    editor)."""
+    rows = db.session.scalars(
+        select(EventLog)
+        .where(
+            EventLog.request_username == key["username"],
+            EventLog.request_name == key["request_name"],
+            EventLog.entity_type == "clearing_batch",
+        )
+        .order_by(EventLog.id.desc())
+        .limit(200)
+    )
+    for row in rows:
+        entity = row.entity_key or {}
+        if entity.get("clearing_batch_number") == key["clearing_batch_number"] and column in (row.after or {}):
+            return row.actor, row.occurred_at
+    return None, None
+
+
+def list_imaging_batches(key: dict) -> list[dict]:
+    """Every imaging batch of a clearing batch, of every imaging request number (pitfall 113), with
+    its member sample names."""
+    ls = get_schemas().lightsheet
+    batches = (ls.Request.ImagingBatch & key).to_dicts(order_by=["imaging_request_number", "imaging_batch_number"])
+    members: dict[tuple[int, int], list[str]] = {}
+    for row in (ls.Request.ImagingBatchSample & key).to_dicts(order_by=["sample_name"]):
+        members.setdefault((row["imaging_request_number"], row["imaging_batch_number"]), []).append(row["sample_name"])
+    for batch in batches:
+        batch["samples"] = members.get((batch["imaging_request_number"], batch["imaging_batch_number"]), [])
+    return batches
+
+
+def list_batches_awaiting_clearing(cutoff: dt.date) -> list[dict]:
+    """Pending batches (not self-cleared) whose earliest expected hand-off is on or before `cutoff`."""
+    ls = get_schemas().lightsheet
+    batches = (ls.Request.ClearingBatch & {"clearing_progress": "pending"}) & (ls.Request & "self_clearing = 0")
+    handoff = batches.aggr(
+        ls.Request.ClearingBatchSample * ls.Request.Sample,
+        earliest_handoff="min(expected_handoff_date)",
+        exclude_nonmatching=True,
+    )
+    due = handoff & f"earliest_handoff <= '{cutoff.isoformat()}'"
+    return (due * batches * ls.ClearingProtocol.proj(protocol_label="label")).to_dicts(
+        order_by=["earliest_handoff", *BATCH_KEY]
+    )
+
+
+# --- antibodies ----------------------------------------------------------------------------------------
+
+HISTORY_SORTS = {
+    "date": "entry_date",
+    "description": "brief_descriptor",
+    "notes": "notes",
+    "primary": "primary_antibody",
+    "primary_concentration": "primary_concentration",
+    "primary_lot": "primary_lot",
+    "secondary": "secondary_antibody",
+    "secondary_concentration": "secondary_concentration",
+    "secondary_lot": "secondary_lot",
+    "animal_model": "animal_model",
+    "owner": "username",
+    "request": "request_name",
+    "primary_order": "primary_order_info",
+    "secondary_order": "secondary_order_info",
+}
+OVERVIEW_SORTS = {
+    "description": "brief_descriptor",
+    "animal_model": "animal_model",
+    "primary": "primary_antibody",
+    "secondary": "secondary_antibody",
+    "updated": "updated_at",
+}
+
+
+def _history_expression(search: str):
+    ls = get_schemas().lightsheet
+    query = ls.AntibodyHistory()
+    search = search.strip()[:100]
+    if search:
+        needle = escape_string(search)
+        columns = ("primary_antibody", "secondary_antibody", "brief_descriptor", "notes")
+        query = query & " OR ".join(f"INSTR(`{c}`, '{needle}') > 0" for c in columns)
+    return query
+
+
+def list_antibody_history(page: PageRequest, search: str) -> Page:
+    query = _history_expression(search)
+    total = len(query)
+    items = query.to_dicts(
+        order_by=page.order_by(HISTORY_SORTS, ["antibody_history_id"]), limit=page.per_page, offset=page.offset
+    )
+    return Page(items=items, total=total, request=page)
+
+
+def all_antibody_history(page: PageRequest, search: str) -> list[dict]:
+    """Every filtered row in the page's order (CSV export)."""
+    return _history_expression(search).to_dicts(order_by=page.order_by(HISTORY_SORTS, ["antibody_history_id"]))
+
+
+def get_antibody_history(history_id: int) -> dict | None:
+    rows = (get_schemas().lightsheet.AntibodyHistory & {"antibody_history_id": history_id}).to_dicts()
+    return rows[0] if rows else None
+
+
+def shared_requests(viewer: str) -> set[tuple[str, str]]:
+    """Requests the viewer is named on as auditor or collaborator."""
+    ls = get_schemas().lightsheet
+    return {(r["username"], r["request_name"]) for r in (ls.Request.Access & {"grantee": viewer}).to_dicts()}
+
+
+def list_antibody_overview(page: PageRequest) -> Page:
+    query = get_schemas().lightsheet.AntibodyOverview()
+    total = len(query)
+    items = query.to_dicts(
+        order_by=page.order_by(OVERVIEW_SORTS, ["antibody_overview_id"]), limit=page.per_page, offset=page.offset
+    )
+    return Page(items=items, total=total, request=page)
+
+
+def get_antibody_overview(overview_id: int) -> dict | None:
+    rows = (get_schemas().lightsheet.AntibodyOverview & {"antibody_overview_id": overview_id}).to_dicts()
+    return rows[0] if rows else None

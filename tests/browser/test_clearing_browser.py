@@ -1,0 +1,84 @@
+"""Tried as a new user would (issue 5): in Chromium a clearer finds a batch in the queue, claims it,
+starts it, fills two steps with the "Now" buttons, saves, reloads, and completes it after reading the
+blank-entry dialog. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.factories import new_request, sample, submit
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "browser test password"
+STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+
+
+def test_a_clearer_claims_fills_two_steps_with_now_saves_reloads_and_completes(
+    app, live_server, page, make_user, artifacts_dir
+):
+    owner = make_user("ana")
+    submit(
+        app, new_request(owner, "brains", samples=[sample("s1", protocol="udisco"), sample("s2", protocol="udisco")])
+    )
+    make_user("cleo", roles=["clearing_staff"], password=PASSWORD)
+    page.goto(live_server + "/login")
+    page.get_by_label("Username").fill("cleo")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/requests/")
+
+    page.get_by_role("link", name="Clearing", exact=True).click()
+    page.wait_for_url("**/clearing/queue")
+    row = page.locator('tr[data-batch="ana/brains/1"]')
+    assert "Not assigned" in row.inner_text()
+    page.screenshot(path=str(artifacts_dir / "clearing-queue.png"), full_page=True)
+    with page.context.expect_page() as opened:
+        row.get_by_role("link", name="Open").click()  # opens in a new tab
+    form = opened.value
+    form.wait_for_load_state()
+    assert form.get_by_role("heading", name="Clearing entry form — uDISCO").is_visible()
+    assert form.get_by_text("Start clearing to record steps.").is_visible()
+    assert form.locator("#step-pbs_wash-time").is_disabled()
+
+    form.get_by_role("button", name="Claim").click()
+    form.wait_for_load_state()
+    assert form.get_by_text("You now hold this batch.").is_visible()
+    assert form.locator('[data-testid="holder"]').inner_text().startswith("Held by cleo since ")
+    form.get_by_role("button", name="Start clearing").click()
+    form.wait_for_load_state()
+    assert form.locator('[data-testid="progress"]').inner_text() == "Being cleared"
+
+    form.get_by_role("button", name="Now: 0.1 M PBS (5 min)").click()
+    form.get_by_role("button", name="Now: 30% t-butanol (O/N)").click()
+    first = form.locator("#step-pbs_wash-time").input_value()
+    second = form.locator("#step-butanol_30-time").input_value()
+    assert STAMP.match(first) and STAMP.match(second)
+    form.locator("#step-butanol_30-notes").fill("35 °C water bath")
+    form.screenshot(path=str(artifacts_dir / "clearing-form-filled.png"), full_page=True)
+    form.get_by_role("button", name="Save all changes").click()
+    form.wait_for_load_state()
+    assert form.get_by_text("Saved 2 changes.").is_visible()
+
+    form.reload()
+    assert form.locator("#step-pbs_wash-time").input_value() == first
+    assert form.locator("#step-butanol_30-time").input_value() == second
+    assert form.locator("#step-butanol_30-notes").input_value() == "35 °C water bath"
+    assert form.get_by_text("Saved by cleo at").count() == 2
+    form.screenshot(path=str(artifacts_dir / "clearing-form-saved.png"), full_page=True)
+
+    form.get_by_role("button", name="Complete clearing").click()
+    dialog = form.locator("#complete-dialog")
+    dialog.wait_for(state="visible")
+    form.locator("#complete-dialog.show").wait_for()
+    form.wait_for_timeout(400)  # let the fade-in finish before the screenshot
+    assert dialog.get_by_text("There are 10 blank entries:").is_visible()  # 2 section dates, 8 steps
+    form.screenshot(path=str(artifacts_dir / "clearing-complete-dialog.png"))
+    dialog.get_by_role("button", name="Complete clearing").click()
+    form.wait_for_url("**/clearing/queue")
+    assert form.get_by_text("Clearing for batch 1 of brains is complete.").is_visible()
+    done = form.locator('[data-testid="queue-complete"] tr[data-batch="ana/brains/1"]')
+    assert done.get_by_role("link", name="View clearing log").is_visible()
+    form.screenshot(path=str(artifacts_dir / "clearing-queue-completed.png"), full_page=True)
