@@ -3,7 +3,8 @@
 `form_view` marks a view that validates a FlaskForm on POST. When such a POST fails CSRF only because
 the token expired, the error handler calls the view again: the form fails validation (its token is
 stale), so nothing is written, and the page comes back with the user's input and a fresh token, with
-status 400 and "This form expired. Please submit it again." (README §9, pitfall 39). Views that act
+status 400 and "This form expired. Please submit it again." (README §9, pitfall 39). A `form_view` that
+does not validate a FlaskForm itself must return early when `form_expired()` is true. Views that act
 without a form are never re-run.
 """
 
@@ -25,3 +26,11 @@ def is_form_view(view: Callable) -> bool:
             return True
         view = getattr(view, "__wrapped__", None)
     return False
+
+
+def form_expired() -> bool:
+    """True while the error handler re-renders a view for an expired CSRF token: the view must show the
+    posted values again and write nothing."""
+    from flask import g
+
+    return bool(g.get("form_expired"))

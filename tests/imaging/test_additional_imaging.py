@@ -139,3 +139,20 @@ def test_requester_and_imaging_staff_are_emailed(app, client, login_as, brains, 
     subjects = {m["Subject"]: to for to, m in messages if "imaging" in m["Subject"].lower()}
     assert subjects["lightserv: Additional imaging request received: brains"] == ["ana@test.example"]
     assert subjects["lightserv: New imaging request: ana/brains"] == ["ivan@core.example"]
+
+
+def test_an_expired_submit_writes_nothing(app, client, login_as, brains):
+    import time
+
+    login_as("researcher", "ana")
+    token = csrf_from(client.get(URL).get_data(as_text=True))
+    app.config["WTF_CSRF_TIME_LIMIT"] = 1
+    try:
+        time.sleep(2.2)
+        resp = client.post(URL, data={**form({1: [("4x", {"488": ("generic_imaging",)})]}), "action": "submit",
+                                      "csrf_token": token})
+    finally:
+        app.config["WTF_CSRF_TIME_LIMIT"] = 8 * 3600
+    assert resp.status_code == 400 and "This form expired" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert len(get_schemas().lightsheet.Request.ImagingRequest & "imaging_request_number = 2") == 0

@@ -352,3 +352,21 @@ def test_random_and_hostile_posts_never_500_and_never_leave_a_partial_request(
 def _logged_in(client) -> bool:
     with client.session_transaction() as sess:
         return "_user_id" in sess
+
+
+def test_an_expired_submit_shows_the_input_again_and_writes_nothing(app, client, login_as):
+    import time
+
+    login_as("researcher", "ana")
+    token = csrf_from(client.get("/requests/new").get_data(as_text=True))
+    app.config["WTF_CSRF_TIME_LIMIT"] = 1
+    try:
+        time.sleep(2.2)
+        resp = client.post("/requests/new", data={**full_form(2), "action": "submit", "csrf_token": token})
+    finally:
+        app.config["WTF_CSRF_TIME_LIMIT"] = 8 * 3600
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "This form expired. Please submit it again." in html and 'value="brains-002"' in html
+    with app.app_context():
+        assert not get_schemas().lightsheet.Request()

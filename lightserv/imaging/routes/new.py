@@ -8,7 +8,7 @@ import re
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from lightserv.common.forms import form_view
+from lightserv.common.forms import form_expired, form_view
 from lightserv.common.permissions import requires_request
 from lightserv.db import get_schemas
 from lightserv.requests.forms_new import RESOLUTION_LABELS, default_resolution, to_resolution_wishes
@@ -73,6 +73,8 @@ def new_imaging_request(req):
         }
         return _render(AdditionalImagingForm(formdata=None, data=data), req)
     form = AdditionalImagingForm()
+    if form_expired():  # show the posted values again; act on nothing
+        return _render(form, req, status=400)
     match = ACTION_RE.fullmatch(request.form.get("action", ""))
     if not match:
         abort(400, "Unknown form action.")

@@ -8,7 +8,7 @@ import re
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from lightserv.common.forms import form_view
+from lightserv.common.forms import form_expired, form_view
 from lightserv.common.permissions import can, requires
 from lightserv.db import get_schemas
 from schemas.enums import CHANNELS_OF_MICROSCOPE, IMAGE_RESOLUTION, MICROSCOPE_OF_RESOLUTION, SPECIES
@@ -144,6 +144,8 @@ def new_request():
             )
         )
     form = NewRequestForm()
+    if form_expired():  # show the posted values again; act on nothing
+        return _render(form, status=400)
     action = request.form.get("action", "")
     match = ACTION_RE.fullmatch(action)
     if not match:
