@@ -129,12 +129,14 @@ def create_run(
         rel_dir = runs_dir(
             row["username"], row["request_name"], row["sample_name"], row["imaging_request_number"]
         ) / str(run_id)
-        document = {
-            **params,
+        # the engine fills these keys only when the document asks for them (value None): stage programs
+        # such as lib.precomputed refuse keys they do not know
+        filled = {
             "run_id": run_id,
             "data_root": str(settings.data_root),
             "output_dir": str(Path(settings.data_root) / output_dir),
         }
+        document = {k: (filled[k] if k in filled and v is None else v) for k, v in params.items()}
         jobs_schema.PipelineRun.update1({"run_id": run_id, "params": document, "run_dir": str(rel_dir)})
         job_rows = []
         for index, stage in enumerate(stages):
@@ -188,11 +190,12 @@ def create_run(
 
 
 def stage_argv(job: dict, run: dict) -> list[str]:
-    """The command of a stage: the module's entry point with the parameter document."""
+    """The command of a stage: `python -m <module> <stage> --params <params.json>` (plus `--task-index` for
+    arrays), the one calling convention of every stage program (lib.precomputed, lib.pipeline)."""
     settings = current_app.config["SETTINGS"]
     module = job_module(job, run)
     params = str(Path(settings.data_root) / run["run_dir"] / "params.json")
-    return [settings.processing_python, "-m", module, "--params", params, "--stage", job["step_name"]]
+    return [settings.processing_python, "-m", module, job["step_name"], "--params", params]
 
 
 def job_module(job: dict, run: dict) -> str:
@@ -465,7 +468,7 @@ def rerun_from_stage(run_id: int, from_index: int, actor: str) -> int:
         raise RunError("Choose a stage up to the first stage that did not complete.")
     target = {k: run[k] for k in TARGET_KEYS}
     stages = stages_of(jobs, run, from_index)
-    params = {k: v for k, v in run["params"].items() if k not in ("run_id", "data_root", "output_dir")}
+    params = {k: (None if k in ("run_id", "data_root", "output_dir") else v) for k, v in run["params"].items()}
     fire_rerun_hooks(run, jobs[from_index]["step_name"])
     new_id = create_run(
         run["kind"],

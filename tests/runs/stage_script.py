@@ -13,8 +13,8 @@ from pathlib import Path
 
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("stage")
     parser.add_argument("--params", required=True)
-    parser.add_argument("--stage", required=True)
     parser.add_argument("--task-index", type=int, default=int(os.environ.get("SLURM_ARRAY_TASK_ID", "0") or 0))
     args = parser.parse_args()
     params = json.loads(Path(args.params).read_text())

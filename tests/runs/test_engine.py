@@ -40,7 +40,7 @@ def make_run(app, target) -> int:
             "precomputed_raw",
             target,
             STAGES,
-            {"input": "x"},
+            {"input": "x", "run_id": None},
             created_by="system",
             output_dir="ana/brains/s1/imaging_request_1/viz/raw",
         )

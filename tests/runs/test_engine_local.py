@@ -56,7 +56,14 @@ def run_until_done(app, run_id, backend, timeout=90.0) -> dict:
 
 def test_a_three_stage_run_with_an_array_succeeds(app, target, executor, settings):
     with app.test_request_context():
-        run_id = engine.create_run("lavision_pipeline", target, STAGES, {}, created_by="pat", output_dir="out/ok")
+        run_id = engine.create_run(
+            "lavision_pipeline",
+            target,
+            STAGES,
+            {"run_id": None, "output_dir": None},
+            created_by="pat",
+            output_dir="out/ok",
+        )
         engine.submit_run(run_id, executor)
     run = run_until_done(app, run_id, executor)
     assert run["status"] == "succeeded"
@@ -82,7 +89,12 @@ def test_a_failing_stage_fails_the_run_cancels_the_dependents_and_emails_once(ap
 
     with app.test_request_context():
         run_id = engine.create_run(
-            "lavision_pipeline", target, STAGES, {"fail_stage": "work"}, created_by="pat", output_dir="out/bad"
+            "lavision_pipeline",
+            target,
+            STAGES,
+            {"fail_stage": "work", "run_id": None, "output_dir": None},
+            created_by="pat",
+            output_dir="out/bad",
         )
         engine.submit_run(run_id, executor)
     run = run_until_done(app, run_id, executor)
