@@ -43,9 +43,9 @@ test: $(VENV)/.installed-test
 	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
 	bash scripts/provision-test.sh
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
-	$(VENV)/bin/mypy --strict lib/cluster lib/synth
+	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed
 	LIGHTSERV_MODE=TEST $(PY) -m pytest
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
-	$(VENV)/bin/mypy --strict lib/cluster lib/synth
+	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed

@@ -86,3 +86,44 @@ def imaging_request_folders(
     ]
     folders += [base / "output", base / "viz", base / "runs"]
     return folders
+
+
+# --- precomputed layers (viewer.md §2) --------------------------------------------------------------
+
+IMAGING_LEVEL_PRODUCTS = ("raw",)
+
+
+def layer_name(
+    product: str, channel: str, *, lightsheet: str = "none", ventral_up: bool = False, role: str = ""
+) -> str:
+    """`raw_ch488_left`, `blended_ch647_ventral_up`, `registered_ch488_regch`, `cells_registered_ch647`."""
+    name = f"{product}_ch{channel}"
+    if product in ("raw", "stitched"):
+        name += f"_{lightsheet}"
+    if product == "registered" and role:
+        name += f"_{role}"
+    return name + vu_suffix(ventral_up)
+
+
+def layer_dir(
+    username: str,
+    request_name: str,
+    sample_name: str,
+    imaging_request_number: int,
+    *,
+    product: str,
+    channel: str,
+    image_resolution: str,
+    ventral_up: bool = False,
+    lightsheet: str = "none",
+    processing_request_number: int = 0,
+) -> PurePosixPath:
+    """The layer's folder under `…/imaging_request_<N>/viz/` (resolution in the path, pitfall 62)."""
+    viz = viz_dir(username, request_name, sample_name, imaging_request_number)
+    res = resolution_folder_name(image_resolution, ventral_up)
+    if product == "raw":
+        return viz / "raw" / res / f"ch{channel}_{lightsheet}_lightsheet"
+    base = viz / f"processing_request_{int(processing_request_number)}" / res / product
+    if product == "stitched":
+        return base / f"ch{channel}_{lightsheet}_lightsheet"
+    return base / f"ch{channel}"

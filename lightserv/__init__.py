@@ -71,6 +71,8 @@ def _require_current_database():
 
 
 def register_blueprints(app: Flask) -> None:
+    import lightserv.layers.services  # noqa: F401  (registers the conversion runs' success/failure hooks)
+
     from .admin.routes import bp as admin_bp
     from .auth.routes import bp as auth_bp
     from .clearing.routes import bp as clearing_bp

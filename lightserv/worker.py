@@ -7,5 +7,6 @@ celery_app = flask_app.extensions["celery"]
 
 import lightserv.admin.tasks  # noqa: E402,F401  (registers the tasks)
 import lightserv.common.tasks  # noqa: E402,F401
+import lightserv.layers.services  # noqa: E402,F401
 import lightserv.requests.tasks  # noqa: E402,F401
 import lightserv.runs.tasks  # noqa: E402,F401

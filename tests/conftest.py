@@ -19,6 +19,8 @@ import pytest
 
 from tests.support.smtp import SmtpSink
 
+pytest_plugins = ("tests.support.cluster_fixtures",)
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 

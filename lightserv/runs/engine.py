@@ -324,6 +324,7 @@ def apply_observations(observations: dict[str, dict], now: dt.datetime | None = 
             else:
                 jobs_table.update1({**key, "missing_polls": job["missing_polls"] + 1})
                 continue
+        seen = _memory_kill_as_oom(job, seen)
         changes = {
             k: seen.get(k)
             for k in ("state", "raw_state", "exit_code", "array_done")
@@ -495,3 +496,19 @@ def rerun_from_stage(run_id: int, from_index: int, actor: str) -> int:
 
     db.session.commit()
     return new_id
+
+
+MEMORY_KILL_MARKERS = ("exceeded memory limit", "oom-kill", "out of memory")
+
+
+def _memory_kill_as_oom(job: dict, seen: dict) -> dict:
+    """Slurm without cgroups kills a job over its --mem with SIGKILL and accounts it `FAILED 0:9`; its
+    stderr says "exceeded memory limit". Report that as OUT_OF_MEMORY, the state cgroup clusters give."""
+    if seen.get("state") != "FAILED" or not str(seen.get("exit_code", "")).endswith(":9"):
+        return seen
+    from .emails import log_tail
+
+    tail = log_tail(job["stderr_path"], job["slurm_job_id"], lines=50).lower()
+    if any(marker in tail for marker in MEMORY_KILL_MARKERS):
+        return {**seen, "state": "OUT_OF_MEMORY", "raw_state": f"{seen.get('raw_state') or 'FAILED'} (memory limit)"}
+    return seen

@@ -21,6 +21,9 @@ def main() -> int:
     out = Path(params["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     print(f"stage {args.stage} task {args.task_index} of run {params['run_id']}")
+    if params.get("allocate_mb"):
+        block = b"x" * (int(params["allocate_mb"]) * 1024 * 1024)  # touches every page
+        print(f"allocated {len(block)} bytes", flush=True)
     time.sleep(float(params.get("sleep", 0)))
     if params.get("fail_stage") == args.stage:
         print(f"{args.stage} cannot continue: simulated failure", file=sys.stderr)

@@ -215,3 +215,29 @@ def test_cancel_and_rerun_from_a_stage(app, target):
     assert new_run["attempt"] == 2 and new_run["start_stage"] == "convert"
     assert [j["step_name"] for j in new_jobs] == ["convert", "finish"]
     assert [j["depends_on_steps"] for j in new_jobs] == [[], [0]]
+
+
+def test_two_pollers_never_overlap(app, target):
+    from lightserv.common.redis import get_redis
+    from lightserv.runs.poller import LOCK_KEY, poll
+
+    run_id = make_run(app, target)
+    backend = ScriptedBackend()
+    with app.app_context():
+        engine.submit_run(run_id, backend)
+        get_redis().set(LOCK_KEY, "another-poller", ex=60)
+        assert poll(backend).skipped and backend.query_calls == 0
+        assert get_redis().get(LOCK_KEY) == "another-poller"  # the other poller's lock is left alone
+        get_redis().delete(LOCK_KEY)
+        assert not poll(backend).skipped and backend.query_calls == 1
+
+
+def test_a_restarted_submission_adopts_nothing_and_resubmits_nothing(app, target):
+    """A worker that died after submitting stage 1 is retried: stages with a stored id are not submitted again."""
+    run_id = make_run(app, target)
+    backend = ScriptedBackend(fail_submit_at=2)
+    with app.app_context():
+        with pytest.raises(engine.RunError):
+            engine.submit_run(run_id, backend)  # stage 1 submitted, stage 2 failed: the run is failed
+        assert engine.submit_run(run_id, backend) == ["1000"]  # a failed run submits nothing more
+    assert backend.submit_calls == 2

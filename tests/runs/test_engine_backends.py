@@ -1,5 +1,6 @@
-"""The engine end to end on the real local executor (CLUSTER_BACKEND=local): the same stage commands run
-as subprocesses with dependencies, arrays, logs and Slurm state names."""
+"""The engine end to end on every real back end: the local executor (CLUSTER_BACKEND=local), Slurm on this
+host and Slurm over SSH run the same stage commands; the run, its jobs, the history, the failure reason
+and the one email come out the same."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import time
 
 import pytest
 
-from lib.cluster import LocalExecutor
 from lightserv.db import get_schemas
 from lightserv.runs import engine
-from lightserv.runs.model import StageDef
+from lightserv.runs.model import Resources, StageDef
 from lightserv.runs.poller import poll
 from tests.factories import new_request, submit
 
@@ -22,10 +22,11 @@ STAGES = [
 
 
 @pytest.fixture
-def executor(tmp_path):
-    backend = LocalExecutor(tmp_path / "executor")
-    yield backend
-    backend.close()
+def executor(cluster, settings):
+    import os
+
+    os.chmod(settings.data_root, 0o755)  # Slurm runs the jobs as the submitting user (root here)
+    return cluster.impl
 
 
 @pytest.fixture
@@ -113,3 +114,43 @@ def test_a_failing_stage_fails_the_run_cancels_the_dependents_and_emails_once(ap
     login_as("processing", "pat2")
     page = client.get(f"/processing/runs/{run_id}").get_data(as_text=True)
     assert "Failed (exit code 3:0)" in page and "simulated failure" in page and "Re-run from stage" in page
+
+
+def test_a_stage_over_its_memory_ends_the_run_out_of_memory(app, target, executor, settings):
+    hog = [StageDef("hog", "tests.runs.stage_script", resources=Resources(cpus=1, mem_gb=1, time_limit="00:05:00"))]
+    with app.test_request_context():
+        run_id = engine.create_run(
+            "lavision_pipeline",
+            target,
+            hog,
+            {"run_id": None, "output_dir": None, "allocate_mb": 1536, "sleep": 20},
+            created_by="pat",
+            output_dir="out/hog",
+        )
+        engine.submit_run(run_id, executor)
+    run = run_until_done(app, run_id, executor)
+    with app.app_context():
+        job = (get_schemas().jobs.PipelineRun.SlurmJob & {"run_id": run_id}).to_dicts()[0]
+    assert run["status"] == "failed" and run["failure_reason"] == "Hog ran out of memory"
+    assert job["state"] == "OUT_OF_MEMORY"
+
+
+def test_a_stage_over_its_time_limit_ends_the_run_out_of_time(app, target, executor, cluster):
+    if cluster.kind != "local":
+        pytest.skip(
+            "Slurm's time limit is exercised per back end in tests/lib/cluster/test_time_limits.py "
+            "(60-90 s each); the engine's handling of TIMEOUT is the same code on every back end"
+        )
+    slow = [StageDef("slow", "tests.runs.stage_script", resources=Resources(cpus=1, mem_gb=1, time_limit="00:01:00"))]
+    with app.test_request_context():
+        run_id = engine.create_run(
+            "lavision_pipeline",
+            target,
+            slow,
+            {"run_id": None, "output_dir": None, "sleep": 120},
+            created_by="pat",
+            output_dir="out/slow",
+        )
+        engine.submit_run(run_id, executor)
+    run = run_until_done(app, run_id, executor, timeout=150)
+    assert run["status"] == "failed" and run["failure_reason"] == "Slow ran out of time"

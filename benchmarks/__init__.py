@@ -1,0 +1,1 @@
+"""Benchmarks (make bench): seeded databases and load measurements; results in benchmarks/results/."""

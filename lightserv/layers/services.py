@@ -1,0 +1,272 @@
+"""Registering layers and converting data into them through the cluster engine.
+
+`convert_image_layer` registers a pending `DataLayer`, creates a conversion run (`info` → `upload` →
+`downsample`, stages of `lib.precomputed`) and queues its submission. When the run succeeds the layer's
+`info` is read back and the layer becomes `ready`; when it fails the layer becomes `failed` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+
+from lib.naming import layer_dir, layer_name, runs_dir
+from lightserv.common.audit import record_event, utcnow
+from lightserv.db import get_schemas
+from lightserv.extensions import db
+from lightserv.runs.engine import create_run
+from lightserv.runs.model import Resources, StageDef
+from lightserv.runs.triggers import on_run_failure, on_run_success
+
+KIND_OF_PRODUCT = {
+    "raw": "precomputed_raw",
+    "stitched": "precomputed_stitched",
+    "blended": "precomputed_blended",
+    "downsized": "precomputed_downsized",
+    "registered": "precomputed_registered",
+    "corrected": "precomputed_corrected",
+}
+# processing.md §7 default resources
+INFO = Resources(cpus=1, mem_gb=2, time_limit="00:10:00")
+UPLOAD = Resources(cpus=13, mem_gb=32, time_limit="02:00:00")
+DOWNSAMPLE = Resources(cpus=12, mem_gb=32, time_limit="04:00:00")
+#: viewer.md §3: raw, stitched and blended get 4 more 2x2x1 scales; corrected approaches isotropy;
+#: downsized and registered have no further scales
+PYRAMID = {
+    "raw": {"z_downsampling": "never", "num_scales": 5},
+    "stitched": {"z_downsampling": "never", "num_scales": 5},
+    "blended": {"z_downsampling": "never", "num_scales": 5},
+    "corrected": {"z_downsampling": "when_isotropic", "num_scales": 6},
+}
+PLANES_PER_TASK = 64
+MAX_TASKS = 16
+LAYER_KEY = (
+    "username",
+    "request_name",
+    "sample_name",
+    "imaging_request_number",
+    "processing_request_number",
+    "image_resolution",
+    "ventral_up",
+    "channel_name",
+    "product",
+    "lightsheet",
+)
+
+
+@dataclass(frozen=True)
+class LayerTarget:
+    username: str
+    request_name: str
+    sample_name: str
+    imaging_request_number: int
+    image_resolution: str
+    channel_name: str
+    product: str
+    lightsheet: str = "none"
+    ventral_up: bool = False
+    processing_request_number: int = 0
+    role: str = ""
+
+    def key(self) -> dict:
+        return {
+            "username": self.username,
+            "request_name": self.request_name,
+            "sample_name": self.sample_name,
+            "imaging_request_number": self.imaging_request_number,
+            "processing_request_number": self.processing_request_number,
+            "image_resolution": self.image_resolution,
+            "ventral_up": int(self.ventral_up),
+            "channel_name": self.channel_name,
+            "product": self.product,
+            "lightsheet": self.lightsheet,
+        }
+
+    def folder(self):
+        return layer_dir(
+            self.username,
+            self.request_name,
+            self.sample_name,
+            self.imaging_request_number,
+            product=self.product,
+            channel=self.channel_name,
+            image_resolution=self.image_resolution,
+            ventral_up=self.ventral_up,
+            lightsheet=self.lightsheet,
+            processing_request_number=self.processing_request_number,
+        )
+
+    def name(self) -> str:
+        return layer_name(
+            self.product, self.channel_name, lightsheet=self.lightsheet, ventral_up=self.ventral_up, role=self.role
+        )
+
+
+def image_stages(n_planes: int, *, downsample: bool = True) -> list[StageDef]:
+    tasks = max(1, min(MAX_TASKS, math.ceil(n_planes / PLANES_PER_TASK)))
+    stages = [
+        StageDef("info", "lib.precomputed", resources=INFO),
+        StageDef("upload", "lib.precomputed", resources=UPLOAD, array_size=tasks),
+    ]
+    if downsample:
+        stages.append(StageDef("downsample", "lib.precomputed", resources=DOWNSAMPLE, array_size=tasks))
+    return stages
+
+
+def convert_image_layer(
+    target: LayerTarget,
+    source: str,
+    *,
+    voxel_size_nm: tuple[float, float, float],
+    n_planes: int,
+    created_by: str = "system",
+    downsample: bool = True,
+) -> int:
+    """Register (or reset) the layer and start its conversion run; returns the run id.
+
+    `source` is relative to DATA_ROOT: a folder of single-plane TIFFs or one multi-page TIFF."""
+    settings = current_app.config["SETTINGS"]
+    ls = get_schemas().lightsheet
+    root = Path(settings.data_root)
+    folder = target.folder()
+    key = target.key()
+    kind = KIND_OF_PRODUCT[target.product]
+    run_target = {
+        k: key[k]
+        for k in (
+            "username",
+            "request_name",
+            "sample_name",
+            "imaging_request_number",
+            "processing_request_number",
+            "image_resolution",
+            "ventral_up",
+            "channel_name",
+            "lightsheet",
+        )
+    }
+    previous = (get_schemas().jobs.PipelineRun & {k: v for k, v in run_target.items()} & {"kind": kind}).to_dicts()
+    attempt = 1 + max((r["attempt"] for r in previous), default=0)
+    params = {
+        "layer_path": str(root / folder),
+        "layer_type": "image",
+        "input_path": str(root / source),
+        "data_type": "uint16",
+        "voxel_size_nm": list(voxel_size_nm),
+        "progress_dir": None,
+        **PYRAMID.get(target.product, {"num_scales": 1}),
+    }
+    # the progress folder lives in the run folder, whose id we know only after the insert: use a per-layer
+    # folder under runs/ so a re-run of the same layer resumes finished slabs
+    params["progress_dir"] = str(
+        root
+        / runs_dir(target.username, target.request_name, target.sample_name, target.imaging_request_number)
+        / "progress"
+        / target.name()
+        / f"attempt_{attempt}"
+    )
+    run_id = create_run(
+        kind,
+        run_target,
+        image_stages(n_planes, downsample=downsample),
+        params,
+        created_by=created_by,
+        output_dir=str(folder),
+        attempt=attempt,
+    )
+    now = utcnow()
+    row = dict(
+        **key,
+        layer_name=target.name(),
+        layer_type="image",
+        layer_path=str(folder),
+        source_path=source,
+        status="converting",
+        data_type="uint16",
+        voxel_x_nm=None,
+        voxel_y_nm=None,
+        voxel_z_nm=None,
+        size_x=None,
+        size_y=None,
+        size_z=None,
+        num_scales=None,
+        run_id=run_id,
+        created_at=now,
+        ready_at=None,
+        failure_reason="",
+    )
+    if ls.Request.DataLayer & key:
+        (ls.Request.DataLayer & key).delete(prompt=False, part_integrity="ignore")
+    ls.Request.DataLayer.insert1(row)
+    db.session.commit()
+    from lightserv.runs.tasks import submit_run
+
+    submit_run.delay(run_id)
+    return run_id
+
+
+def _layer_of_run(run: dict) -> dict | None:
+    rows = (get_schemas().lightsheet.Request.DataLayer & {"run_id": run["run_id"]}).to_dicts()
+    return rows[0] if rows else None
+
+
+def mark_ready(run: dict) -> None:
+    """Fill size, voxel size and scale count from the layer's info; the layer becomes ready (pitfall 9)."""
+    layer = _layer_of_run(run)
+    if layer is None or layer["status"] == "ready":
+        return
+    root = Path(current_app.config["SETTINGS"].data_root)
+    info = json.loads((root / layer["layer_path"] / "info").read_text())
+    scale = info["scales"][0]
+    key = {k: layer[k] for k in LAYER_KEY}
+    get_schemas().lightsheet.Request.DataLayer.update1(
+        {
+            **key,
+            "status": "ready",
+            "ready_at": utcnow(),
+            "voxel_x_nm": scale["resolution"][0],
+            "voxel_y_nm": scale["resolution"][1],
+            "voxel_z_nm": scale["resolution"][2],
+            "size_x": scale["size"][0],
+            "size_y": scale["size"][1],
+            "size_z": scale["size"][2],
+            "num_scales": len(info["scales"]),
+            "data_type": info.get("data_type", "uint16"),
+        }
+    )
+    record_event(
+        "layer.ready",
+        "layer",
+        key,
+        f"Layer {layer['layer_name']} of {layer['sample_name']} is ready",
+        actor=None,
+        request_key=(layer["username"], layer["request_name"]),
+    )
+    db.session.commit()
+
+
+def mark_failed(run: dict) -> None:
+    layer = _layer_of_run(run)
+    if layer is None or layer["status"] in ("ready", "failed"):
+        return
+    key = {k: layer[k] for k in LAYER_KEY}
+    reason = (run.get("failure_reason") or "conversion failed")[:512]
+    get_schemas().lightsheet.Request.DataLayer.update1({**key, "status": "failed", "failure_reason": reason})
+    record_event(
+        "layer.failed",
+        "layer",
+        key,
+        f"Layer {layer['layer_name']} of {layer['sample_name']} failed: {reason}",
+        actor=None,
+        request_key=(layer["username"], layer["request_name"]),
+    )
+    db.session.commit()
+
+
+for _kind in KIND_OF_PRODUCT.values():
+    on_run_success(_kind)(mark_ready)
+    on_run_failure(_kind)(mark_failed)
