@@ -1,4 +1,4 @@
-# The documented commands: make run, make test (and test-docker, bench, lint as later issues add them).
+# The documented commands: make run, make test, make bench, make lint (test-docker arrives with the viewer).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +13,7 @@ export MAIL_SERVER ?= 127.0.0.1
 export MAIL_PORT ?= 8025
 export PORT ?= 5000
 
-.PHONY: run test lint check-services clean-venv
+.PHONY: run test bench lint check-services clean-venv
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
 	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed
 	LIGHTSERV_MODE=TEST $(PY) -m pytest
+
+## make bench: the measurements behind docs/performance.md (results in benchmarks/results/).
+bench: $(VENV)/.installed-test
+	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
+	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_poller.py
+	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_conversion.py
+	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_lists.py
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
