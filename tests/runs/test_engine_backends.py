@@ -135,12 +135,10 @@ def test_a_stage_over_its_memory_ends_the_run_out_of_memory(app, target, executo
     assert job["state"] == "OUT_OF_MEMORY"
 
 
-def test_a_stage_over_its_time_limit_ends_the_run_out_of_time(app, target, executor, cluster):
-    if cluster.kind != "local":
-        pytest.skip(
-            "Slurm's time limit is exercised per back end in tests/lib/cluster/test_time_limits.py "
-            "(60-90 s each); the engine's handling of TIMEOUT is the same code on every back end"
-        )
+def test_a_stage_over_its_time_limit_ends_the_run_out_of_time(app, target, backends):
+    """On the local executor only: Slurm's time limit is exercised on every back end by
+    tests/lib/cluster/test_time_limits.py (60-90 s each); the engine's handling of TIMEOUT is one code path."""
+    executor = backends["local"].impl
     slow = [StageDef("slow", "tests.runs.stage_script", resources=Resources(cpus=1, mem_gb=1, time_limit="00:01:00"))]
     with app.test_request_context():
         run_id = engine.create_run(
