@@ -83,3 +83,128 @@ def queue_submitted(req: NewRequest, clearing, submitted_at) -> list[int | None]
             )
         )
     return ids
+
+
+def queue_request_deleted(snapshot: dict, actor: str) -> list[int | None]:
+    """requests.md §12 "Request deleted": the clearing staff when any batch had no clearer, and the
+    assigned clearer of every batch that had one."""
+    from lightserv.db import get_schemas
+
+    req = snapshot["request"]
+    owner, name = req["username"], req["request_name"]
+    batches = snapshot["clearing_batches"]
+    clearers = sorted({b["clearer"] for b in batches if b["clearer"]})
+    recipients = []
+    if clearers:
+        users = get_schemas().lightsheet.User & [{"username": c} for c in clearers]
+        recipients += [u["email"] for u in users.to_dicts() if u["email"]]
+    if any(not b["clearer"] for b in batches):
+        recipients += list_staff_emails("clearing_staff")
+    members: dict[int, list[str]] = {}
+    for m in snapshot["clearing_batch_samples"]:
+        members.setdefault(m["clearing_batch_number"], []).append(m["sample_name"])
+    lines = [
+        f"- Clearing batch {b['clearing_batch_number']}: {b['protocol']}; "
+        f"{b['number_in_batch']} sample(s): {', '.join(sorted(members.get(b['clearing_batch_number'], [])))}; "
+        f"clearer: {b['clearer'] or 'not assigned'}"
+        for b in batches
+    ]
+    body = (
+        f"Request {owner}/{name} was deleted by {actor} before clearing started.\n\n"
+        "Its clearing batches were removed from the clearing queue:\n" + "\n".join(lines) + "\n\n"
+        "If the samples were already handed off, please return them or contact the owner.\n"
+        f"Clearing queue: {absolute('/clearing/queue')}\n"
+    )
+    return [
+        queue_email(
+            "request_deleted",
+            f"request.deleted:{owner}/{name}:{req['submitted_at'].isoformat()}",
+            recipients,
+            f"Request deleted: {owner}/{name}",
+            body,
+            request_key=(owner, name),
+        )
+    ]
+
+
+def queue_request_folder_kept(owner: str, request_name: str, submitted_stamp: str, files: list[str]) -> int | None:
+    """Admin alert: a deleted request's folder still held files, so it was left in place (pitfall 64)."""
+    settings = current_app.config["SETTINGS"]
+    folder = f"{str(settings.data_root).rstrip('/')}/{owner}/{request_name}"
+    listing = "\n".join(f"- {f}" for f in files)
+    return queue_email(
+        "request_folder_kept",
+        f"request.folder_kept:{owner}/{request_name}:{submitted_stamp}",
+        list_staff_emails("facility_admin"),
+        f"Request folder not removed: {owner}/{request_name}",
+        f"Request {owner}/{request_name} was deleted, but its folder still contains files, so it was left in "
+        f"place:\n\n{folder}\n\nFiles found (at most 20 shown):\n{listing}\n\n"
+        "Please check the files and remove the folder by hand when they are no longer needed.\n",
+        request_key=(owner, request_name),
+    )
+
+
+def queue_access_granted(req: dict, grantee: str, level: str, granted_at) -> int | None:
+    """requests.md §12 "Access granted": the grantee, with the level and a link."""
+    from lightserv.db import get_schemas
+
+    owner, name = req["username"], req["request_name"]
+    users = (get_schemas().lightsheet.User & {"username": grantee}).to_dicts()
+    address = users[0]["email"] if users else ""
+    what = (
+        "see the request, its samples, logs and data (read-only)"
+        if level == "auditor"
+        else "see the request, its samples, logs and data, request additional imaging and processing, and give feedback"
+    )
+    return queue_email(
+        "access_granted",
+        f"request.access_changed:{owner}/{name}:{grantee}:added:{granted_at.isoformat()}",
+        [address],
+        f"You have access to {owner}/{name}",
+        f"{owner} shared the request {name} with you as {level}: you can {what}.\n\n"
+        f"Open the request here: {overview_url(owner, name)}\n",
+        request_key=(owner, name),
+    )
+
+
+def queue_additional_processing(req: dict, imaging_request_number: int, created: list[dict], dedupe: str) -> list:
+    """requests.md §12 "Additional processing submitted": the requester (link to the overview) and the
+    processing staff (link to the processing queue). `created`: [{sample_name, processing_request_number,
+    resolutions: [{image_resolution, ventral_up, atlas_name, has_registration}]}]."""
+    from .recipients import requester_addresses
+
+    owner, name = req["username"], req["request_name"]
+    lines = []
+    for c in created:
+        parts = []
+        for r in c["resolutions"]:
+            label = r["image_resolution"] + ("_ventral_up" if r["ventral_up"] else "")
+            parts.append(f"{label} (atlas {r['atlas_name']})" if r["has_registration"] else label)
+        lines.append(
+            f"- {c['sample_name']}: processing request {c['processing_request_number']} of imaging request "
+            f"{imaging_request_number}: {', '.join(parts)}"
+        )
+    summary = (
+        f"Additional processing was requested for request {owner}/{name} (imaging request "
+        f"{imaging_request_number}):\n\n" + "\n".join(lines) + "\n\n"
+    )
+    subject = f"Additional processing request: {owner}/{name}"
+    key = (owner, name)
+    return [
+        queue_email(
+            "additional_processing_requester",
+            f"processing.requested:{owner}/{name}:{dedupe}:requester",
+            requester_addresses(owner, name),
+            subject,
+            summary + f"Follow its status here: {overview_url(owner, name)}\n",
+            request_key=key,
+        ),
+        queue_email(
+            "additional_processing_staff",
+            f"processing.requested:{owner}/{name}:{dedupe}:staff",
+            list_staff_emails("processing_staff"),
+            subject,
+            summary + f"Processing queue: {absolute('/processing/queue')}\n",
+            request_key=key,
+        ),
+    ]

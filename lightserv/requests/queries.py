@@ -1,18 +1,68 @@
-"""Reads about requests. Visibility, paging and sorting happen in MariaDB, never per row in Python."""
+"""Reads about requests. Visibility, filters, paging and sorting happen in MariaDB, never per row in Python.
+
+The request and sample lists are one SQL statement per page (the sample list adds its row count), run
+through the DataJoint connection with parameters: user input is never formatted into SQL, and table
+names come from the activated schemas. The counts behind the fractions and the derived status
+(lightserv.common.status) are defined once (`COUNT_DEFINITIONS`) and computed two ways: grouped part
+tables joined to every visible request when the sort or the status filter needs them, and correlated
+primary-key lookups for the 50 rows of the page otherwise.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import datajoint as dj
+from pymysql.converters import escape_item
+
 from lightserv.common.pagination import Page, PageRequest
 from lightserv.common.permissions import STAFF_ROLES
+from lightserv.common.status import COUNT_COLUMNS, derive_status, ratio_sql, status_key_sql, status_rank_sql
 from lightserv.db import get_schemas
+from schemas.enums import IMAGING_REQUEST_DONE
 
-REQUEST_SORTS = {
-    "submitted_at": "submitted_at",
-    "request_name": "request_name",
-    "username": "username",
-    "species": "species",
-    "number_of_samples": "number_of_samples",
+#: sort key (?sort=) -> (SQL over the page's columns, `{p}` = table alias; the part tables whose counts it
+#: needs for every row before sorting, see `_grouped_counts`)
+REQUEST_SORTS: dict[str, tuple[str, frozenset[str]]] = {
+    "submitted_at": ("{p}submitted_at", frozenset()),
+    "username": ("{p}username", frozenset()),
+    "request_name": ("{p}request_name", frozenset()),
+    "species": ("CAST({p}species AS CHAR)", frozenset()),
+    "is_archival": ("{p}is_archival", frozenset()),
+    "number_of_samples": ("{p}samples", frozenset()),
+    "cleared": (ratio_sql("{p}cleared", "{p}samples"), frozenset({"batch"})),
+    "imaged": (ratio_sql("{p}imaged", "{p}imaging_total"), frozenset({"imaging"})),
+    "processed": (ratio_sql("{p}processed", "{p}processing_total"), frozenset({"processing"})),
+    "status": (status_rank_sql("{p}"), frozenset({"batch", "imaging", "processing", "layer"})),
 }
+#: sort key -> (SQL, True when it needs the clearing batch of every sample before sorting)
+SAMPLE_SORTS: dict[str, tuple[str, bool]] = {
+    "sample_name": ("{p}sample_name", False),
+    "request_name": ("{p}request_name", False),
+    "username": ("{p}username", False),
+    "is_archival": ("{p}is_archival", False),
+    "species": ("CAST({p}species AS CHAR)", False),
+    "protocol": ("{p}protocol_label", True),
+    "clearer": ("{p}clearer", True),
+    "clearing_progress": ("{p}clearing_progress", True),
+    "submitted_at": ("{p}submitted_at", False),
+}
+REQUEST_TIEBREAK = ("username", "request_name")
+SAMPLE_TIEBREAK = ("request_name", "sample_name", "username")
+PIPELINE_KINDS = ("lavision_pipeline", "smartspim_stitch", "smartspim_destripe")
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Filters of the request and sample lists; the view has already validated every value."""
+
+    status: str = ""  # a key of lightserv.common.status.STATUSES (request list only)
+    species: str = ""
+    owner: str = ""  # staff only
+    search: str = ""  # request name and description (requests), sample and request name (samples)
+    include_testing: bool = True
+    only_mine: bool = False  # staff: restrict to requests they own or are named on
 
 
 def get_request_and_relation(owner: str, request_name: str, viewer: str) -> tuple[dict, str | None] | None:
@@ -36,10 +86,399 @@ def visible_requests(viewer: str, roles: frozenset[str]):
     return ls.Request & [{"username": viewer}, shared]
 
 
-def list_requests(viewer: str, roles: frozenset[str], page: PageRequest) -> Page:
-    query = visible_requests(viewer, roles)
-    total = len(query)
-    items = query.proj("submitted_at", "species", "number_of_samples", "description", "labname").to_dicts(
-        order_by=page.order_by(REQUEST_SORTS, ["username", "request_name"]), limit=page.per_page, offset=page.offset
+# --------------------------------------------------------------------------------------------------
+# SQL building blocks
+# --------------------------------------------------------------------------------------------------
+
+
+def _tables() -> SimpleNamespace:
+    ls = get_schemas().lightsheet
+    r = ls.Request
+    return SimpleNamespace(
+        request=r.full_table_name,
+        access=r.Access.full_table_name,
+        sample=r.Sample.full_table_name,
+        batch=r.ClearingBatch.full_table_name,
+        batch_sample=r.ClearingBatchSample.full_table_name,
+        imaging=r.ImagingRequest.full_table_name,
+        processing=r.ProcessingRequest.full_table_name,
+        layer=r.DataLayer.full_table_name,
+        protocol=ls.ClearingProtocol.full_table_name,
     )
-    return Page(items=items, total=total, request=page)
+
+
+_DONE = ", ".join(f"'{v}'" for v in sorted(IMAGING_REQUEST_DONE))
+#: every count of lightserv.common.status.COUNT_COLUMNS but `samples`: (part table, SQL aggregate, row filter)
+COUNT_DEFINITIONS = {
+    "cleared": ("batch", "SUM(IF(clearing_progress = 'complete', number_in_batch, 0))", ""),
+    "clearing_started": ("batch", "SUM(clearing_progress <> 'pending')", ""),
+    "imaged": ("imaging", f"SUM(imaging_progress IN ({_DONE}))", ""),
+    "imaging_total": ("imaging", "COUNT(*)", ""),
+    "processed": ("processing", "SUM(processing_progress = 'complete')", ""),
+    "processing_total": ("processing", "COUNT(*)", ""),
+    "processing_failed": ("processing", "SUM(processing_progress = 'failed')", ""),
+    "layers_failed": ("layer", "COUNT(*)", "status = 'failed'"),
+}
+ALL_SOURCES = frozenset(table for table, _, _ in COUNT_DEFINITIONS.values())
+
+
+def _grouped_counts(alias: str, t: SimpleNamespace, sources: frozenset[str]) -> tuple[str, str]:
+    """(", count columns", LEFT JOINs) giving the counts of `sources` to every row of `alias` by grouping
+    each part table once; used when a sort or filter needs them for every visible request."""
+    columns, joins = "", ""
+    for source in sorted(sources):
+        names = [n for n, (table, _, _) in COUNT_DEFINITIONS.items() if table == source]
+        where = {COUNT_DEFINITIONS[n][2] for n in names} - {""}
+        aggregates = ", ".join(f"{COUNT_DEFINITIONS[n][1]} AS {n}" for n in names)
+        grouped = (
+            f"SELECT username, request_name, {aggregates} FROM {getattr(t, source)}"
+            f"{' WHERE ' + ' AND '.join(where) if where else ''} GROUP BY username, request_name"
+        )
+        on = f"g_{source}.username = {alias}.username AND g_{source}.request_name = {alias}.request_name"
+        joins += f" LEFT JOIN ({grouped}) g_{source} ON {on}"
+        columns += "".join(f", COALESCE(g_{source}.{n}, 0) AS {n}" for n in names)
+    return columns, joins
+
+
+def _row_counts(alias: str, t: SimpleNamespace, sources: frozenset[str]) -> str:
+    """ ", count columns" of `sources` as correlated subqueries: one primary-key range lookup per row, for
+    the few rows of a page (the optimizer cannot misjudge them as it can grouped joins)."""
+    columns = ""
+    for name, (source, aggregate, where) in COUNT_DEFINITIONS.items():
+        if source in sources:
+            condition = f"c.username = {alias}.username AND c.request_name = {alias}.request_name"
+            condition += f" AND {where}" if where else ""
+            columns += f", (SELECT COALESCE({aggregate}, 0) FROM {getattr(t, source)} c WHERE {condition}) AS {name}"
+    return columns
+
+
+def _visible(viewer: str, roles: frozenset[str], flt: ListFilter, t: SimpleNamespace, alias="r") -> tuple[str, list]:
+    """A JOIN restricting rows `alias` to the requests the viewer owns or is named on ('' when they see all)."""
+    if roles & STAFF_ROLES and not flt.only_mine:
+        return "", []
+    keys = (
+        f"SELECT username, request_name FROM {t.request} WHERE username = %s"
+        f" UNION SELECT username, request_name FROM {t.access} WHERE grantee = %s"
+    )
+    on = f"v.username = {alias}.username AND v.request_name = {alias}.request_name"
+    return f" JOIN ({keys}) v ON {on}", [viewer, viewer]
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with `!` escaping the wildcards (ESCAPE '!')."""
+    return "%" + "".join("!" + c if c in "!%_" else c for c in text) + "%"
+
+
+def _where(flt: ListFilter, search_columns: tuple[str, ...], owner_column: str = "r.username") -> tuple[str, list]:
+    conditions, args = [], []
+    if not flt.include_testing:
+        conditions.append("r.testing = 0")
+    if flt.species:
+        conditions.append("r.species = %s")
+        args.append(flt.species)
+    if flt.owner:
+        conditions.append(f"{owner_column} = %s")
+        args.append(flt.owner)
+    if flt.search:
+        conditions.append("(" + " OR ".join(f"{c} LIKE %s ESCAPE '!'" for c in search_columns) + ")")
+        args.extend([like_pattern(flt.search)] * len(search_columns))
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), args
+
+
+def _order(sorts: dict, tiebreak: tuple[str, ...], page: PageRequest, p: str) -> str:
+    direction = page.direction.upper()
+    first = sorts[page.sort][0].format(p=p)
+    rest = [f"{p}{c} {direction}" for c in tiebreak if f"{{p}}{c}" != sorts[page.sort][0]]
+    return ", ".join([f"{first} {direction}", *rest])
+
+
+def _query(sql: str, args: list) -> list[dict]:
+    return list(get_schemas().connection.query(sql, args=tuple(args), as_dict=True).fetchall())
+
+
+def _as_counts(row: dict) -> dict:
+    for name in COUNT_COLUMNS:
+        row[name] = int(row.get(name) or 0)
+    return row
+
+
+# --------------------------------------------------------------------------------------------------
+# Request list (requests.md §4)
+# --------------------------------------------------------------------------------------------------
+
+_REQUEST_COLUMNS = (
+    "r.username, r.request_name, r.submitted_at, r.description, r.species, r.is_archival, r.testing,"
+    " r.number_of_samples AS samples"
+)
+
+
+def list_requests(viewer: str, roles: frozenset[str], page: PageRequest, flt: ListFilter | None = None) -> Page:
+    """One page of the requests `viewer` may see, with counts, status and the viewer's relation, in one
+    statement (plus a count only when the page is past the end).
+
+    The counts a sort or filter needs are joined before sorting, to every visible request; the others
+    after LIMIT, to the page's rows only."""
+    flt = flt or ListFilter()
+    t = _tables()
+    join, scope_args = _visible(viewer, roles, flt, t)
+    where, where_args = _where(flt, ("r.request_name", "r.description"))
+    base = f"SELECT {_REQUEST_COLUMNS} FROM {t.request} r{join}{where}"
+    needed = REQUEST_SORTS[page.sort][1] | (ALL_SOURCES if flt.status else frozenset())
+    columns_b, joins_b = _grouped_counts("b", t, needed)
+    status_filter, status_args = (f" WHERE {status_key_sql('q.')} = %s", [flt.status]) if flt.status else ("", [])
+    filtered = f"SELECT q.* FROM (SELECT b.*{columns_b} FROM ({base}) b{joins_b}) q{status_filter}"
+    filtered_args = scope_args + where_args + status_args
+    keys = (
+        f"SELECT f.*, COUNT(*) OVER () AS total_rows FROM ({filtered}) f"
+        f" ORDER BY {_order(REQUEST_SORTS, REQUEST_TIEBREAK, page, 'f.')} LIMIT %s OFFSET %s"
+    )
+    sql = (
+        f"SELECT p.*{_row_counts('p', t, ALL_SOURCES - needed)}, (SELECT a.access_level FROM {t.access} a"
+        f" WHERE a.username = p.username AND a.request_name = p.request_name AND a.grantee = %s) AS my_access"
+        f" FROM ({keys}) p"
+        f" ORDER BY {_order(REQUEST_SORTS, REQUEST_TIEBREAK, page, 'p.')}"
+    )
+    if needed and not join:
+        # every request is aggregated: one grouped scan per part table beats 5,000 per-request lookups,
+        # which MariaDB's split materialization would otherwise choose for some of them
+        sql = f"SET STATEMENT optimizer_switch='split_materialized=off' FOR {sql}"
+    rows = _query(sql, [viewer, *filtered_args, page.per_page, page.offset])
+    if rows:
+        total = int(rows[0]["total_rows"])
+    elif page.page > 1:  # past the end: count, so the pager can lead back
+        total = int(_query(f"SELECT COUNT(*) AS n FROM ({filtered}) f", filtered_args)[0]["n"])
+    else:
+        total = 0
+    for row in rows:
+        _as_counts(row)
+        row["status"] = derive_status(row)
+        row["relation"] = "owner" if row["username"] == viewer else row.pop("my_access")
+    return Page(items=rows, total=total, request=page)
+
+
+def get_request_counts(owner: str, request_name: str) -> dict:
+    """The counts (lightserv.common.status.COUNT_COLUMNS) of one request, from the same SQL as the list."""
+    t = _tables()
+    sql = (
+        f"SELECT b.samples{_row_counts('b', t, ALL_SOURCES)} FROM (SELECT r.username, r.request_name,"
+        f" r.number_of_samples AS samples FROM {t.request} r WHERE r.username = %s AND r.request_name = %s) b"
+    )
+    rows = _query(sql, [owner, request_name])
+    return _as_counts(rows[0] if rows else {})
+
+
+# --------------------------------------------------------------------------------------------------
+# Sample list (requests.md §5)
+# --------------------------------------------------------------------------------------------------
+
+
+_SAMPLE_COLUMNS = "s.username, s.request_name, s.sample_name, r.is_archival, r.species, r.submitted_at, r.testing"
+_BATCH_COLUMNS = (
+    "cb.clearing_batch_number, cb.protocol, cp.label AS protocol_label, cp.has_step_form, cb.clearer,"
+    " cb.clearing_progress, cb.link_to_clearing_spreadsheet"
+)
+#: the column a sample sort needs before sorting, beyond the sample key
+_SAMPLE_SORT_COLUMN = {
+    "is_archival": "r.is_archival",
+    "species": "r.species",
+    "submitted_at": "r.submitted_at",
+    "protocol": "cp.label AS protocol_label",
+    "clearer": "cb.clearer",
+    "clearing_progress": "cb.clearing_progress",
+}
+
+
+def _batch_joins(alias: str, t: SimpleNamespace) -> str:
+    """LEFT JOINs giving the clearing batch (and protocol) of the sample rows named `alias`."""
+    return (
+        f" LEFT JOIN {t.batch_sample} cbs ON cbs.username = {alias}.username"
+        f" AND cbs.request_name = {alias}.request_name AND cbs.sample_name = {alias}.sample_name"
+        f" LEFT JOIN {t.batch} cb ON cb.username = cbs.username AND cb.request_name = cbs.request_name"
+        " AND cb.clearing_batch_number = cbs.clearing_batch_number"
+        f" LEFT JOIN {t.protocol} cp ON cp.protocol = cb.protocol"
+    )
+
+
+def list_samples(viewer: str, roles: frozenset[str], page: PageRequest, flt: ListFilter | None = None) -> Page:
+    """One page of the samples `viewer` may see (the page and its count), each with every imaging request and
+    every processing request (a fixed number of queries for the whole page, see `attach_imaging`).
+
+    Sorting and paging touch only what the sort and filters need (the sample table, plus the request or
+    the clearing batch); the rest is joined to the page's 50 rows."""
+    flt = flt or ListFilter()
+    t = _tables()
+    join, scope_args = _visible(viewer, roles, flt, t, alias="s")
+    where, where_args = _where(flt, ("s.sample_name", "s.request_name"), owner_column="s.username")
+    sort_column = _SAMPLE_SORT_COLUMN.get(page.sort)
+    needs_request = bool(flt.species) or not flt.include_testing or (sort_column or "").startswith("r.")
+    request_join = f" JOIN {t.request} r ON r.username = s.username AND r.request_name = s.request_name"
+    source = f" FROM {t.sample} s{request_join if needs_request else ''}{join}"
+    keys = (
+        f"SELECT s.username, s.request_name, s.sample_name{', ' + sort_column if sort_column else ''}"
+        f"{source}{_batch_joins('s', t) if SAMPLE_SORTS[page.sort][1] else ''}{where}"
+    )
+    page_keys = (
+        f"SELECT k.* FROM ({keys}) k ORDER BY {_order(SAMPLE_SORTS, SAMPLE_TIEBREAK, page, 'k.')} LIMIT %s OFFSET %s"
+    )
+    sql = (  # STRAIGHT_JOIN: the 50 keys first; left alone, MariaDB may scan every request for deep pages
+        f"SELECT STRAIGHT_JOIN {_SAMPLE_COLUMNS}, {_BATCH_COLUMNS} FROM ({page_keys}) p"
+        f" JOIN {t.sample} s ON s.username = p.username AND s.request_name = p.request_name"
+        f" AND s.sample_name = p.sample_name{request_join}{_batch_joins('s', t)}"
+        f" ORDER BY {_order(SAMPLE_SORTS, SAMPLE_TIEBREAK, page, 'p.')}"
+    )
+    args = scope_args + where_args
+    rows = _query(sql, args + [page.per_page, page.offset])
+    # a separate count is cheaper here than COUNT(*) OVER (), which would carry every sample through the sort
+    total = int(_query(f"SELECT COUNT(*) AS n{source}{where}", args)[0]["n"])
+    attach_imaging(rows, key_condition(rows, _SAMPLE_KEY))
+    return Page(items=rows, total=total, request=page)
+
+
+def key_condition(rows: list[dict], columns: tuple[str, ...]) -> str | list:
+    """A DataJoint restriction selecting the keys of `rows` (values read from the database, escaped by
+    the driver): `(a, b) IN ((...), ...)`, which MariaDB answers with primary-key ranges."""
+    if not rows:
+        return []
+    tuples = ",".join("(" + ",".join(escape_item(r[c], "utf8mb4") for c in columns) + ")" for r in rows)
+    return f"({', '.join(f'`{c}`' for c in columns)}) IN ({tuples})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Imaging and processing requests of samples (sample list and overview; pitfall 78)
+# --------------------------------------------------------------------------------------------------
+
+_SAMPLE_KEY = ("username", "request_name", "sample_name")
+
+
+def _skey(row: dict) -> tuple:
+    return tuple(row[k] for k in _SAMPLE_KEY)
+
+
+def attach_imaging(samples: list[dict], restriction) -> None:
+    """Give each sample row `imaging`: every imaging request (with `resolutions`, `raw_ready` and
+    `processing`: every processing request with `resolutions`, `stages` and `ready`). `restriction`
+    selects the samples (a request key or a list of sample keys); a fixed number of queries."""
+    for s in samples:
+        s["imaging"] = []
+    if not samples or not restriction:
+        return
+    ls = get_schemas().lightsheet
+    jobs_schema = get_schemas().jobs
+    part = ls.Request
+    imaging = (
+        (part.ImagingRequest & restriction)
+        .proj("imager", "imaging_progress")
+        .to_dicts(order_by=[*_SAMPLE_KEY, "imaging_request_number"])
+    )
+    resolutions: dict[tuple, list[str]] = {}
+    for r in (part.ImagingResolutionRequest & restriction).proj().to_dicts():
+        resolutions.setdefault((*_skey(r), r["imaging_request_number"]), []).append(r["image_resolution"])
+    processing = (
+        (part.ProcessingRequest & restriction)
+        .proj("processor", "processing_progress", "failure_summary")
+        .to_dicts(order_by=[*_SAMPLE_KEY, "imaging_request_number", "processing_request_number"])
+    )
+    pipelines: dict[tuple, list[dict]] = {}
+    prrs = (part.ProcessingResolutionRequest & restriction).proj("atlas_name", "pipeline_status")
+    for r in prrs.to_dicts(order_by=["image_resolution", "ventral_up"]):
+        pipelines.setdefault((*_skey(r), r["imaging_request_number"], r["processing_request_number"]), []).append(r)
+    ready_rows = (
+        dj.U(*_SAMPLE_KEY, "imaging_request_number", "processing_request_number")
+        & (part.DataLayer & restriction & "status = 'ready'")
+    ).to_dicts()
+    ready = {(*_skey(r), r["imaging_request_number"], r["processing_request_number"]) for r in ready_rows}
+    stages = _stage_texts(jobs_schema, restriction) if processing else {}
+
+    by_imaging: dict[tuple, list[dict]] = {}
+    for p in processing:
+        target = (*_skey(p), p["imaging_request_number"])
+        key = (*target, p["processing_request_number"])
+        p["resolutions"] = pipelines.get(key, [])
+        for prr in p["resolutions"]:
+            prr["stage"] = stages.get((*key, prr["image_resolution"], prr["ventral_up"]), "")
+        p["ready"] = key in ready
+        by_imaging.setdefault(target, []).append(p)
+    by_sample: dict[tuple, list[dict]] = {}
+    for i in imaging:
+        target = (*_skey(i), i["imaging_request_number"])
+        i["resolutions"] = sorted(resolutions.get(target, []))
+        i["processing"] = by_imaging.get(target, [])
+        i["raw_ready"] = (*target, 0) in ready
+        by_sample.setdefault(_skey(i), []).append(i)
+    for s in samples:
+        s["imaging"] = by_sample.get(_skey(s), [])
+
+
+def _stage_texts(jobs_schema, restriction) -> dict[tuple, str]:
+    """(sample key, imaging n, processing n, resolution, ventral_up) -> "Stage k of n: ..." of the latest
+    pipeline run of each processing resolution request (two queries)."""
+    from lightserv.runs.model import progress_text
+
+    kinds = ", ".join(f"'{k}'" for k in PIPELINE_KINDS)
+    runs = (jobs_schema.PipelineRun & restriction & "processing_request_number > 0" & f"kind IN ({kinds})").proj(
+        *_SAMPLE_KEY, "imaging_request_number", "processing_request_number", "image_resolution", "ventral_up"
+    )
+    latest: dict[tuple, int] = {}
+    for r in runs.to_dicts(order_by=["run_id"]):
+        target = (*_skey(r), r["imaging_request_number"], r["processing_request_number"])
+        latest[(*target, r["image_resolution"], r["ventral_up"])] = r["run_id"]
+    if not latest:
+        return {}
+    jobs: dict[int, list[dict]] = {}
+    for j in (jobs_schema.PipelineRun.SlurmJob & [{"run_id": i} for i in latest.values()]).to_dicts():
+        jobs.setdefault(j["run_id"], []).append(j)
+    return {target: progress_text(jobs.get(run_id, [])) for target, run_id in latest.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Request overview (requests.md §6)
+# --------------------------------------------------------------------------------------------------
+
+
+def get_overview(owner: str, request_name: str) -> dict:
+    """Everything the overview shows except the activity, in a fixed number of queries whatever the
+    number of samples: counts, access rows, clearing batches, samples with every imaging and
+    processing request."""
+    ls = get_schemas().lightsheet
+    key = {"username": owner, "request_name": request_name}
+    access = ((ls.Request.Access & key) * ls.User.proj("email", grantee="username")).to_dicts(order_by=["grantee"])
+    protocols = ls.ClearingProtocol.proj("has_step_form", protocol_label="label")
+    batches = ((ls.Request.ClearingBatch & key) * protocols).to_dicts(order_by=["clearing_batch_number"])
+    samples = (ls.Request.Sample & key).to_dicts(order_by=["sample_name"])
+    batch_of = {r["sample_name"]: r["clearing_batch_number"] for r in (ls.Request.ClearingBatchSample & key).to_dicts()}
+    by_number = {b["clearing_batch_number"]: b for b in batches}
+    for b in batches:
+        b["samples"], b["earliest_handoff"] = [], None
+    for s in samples:
+        batch = by_number.get(batch_of.get(s["sample_name"]))
+        s["batch"] = batch
+        if batch is not None:
+            batch["samples"].append(s["sample_name"])
+            handoff = s["expected_handoff_date"]
+            if handoff and (batch["earliest_handoff"] is None or handoff < batch["earliest_handoff"]):
+                batch["earliest_handoff"] = handoff
+    attach_imaging(samples, key)
+    counts = get_request_counts(owner, request_name)
+    return {"counts": counts, "status": derive_status(counts), "access": access, "batches": batches, "samples": samples}
+
+
+def list_request_events(owner: str, request_name: str, page: int, per_page: int = 20) -> Page:
+    """The event-log rows of one request, newest first (SQLAlchemy, application database)."""
+    from sqlalchemy import func, select
+
+    from lightserv.extensions import db
+    from lightserv.models import EventLog
+
+    where = (EventLog.request_username == owner, EventLog.request_name == request_name)
+    total = db.session.scalar(select(func.count()).select_from(EventLog).where(*where)) or 0
+    request = PageRequest(page=page, per_page=per_page, sort="occurred_at", direction="desc")
+    items = list(
+        db.session.scalars(
+            select(EventLog)
+            .where(*where)
+            .order_by(EventLog.occurred_at.desc(), EventLog.id.desc())
+            .limit(per_page)
+            .offset(request.offset)
+        )
+    )
+    return Page(items=items, total=total, request=request)

@@ -29,3 +29,52 @@ def create_imaging_folders(jobs: list) -> int:
         )
         count += len(make_folders(Path(settings.data_root), folders, settings.data_group))
     return count
+
+
+@shared_task(
+    name="lightserv.requests.remove_request_folders",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=300,
+    time_limit=330,
+)
+def remove_request_folders(owner: str, request_name: str, submitted_stamp: str) -> bool:
+    """After a request was deleted: remove its folder only if no file is below it; otherwise leave it and
+    alert the admins (pitfall 64). Returns whether the folder is gone."""
+    from lib.naming import request_dir
+    from lib.storage import remove_if_empty
+    from lightserv.common.outbox import dispatch
+    from lightserv.extensions import db
+
+    from .emails import queue_request_folder_kept
+
+    settings = current_app.config["SETTINGS"]
+    removed, files = remove_if_empty(Path(settings.data_root), request_dir(owner, request_name))
+    if not removed:
+        outbox_id = queue_request_folder_kept(owner, request_name, submitted_stamp, files)
+        db.session.commit()
+        dispatch([outbox_id])
+    return removed
+
+
+@shared_task(
+    name="lightserv.requests.create_processing_folders",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def create_processing_folders(jobs: list) -> int:
+    """jobs: [owner, request_name, sample_name, imaging_request_number, processing_request_number,
+    [[resolution, ventral_up], ...]] -> output/processing_request_<P>/resolution_<res><vu>/ (mode 2770)."""
+    from lib.naming import output_dir
+
+    settings = current_app.config["SETTINGS"]
+    folders = [
+        output_dir(owner, request_name, sample_name, int(n), int(p), res, bool(vu))
+        for owner, request_name, sample_name, n, p, resolutions in jobs
+        for res, vu in resolutions
+    ]
+    return len(make_folders(Path(settings.data_root), folders, settings.data_group))
