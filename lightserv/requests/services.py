@@ -413,3 +413,6 @@ def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.da
     db.session.commit()
     dispatch(ids)
     create_imaging_folders.delay(folder_jobs)
+    from .tasks import check_data_group
+
+    check_data_group.delay(req.owner)

@@ -78,3 +78,60 @@ def create_processing_folders(jobs: list) -> int:
         for res, vu in resolutions
     ]
     return len(make_folders(Path(settings.data_root), folders, settings.data_group))
+
+
+@shared_task(
+    name="lightserv.requests.check_data_group",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def check_data_group(username: str) -> str:
+    """After a submission: is the owner in DATA_GROUP on the cluster host? If not, ask IT and the admins once
+    to add them, so they can read their data (requests.md §12, pitfall 112)."""
+    from lib.cluster.membership import groups_of
+    from lightserv.auth.queries import list_staff_emails
+    from lightserv.common.outbox import dispatch, queue_email
+    from lightserv.extensions import db
+
+    settings = current_app.config["SETTINGS"]
+    if not settings.data_group:
+        return "not_configured"
+    transport = _cluster_transport(settings)
+    try:
+        groups = groups_of(transport, username)
+    finally:
+        transport.close()
+    if groups is not None and settings.data_group in groups:
+        return "member"
+    recipients = list_staff_emails("facility_admin") + ([settings.it_help_email] if settings.it_help_email else [])
+    where = "has no account on the cluster" if groups is None else f"is not in the group {settings.data_group}"
+    outbox_id = queue_email(
+        "data_access_needed",
+        f"data-group:{username}:{settings.data_group}",
+        recipients,
+        f"Data access needed for {username}",
+        f"{username} submitted a light-sheet request but {where}. Please add {username} to the Unix group "
+        f"{settings.data_group} so they can read their data under {settings.data_root_display or settings.data_root}.",
+    )
+    db.session.commit()
+    dispatch([outbox_id])
+    return "missing"
+
+
+def _cluster_transport(settings):
+    from lib.cluster import LocalTransport, SshConfig, SshTransport
+
+    if settings.cluster_backend == "slurm" and settings.slurm_transport == "ssh":
+        return SshTransport(
+            SshConfig(
+                host=settings.slurm_ssh_host,
+                user=settings.slurm_ssh_user,
+                key_path=settings.slurm_ssh_key_path,
+                known_hosts_path=settings.slurm_known_hosts_path,
+                port=settings.slurm_ssh_port,
+            )
+        )
+    return LocalTransport()
