@@ -43,7 +43,7 @@ test: $(VENV)/.installed-test
 	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
 	bash scripts/provision-test.sh
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
-	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed
+	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata
 	LIGHTSERV_MODE=TEST $(PY) -m pytest
 
 ## make bench: the measurements behind docs/performance.md (results in benchmarks/results/).
@@ -55,4 +55,4 @@ bench: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
-	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed
+	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata

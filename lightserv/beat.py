@@ -27,4 +27,9 @@ def beat_schedule(settings) -> dict:
             # CLEARING_REMINDER_SECONDS once Settings declares it; 24 h by default
             "schedule": timedelta(seconds=settings.clearing_reminder_seconds),
         },
+        "imaging-waiting-reminder": {
+            "task": "lightserv.imaging.remind_waiting_imaging",
+            # IMAGING_REMINDER_SECONDS once Settings declares it; 24 h by default
+            "schedule": timedelta(seconds=settings.imaging_reminder_seconds),
+        },
     }

@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     slurm_poll_seconds: int = 60
     email_retry_seconds: int = 300
     clearing_reminder_seconds: int = 86400
+    imaging_reminder_seconds: int = 86400
     viewer_cleanup_seconds: int | None = None  # default 900 (DEV 300)
     celery_task_always_eager: bool = False
 

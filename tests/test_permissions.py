@@ -144,9 +144,9 @@ def test_action_rules_match_the_readme_matrix(action):
 NAV_OF_ROLE = {
     "researcher": ["Requests", "Antibodies"],
     "clearing": ["Requests", "Clearing", "Antibodies"],
-    "imaging": ["Requests", "Antibodies"],
+    "imaging": ["Requests", "Imaging", "Antibodies"],
     "processing": ["Requests", "Antibodies"],
-    "admin": ["Requests", "Clearing", "Antibodies", "Users & roles", "Event log", "Storage"],
+    "admin": ["Requests", "Clearing", "Imaging", "Antibodies", "Users & roles", "Event log", "Storage"],
 }
 
 

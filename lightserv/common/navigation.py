@@ -23,7 +23,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Requests", "requests.request_list", "request.list"),
     NavItem("Clearing", "clearing.queue", "clearing.open_queue", "lightserv.clearing.access:queue_relation"),
-    NavItem("Imaging", "imaging.queue", "imaging.queue"),
+    NavItem("Imaging", "imaging.queue", "imaging.open_queue", "lightserv.imaging.access:queue_relation"),
     NavItem("Processing", "processing.queue", "processing.queue"),
     NavItem("Antibodies", "clearing.antibody_history", "antibody.view"),
     NavItem("Users & roles", "admin.users", "admin"),

@@ -114,6 +114,19 @@ ACTIONS: dict[str, Action] = {
             "Antibody history: edit lots, date, description, animal model",
             ("clearing_staff", ADMIN),
         ),
+        # imaging (imaging.md §1, §3); relation "imager" = the user images the batch (or some batch, for the queue)
+        _a(
+            "imaging.open_queue",
+            "Open the imaging queue (self-imagers: their own batches)",
+            ("imaging_staff", ADMIN),
+            ("imager",),
+        ),
+        _a("imaging.open_batch", "Open an imaging entry form", ("imaging_staff", ADMIN), ("imager",)),
+        _a("imaging.claim", "Claim an unassigned imaging batch", ("imaging_staff", ADMIN)),
+        _a("imaging.record", "Start, enter, submit and complete an imaging batch", (ADMIN,), ("imager",)),
+        _a("imaging.release", "Release an imaging batch", (ADMIN,), ("imager",)),
+        _a("imaging.assign", "Assign an imaging batch to an imager", (ADMIN,)),
+        _a("imaging.reopen", "Reopen an imaged or skipped sample", (ADMIN,)),
     ]
 }
 

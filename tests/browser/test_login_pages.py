@@ -11,7 +11,7 @@ PASSWORD = "browser test password"
 EXPECTED_NAV = {
     "researcher": ["Requests", "Antibodies", "About"],
     "clearing": ["Requests", "Clearing", "Antibodies", "About"],
-    "admin": ["Requests", "Clearing", "Antibodies", "Users & roles", "Event log", "Storage", "About"],
+    "admin": ["Requests", "Clearing", "Imaging", "Antibodies", "Users & roles", "Event log", "Storage", "About"],
 }
 ROLES = {"researcher": (), "clearing": ("clearing_staff",), "admin": ("facility_admin",)}
 

@@ -1,0 +1,83 @@
+"""What a submitted sample triggers (imaging.md §9.1): raw precomputed layers for single-tile LaVision
+channels, per channel row (dorsal and ventral) and per light sheet used.
+
+LaVision writes every channel and sheet of an acquisition into one folder, so each layer gets its own
+folder of symlinks under `…/imaging_request_<N>/runs/raw_input/` holding only its planes, in plane
+order. Raw files are never renamed or moved (pitfall 57).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import current_app
+
+from lib.naming import rawdata_dir, resolution_folder_name, runs_dir
+from lib.rawdata.validate import LAVISION_NAME_RE, MICROSCOPE_OF_RESOLUTION
+from lightserv.db import get_schemas
+from lightserv.layers.services import LayerTarget, convert_image_layer
+
+#: camera pixel size in µm at each LaVision resolution (x = y)
+PIXEL_UM = {"1.1x": 5.909091, "1.3x": 5.0, "2x": 3.25, "4x": 1.63}
+
+
+def sheet_codes(left: bool, right: bool) -> dict[str, int]:
+    """Used sheet -> its `C<LL>` number: C00 = left, or the only sheet used; C01 = right when both."""
+    if left and right:
+        return {"left": 0, "right": 1}
+    return {"left": 0} if left else {"right": 0}
+
+
+def _link_planes(source: Path, target: Path, channel_index: int, sheet_code: int) -> int:
+    """Fill `target` with `Z<zzzz>.tif` symlinks to the single-tile planes of one channel and sheet."""
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.iterdir():
+        if old.is_symlink():
+            old.unlink()
+    count = 0
+    with os.scandir(source) as entries:
+        for entry in entries:
+            match = LAVISION_NAME_RE.match(entry.name)
+            if not match or int(match["filter"]) != channel_index or int(match["sheet"]) != sheet_code:
+                continue
+            if int(match["column"] or 0) or int(match["row"] or 0):
+                continue
+            (target / f"Z{int(match['z']):04d}.tif").symlink_to(Path(entry.path))
+            count += 1
+    return count
+
+
+def start_raw_conversions(member: dict, created_by: str = "system") -> list[int]:
+    """Register a `raw` layer and create its conversion run for every single-tile LaVision channel row
+    and used sheet of a completed imaging request. Returns the run ids."""
+    root = Path(current_app.config["SETTINGS"].data_root)
+    ls = get_schemas().lightsheet
+    rows = (ls.Request.ImagingChannel & member).to_dicts(order_by=["image_resolution", "channel_name", "ventral_up"])
+    ids = (member["username"], member["request_name"], member["sample_name"], member["imaging_request_number"])
+    run_ids = []
+    for row in rows:
+        res = row["image_resolution"]
+        if MICROSCOPE_OF_RESOLUTION.get(res) != "lavision" or row["tiling_scheme"] != "1x1":
+            continue
+        if row["imspector_channel_index"] is None or not row["rawdata_subfolder"]:
+            continue
+        folder = resolution_folder_name(res, bool(row["ventral_up"]))
+        source = root / rawdata_dir(*ids) / folder / row["rawdata_subfolder"]
+        pixel_nm = PIXEL_UM[res] * 1000
+        for sheet, code in sheet_codes(bool(row["left_lightsheet_used"]), bool(row["right_lightsheet_used"])).items():
+            input_rel = runs_dir(*ids) / "raw_input" / folder / f"ch{row['channel_name']}_{sheet}"
+            if not _link_planes(source, root / input_rel, row["imspector_channel_index"], code):
+                continue
+            target = LayerTarget(*ids, res, row["channel_name"], "raw", lightsheet=sheet,
+                                 ventral_up=bool(row["ventral_up"]))  # fmt: skip
+            run_ids.append(
+                convert_image_layer(
+                    target,
+                    str(input_rel),
+                    voxel_size_nm=(pixel_nm, pixel_nm, float(row["z_step"]) * 1000),
+                    n_planes=int(row["number_of_z_planes"]),
+                    created_by=created_by,
+                )
+            )
+    return run_ids
