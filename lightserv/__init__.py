@@ -71,6 +71,7 @@ def _require_current_database():
 
 
 def register_blueprints(app: Flask) -> None:
+    import lightserv.imaging.layer_emails  # noqa: F401  (raw layers ready / failed emails)
     import lightserv.layers.services  # noqa: F401  (registers the conversion runs' success/failure hooks)
 
     from .admin.routes import bp as admin_bp

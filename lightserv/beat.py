@@ -27,9 +27,21 @@ def beat_schedule(settings) -> dict:
             # CLEARING_REMINDER_SECONDS once Settings declares it; 24 h by default
             "schedule": timedelta(seconds=settings.clearing_reminder_seconds),
         },
+        "imaging-recover-validations": {
+            "task": "lightserv.imaging.recover_validations",
+            "schedule": timedelta(seconds=60),
+        },
         "imaging-waiting-reminder": {
             "task": "lightserv.imaging.remind_waiting_imaging",
             # IMAGING_REMINDER_SECONDS once Settings declares it; 24 h by default
             "schedule": timedelta(seconds=settings.imaging_reminder_seconds),
+        },
+        "processing-waiting-reminder": {
+            "task": "lightserv.processing.remind_waiting",
+            "schedule": timedelta(seconds=settings.processing_reminder_seconds),
+        },
+        "processing-superseded-retention": {
+            "task": "lightserv.processing.remove_superseded",
+            "schedule": timedelta(days=1),
         },
     }

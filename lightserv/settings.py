@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     allow_self_processing: bool = True
     registration_channels: str = "lavision:488,555;smartspim:488,561,642,785"
     subject_directory: str = ""  # optional DataJoint "schema.Table" listing subject_fullname
+    #: camera pixel size x = y in µm per resolution (processing.md §4.1); copied into every run's parameters
+    pixel_size_um: dict[str, float] = Field(
+        default_factory=lambda: {"1.1x": 5.909091, "1.3x": 5.0, "2x": 3.25, "4x": 1.63, "3.6x": 1.866, "15x": 0.41}
+    )
+    smartspim_autostitch: bool = True  # start SmartSPIM stitching when imaging of a sample is submitted
+    #: destriping options recorded in every destripe run (processing.md §6.2)
+    destripe_params: dict[str, str | int | float | list[float]] = Field(
+        default_factory=lambda: {"sigma": [256.0, 256.0], "level": 0, "wavelet": "db3"}
+    )
+    superseded_retention_days: int = 30  # superseded outputs of re-runs are deleted after this many days
 
     # --- cluster -------------------------------------------------------------------------------------
     cluster_backend: Literal["local", "slurm"] = "local"
@@ -87,6 +97,9 @@ class Settings(BaseSettings):
     slurm_account: str = ""
     slurm_partition_default: str = ""
     slurm_lost_job_minutes: int = 30
+    #: per-stage resource overrides, JSON: {"<stage>" | "<run kind>:<stage>" | "*": {"cpus": 2, "mem_gb": 4,
+    #: "time_limit": "01:00:00", "partition": "short"}}; the most specific key wins, keys merge field by field
+    slurm_stage_resources: dict[str, dict[str, str | int | float]] = Field(default_factory=dict)
     cluster_timezone: str = ""  # zone of the times Slurm prints; default: this host's zone
     processing_code_dir: Path = PROJECT_ROOT
     processing_python: str = ""  # default: this interpreter
@@ -97,6 +110,7 @@ class Settings(BaseSettings):
     email_retry_seconds: int = 300
     clearing_reminder_seconds: int = 86400
     imaging_reminder_seconds: int = 86400
+    processing_reminder_seconds: int = 86400
     viewer_cleanup_seconds: int | None = None  # default 900 (DEV 300)
     celery_task_always_eager: bool = False
 

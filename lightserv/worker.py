@@ -7,6 +7,7 @@ celery_app = flask_app.extensions["celery"]
 
 import lightserv.admin.tasks  # noqa: E402,F401  (registers the tasks)
 import lightserv.common.tasks  # noqa: E402,F401
+import lightserv.imaging.layer_emails  # noqa: E402,F401
 import lightserv.layers.services  # noqa: E402,F401
 import lightserv.requests.tasks  # noqa: E402,F401
 import lightserv.runs.tasks  # noqa: E402,F401

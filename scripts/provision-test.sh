@@ -5,6 +5,7 @@ set -euo pipefail
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v elastix >/dev/null 2>&1 || need_apt+=(elastix)  # the register stage (lib/pipeline/registration)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -7,6 +7,43 @@ import time
 from celery import shared_task
 
 PROGRESS_SECONDS = 2.0
+# A validation whose worker died must not leave the sample "being validated" for ever: the submit sets a
+# heartbeat that covers the wait in the queue, the running task refreshes it, and a beat task re-queues a
+# validation whose heartbeat expired (at most MAX_REQUEUES times, then it fails with a message).
+QUEUED_TTL = 900  # seconds a queued validation may wait for a worker
+RUNNING_TTL = 120  # seconds without a progress refresh before a running validation counts as lost
+MAX_REQUEUES = 3
+IMAGING_KEY = ("username", "request_name", "sample_name", "imaging_request_number")
+
+
+def _member_id(member: dict) -> str:
+    return "/".join(str(member[k]) for k in IMAGING_KEY)
+
+
+def heartbeat_key(member: dict) -> str:
+    return f"lightserv:validation:alive:{_member_id(member)}"
+
+
+def lock_key(member: dict) -> str:
+    return f"lightserv:validation:lock:{_member_id(member)}"
+
+
+def requeue_key(member: dict) -> str:
+    return f"lightserv:validation:requeued:{_member_id(member)}"
+
+
+def actor_key(member: dict) -> str:
+    return f"lightserv:validation:actor:{_member_id(member)}"
+
+
+def queue_validation(member: dict, actor: str) -> None:
+    """Called after the submit commits: mark the validation alive while it waits, then queue it."""
+    from lightserv.common.redis import get_redis
+
+    redis = get_redis()
+    redis.set(actor_key(member), actor, ex=7 * 86400)  # who submitted, for a re-queued copy
+    redis.set(heartbeat_key(member), actor, ex=QUEUED_TTL)
+    validate_sample.delay(member, actor)
 
 
 @shared_task(name="lightserv.imaging.validate_sample", soft_time_limit=3000, time_limit=3300)
@@ -17,23 +54,82 @@ def validate_sample(member: dict, actor: str) -> int:
 
 
 def run_validation(member: dict, actor: str) -> int:
+    """Returns the number of problems; -1 when there was nothing to do (another copy holds the lock, or the
+    validation is no longer running, e.g. a re-queued copy of one that finished)."""
+    from lightserv.common.redis import get_redis
     from lightserv.db import get_schemas
 
     from . import sample_services, triggers
 
     ls = get_schemas().lightsheet
-    last = [0.0]
+    redis = get_redis()
+    if not redis.set(lock_key(member), actor, nx=True, ex=RUNNING_TTL):
+        return -1
+    try:
+        if (ls.Request.ImagingRequest & member).fetch1("validation_status") != "running":
+            return -1
+        redis.set(heartbeat_key(member), actor, ex=RUNNING_TTL)
+        last = [0.0]
 
-    def progress(text: str) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_SECONDS:
-            last[0] = now
-            ls.Request.ImagingRequest.update1({**member, "validation_messages": [text]})
+        def progress(text: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_SECONDS:
+                last[0] = now
+                ls.Request.ImagingRequest.update1({**member, "validation_messages": [text]})
+                redis.set(heartbeat_key(member), actor, ex=RUNNING_TTL)
+                redis.set(lock_key(member), actor, ex=RUNNING_TTL)
 
-    messages = sample_services.validate_sample(member, actor, progress)
-    if not messages:
-        triggers.start_raw_conversions(member, created_by=actor)
-    return len(messages)
+        messages = sample_services.validate_sample(member, actor, progress)
+        if not messages:
+            triggers.start_raw_conversions(member, created_by=actor)
+        return len(messages)
+    finally:
+        redis.delete(lock_key(member), heartbeat_key(member), requeue_key(member))
+
+
+@shared_task(name="lightserv.imaging.recover_validations", soft_time_limit=60, time_limit=90)
+def recover_validations() -> int:
+    """Re-queue validations whose worker died (no heartbeat); returns how many were re-queued or failed."""
+    return recover_lost_validations()
+
+
+def recover_lost_validations() -> int:
+    from lightserv.common.audit import record_event
+    from lightserv.common.redis import get_redis
+    from lightserv.db import get_schemas
+
+    ls = get_schemas().lightsheet
+    redis = get_redis()
+    handled = 0
+    for row in (ls.Request.ImagingRequest & "validation_status = 'running'").to_dicts():
+        member = {k: row[k] for k in IMAGING_KEY}
+        if redis.exists(heartbeat_key(member)) or redis.exists(lock_key(member)):
+            continue
+        attempts = int(redis.incr(requeue_key(member)))
+        redis.expire(requeue_key(member), 7 * 86400)
+        handled += 1
+        if attempts > MAX_REQUEUES:
+            message = (
+                f"Validation of sample {member['sample_name']} could not finish: the background worker stopped "
+                f"{MAX_REQUEUES} times. Submit the sample again, or ask an admin if this repeats."
+            )
+            ls.Request.ImagingRequest.update1(
+                {**member, "validation_status": "failed", "validation_messages": [message]}
+            )
+            record_event("imaging.validation_lost", "imaging_request", member, message, actor=None,
+                         request_key=(member["username"], member["request_name"]))  # fmt: skip
+            redis.delete(requeue_key(member))
+        else:
+            summary = f"validation of {member['sample_name']} re-queued (attempt {attempts + 1}): its worker stopped"
+            record_event("imaging.validation_requeued", "imaging_request", member, summary, actor=None,
+                         request_key=(member["username"], member["request_name"]))  # fmt: skip
+            actor = redis.get(actor_key(member)) or "system"
+            redis.set(heartbeat_key(member), actor, ex=QUEUED_TTL)
+            validate_sample.delay(member, actor)
+    from lightserv.extensions import db
+
+    db.session.commit()
+    return handled
 
 
 @shared_task(name="lightserv.imaging.remind_waiting_imaging", soft_time_limit=120, time_limit=150)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.util
@@ -23,7 +24,7 @@ from lib.naming import runs_dir
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
 
-from .model import StageDef, derive_run_status, is_terminal, state_label
+from .model import StageDef, derive_run_status, is_terminal, resolve_resources, state_label
 
 TARGET_KEYS = (
     "username",
@@ -103,7 +104,8 @@ def create_run(
     row.setdefault("processing_request_number", 0)
     row.setdefault("ventral_up", 0)
     row.setdefault("lightsheet", "none")
-    with conn.transaction:
+    # joins the caller's transaction when one is open (processing start writes its rows and runs together)
+    with contextlib.nullcontext() if conn.in_transaction else conn.transaction:
         jobs_schema.PipelineRun.insert1(
             dict(
                 **row,
@@ -142,6 +144,7 @@ def create_run(
         for index, stage in enumerate(stages):
             deps = list(stage.depends_on) if stage.depends_on is not None else ([index - 1] if index else [])
             script = module_path(stage.module, base)
+            res = resolve_resources(kind, stage.name, stage.resources, settings.slurm_stage_resources)
             job_rows.append(
                 dict(
                     run_id=run_id,
@@ -155,10 +158,10 @@ def create_run(
                     script_path=str(script),
                     script_sha256=sha256_of(script),
                     sbatch_args="",
-                    partition=stage.resources.partition or settings.slurm_partition_default,
-                    cpus=stage.resources.cpus,
-                    mem_gb=stage.resources.mem_gb,
-                    time_limit=stage.resources.time_limit,
+                    partition=res.partition or settings.slurm_partition_default,
+                    cpus=res.cpus,
+                    mem_gb=res.mem_gb,
+                    time_limit=res.time_limit,
                     state="NOT_SUBMITTED",
                     raw_state="",
                     exit_code="",

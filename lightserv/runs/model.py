@@ -31,6 +31,26 @@ class StageDef:
     depends_on: tuple[int, ...] | None = None  # None: the previous stage (none for the first)
 
 
+RESOURCE_FIELDS = ("cpus", "mem_gb", "time_limit", "partition")
+
+
+def resolve_resources(kind: str, stage: str, default: Resources, overrides: dict[str, dict]) -> Resources:
+    """A stage's resources after `SLURM_STAGE_RESOURCES` (processing.md §5.2): "*" applies to every stage,
+    "<stage>" to that stage of any run, "<kind>:<stage>" to that stage of one run kind; later (more specific)
+    keys override earlier ones field by field."""
+    values = {name: getattr(default, name) for name in RESOURCE_FIELDS}
+    for key in ("*", stage, f"{kind}:{stage}"):
+        for name, value in (overrides.get(key) or {}).items():
+            if name in RESOURCE_FIELDS:
+                values[name] = value
+    return Resources(
+        cpus=int(values["cpus"]),
+        mem_gb=max(1, int(float(values["mem_gb"]))),  # whole GB (the job row's column)
+        time_limit=str(values["time_limit"]),
+        partition=str(values["partition"]),
+    )
+
+
 def is_terminal(state: str) -> bool:
     return state in SLURM_TERMINAL_STATES
 

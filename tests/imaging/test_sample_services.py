@@ -4,6 +4,7 @@ save limits, submit with raw-data validation on synthetic folders, skip, reopen,
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -277,3 +278,50 @@ def test_deleting_a_dorsal_channel_takes_its_ventral_copy_and_the_ventral_proces
         with pytest.raises(ImagingError, match="A resolution needs at least one channel."):
             chan.delete_channel(KEY, "s1", "1.3x", "488", False, "ian", IMAGER)
     assert set(channels(app, "s2")) == {("488", False), ("647", False)}
+
+
+def test_a_validation_whose_worker_died_is_requeued_then_completes(app, started):
+    """The worker running a validation died (its heartbeat expired): the beat task re-queues it and a real
+    Celery worker finishes it, with the submitting imager recorded; a finished validation is not redone."""
+    from celery.contrib.testing.worker import start_worker
+
+    from lightserv.common.redis import get_redis
+    from lightserv.imaging import tasks
+
+    write_acquisition(app, "s1")
+    with app.test_request_context():
+        member = svc.submit_sample(KEY, "s1", sample_rows(), "", "ian", IMAGER)
+        redis = get_redis()
+        redis.set(tasks.actor_key(member), "ian")  # what queue_validation stores; the task itself never ran
+        redis.delete(tasks.heartbeat_key(member), tasks.lock_key(member), tasks.requeue_key(member))
+        app.extensions["celery"].control.purge()  # tasks other tests left in the queue
+        assert tasks.recover_lost_validations() == 1
+        with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False):
+            # the worker thread shares this process's database connection: wait on Redis, not on the database
+            deadline = time.monotonic() + 30
+            while redis.exists(tasks.requeue_key(member)):  # the task deletes it when it has finished
+                assert time.monotonic() < deadline, "the re-queued validation did not finish"
+                time.sleep(0.2)
+        assert imaging_requests(app)["s1"]["validation_status"] == "passed"
+        assert tasks.recover_lost_validations() == 0  # nothing running any more
+        assert tasks.run_validation(member, "ian") == -1  # a late duplicate does nothing
+        from lightserv.models import EventLog
+
+        actions = [e.action for e in EventLog.query.filter(EventLog.action.like("imaging.%")).all()]
+        completed = EventLog.query.filter_by(action="imaging.sample_completed").one()
+    assert "imaging.validation_requeued" in actions
+    assert completed.actor == "ian"
+
+
+def test_a_validation_lost_too_often_fails_with_a_message(app, started):
+    from lightserv.common.redis import get_redis
+    from lightserv.imaging import tasks
+
+    with app.test_request_context():
+        member = svc.submit_sample(KEY, "s1", sample_rows(), "", "ian", IMAGER)
+        redis = get_redis()
+        redis.set(tasks.requeue_key(member), tasks.MAX_REQUEUES)
+        assert tasks.recover_lost_validations() == 1
+    row = imaging_requests(app)["s1"]
+    assert row["validation_status"] == "failed" and row["imaging_progress"] == "pending"
+    assert "the background worker stopped 3 times" in row["validation_messages"][0]

@@ -37,7 +37,7 @@ def target(app, make_user):
 def make_run(app, target) -> int:
     with app.test_request_context():
         return engine.create_run(
-            "precomputed_raw",
+            "precomputed_downsized",
             target,
             STAGES,
             {"input": "x", "run_id": None},
@@ -178,7 +178,7 @@ def test_stage_triggers_fire_once(app, target):
 
     calls = []
 
-    @on_stage_success("precomputed_raw", "setup")
+    @on_stage_success("precomputed_downsized", "setup")
     def remember(run, job):
         calls.append((run["run_id"], job["step_name"]))
 

@@ -114,7 +114,7 @@ def submit_sample(ctx: BatchContext, sample_name: str):
         return _save_refused(ctx, exc, sample_name)
     except ImagingError as exc:
         return _refused(ctx, exc, sample_name)
-    tasks.validate_sample.delay(member, current_user.get_id())
+    tasks.queue_validation(member, current_user.get_id())
     flash(f"Validating raw data of sample {sample_name}…", "info")
     return redirect(_sample_url(ctx, sample_name), 303)
 
