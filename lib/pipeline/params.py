@@ -31,8 +31,9 @@ SmartSPIM stitching (`SmartspimParams`):
 SmartSPIM destriping (`DestripeParams`):
 
     run_id, data_root, input_dir (`<subfolder>_stitched`), output_dir (`<subfolder>_corrected`),
-    flat_path (the flat-field image), destripe ({"sigma": [float, float], "level": int, "wavelet": str}),
-    planes_per_array_task
+    flat_path (the flat-field image), planes_per_array_task,
+    destripe          {"method": "shadow" (default) | "wavelet", "line_px", "window_px", "dark", "direction",
+                      "sigma": [float, float], "level": int, "wavelet": str}: see lib/pipeline/smartspim/stripes.py
 """
 
 from __future__ import annotations
@@ -248,9 +249,10 @@ class SmartspimParams:
         )
         if sum(c.alignment for c in channels) != 1:
             raise PipelineError("exactly one SmartSPIM channel must be the alignment channel")
-        for c in channels:
-            if "/" in c.subfolder or c.subfolder in ("", ".", ".."):
-                raise PipelineError(f"channel subfolder {c.subfolder!r} must be a bare folder name")
+        for c in channels:  # imaging.md allows nested subfolders ("a/b"), never a way out of the folder
+            parts = c.subfolder.split("/")
+            if c.subfolder.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                raise PipelineError(f"channel subfolder {c.subfolder!r} must be a relative folder inside rawdata_dir")
         return cls(
             run_id=int(doc.get("run_id", 0)),
             data_root=Path(doc.get("data_root", "/")),
