@@ -82,6 +82,7 @@ def run_validation(member: dict, actor: str) -> int:
         messages = sample_services.validate_sample(member, actor, progress)
         if not messages:
             triggers.start_raw_conversions(member, created_by=actor)
+            triggers.start_autostitch(member, created_by=actor)
         return len(messages)
     finally:
         redis.delete(lock_key(member), heartbeat_key(member), requeue_key(member))

@@ -81,3 +81,44 @@ def start_raw_conversions(member: dict, created_by: str = "system") -> list[int]
                 )
             )
     return run_ids
+
+
+def start_autostitch(member: dict, created_by: str = "system") -> list[int]:
+    """SmartSPIM (imaging.md §9.1): when `SMARTSPIM_AUTOSTITCH` is on, start the stitching runs of every
+    pending or running processing request of this imaging request that has SmartSPIM resolutions.
+
+    A processing request whose resolutions are all SmartSPIM becomes `running` (the processor stays empty
+    until staff act); one that also holds LaVision resolutions stays `pending`, so that staff can still
+    start those with "Start processing" (which skips the stitching already started)."""
+    from lightserv.common.audit import record_event
+    from lightserv.processing.pipeline import launch_after_commit, start_smartspim_stitching
+
+    if not current_app.config["SETTINGS"].smartspim_autostitch:
+        return []
+    schemas = get_schemas()
+    ls, conn = schemas.lightsheet, schemas.connection
+    smartspim = {r for r, m in MICROSCOPE_OF_RESOLUTION.items() if m == "smartspim"}
+    run_ids: list[int] = []
+    requests = (ls.Request.ProcessingRequest & member & "processing_progress in ('pending', 'running')").to_dicts()
+    for pr in requests:
+        pkey = {k: pr[k] for k in (*member, "processing_request_number")}
+        resolutions = {r["image_resolution"] for r in (ls.Request.ProcessingResolutionRequest & pkey).to_dicts()}
+        if not resolutions & smartspim:
+            continue
+        with conn.transaction:
+            started = start_smartspim_stitching(**pkey, created_by=created_by)
+            if started and resolutions <= smartspim and pr["processing_progress"] == "pending":
+                ls.Request.ProcessingRequest.update1({**pkey, "processing_progress": "running"})
+            if started:
+                record_event(
+                    "processing.autostitch",
+                    "processing_request",
+                    pkey,
+                    f"SmartSPIM stitching of {member['sample_name']} started automatically ({len(started)} runs)",
+                    actor=None,
+                    request_key=(member["username"], member["request_name"]),
+                    dj_conn=conn,
+                )
+        launch_after_commit(started)
+        run_ids += started
+    return run_ids

@@ -209,6 +209,117 @@ def convert_image_layer(
     return run_id
 
 
+#: processing.md §7 `build` (4 CPUs, 16 GB, 1 h). lib.precomputed names that stage `annotations`.
+BUILD = Resources(cpus=4, mem_gb=16, time_limit="01:00:00")
+ANNOTATION_PRODUCTS = ("cells", "cells_registered")
+
+
+def convert_annotation_layer(
+    target: LayerTarget,
+    points: str,
+    *,
+    voxel_size_nm: tuple[float, float, float],
+    upper_bound: tuple[float, float, float] | None = None,
+    created_by: str = "system",
+) -> int:
+    """Register (or reset) a point-annotation layer (`cells`, `cells_registered`) and start its
+    `precomputed_cells` run: one stage, `annotations` of lib.precomputed (the spec's `build`). `points` is a
+    CSV relative to DATA_ROOT with header x,y,z[,score][,region_id] in the voxels of `voxel_size_nm`.
+    One run per layer; the attempt counts earlier runs of the same layer folder. Returns the run id."""
+    if target.product not in ANNOTATION_PRODUCTS:
+        raise ValueError(f"{target.product} is not an annotation product")
+    settings = current_app.config["SETTINGS"]
+    ls = get_schemas().lightsheet
+    root = Path(settings.data_root)
+    folder = target.folder()
+    key = target.key()
+    run_target = {k: key[k] for k in key if k != "product"}
+    previous = (get_schemas().jobs.PipelineRun & run_target & {"kind": "precomputed_cells"}).to_dicts()
+    layer_path = str(root / folder)
+    attempt = 1 + sum(1 for r in previous if (r["params"] or {}).get("layer_path") == layer_path)
+    params = {
+        "layer_path": layer_path,
+        "layer_type": "annotation",
+        "points_path": str(root / points),
+        "voxel_size_nm": [float(v) for v in voxel_size_nm],
+    }
+    if upper_bound is not None:
+        params["annotation_upper_bound"] = [float(v) for v in upper_bound]
+    run_id = create_run(
+        "precomputed_cells",
+        run_target,
+        [StageDef("annotations", "lib.precomputed", resources=BUILD)],
+        params,
+        created_by=created_by,
+        output_dir=str(folder),
+        attempt=attempt,
+    )
+    row = dict(
+        **key,
+        layer_name=target.name(),
+        layer_type="annotation",
+        layer_path=str(folder),
+        source_path=points,
+        status="converting",
+        data_type="float32",
+        voxel_x_nm=None,
+        voxel_y_nm=None,
+        voxel_z_nm=None,
+        size_x=None,
+        size_y=None,
+        size_z=None,
+        num_scales=None,
+        run_id=run_id,
+        created_at=utcnow(),
+        ready_at=None,
+        failure_reason="",
+    )
+    if ls.Request.DataLayer & key:
+        (ls.Request.DataLayer & key).delete(prompt=False, part_integrity="ignore")
+    ls.Request.DataLayer.insert1(row)
+    db.session.commit()
+    from lightserv.runs.tasks import submit_run
+
+    submit_run.delay(run_id)
+    return run_id
+
+
+def mark_annotation_ready(run: dict) -> None:
+    """An annotation layer's `info` has dimensions (metres per voxel) and bounds instead of scales: fill
+    voxel size (nm), size (upper bound) and the number of spatial index levels; the layer becomes ready."""
+    layer = _layer_of_run(run)
+    if layer is None or layer["status"] == "ready":
+        return
+    root = Path(current_app.config["SETTINGS"].data_root)
+    info = json.loads((root / layer["layer_path"] / "info").read_text())
+    dims = [info["dimensions"][axis][0] * 1e9 for axis in "xyz"]
+    upper = [int(math.ceil(v)) for v in info["upper_bound"]]
+    key = {k: layer[k] for k in LAYER_KEY}
+    get_schemas().lightsheet.Request.DataLayer.update1(
+        {
+            **key,
+            "status": "ready",
+            "ready_at": utcnow(),
+            "voxel_x_nm": dims[0],
+            "voxel_y_nm": dims[1],
+            "voxel_z_nm": dims[2],
+            "size_x": upper[0],
+            "size_y": upper[1],
+            "size_z": upper[2],
+            "num_scales": len(info.get("spatial", [])),
+        }
+    )
+    record_event(
+        "layer.ready",
+        "layer",
+        key,
+        f"Layer {layer['layer_name']} of {layer['sample_name']} is ready",
+        actor=None,
+        request_key=(layer["username"], layer["request_name"]),
+    )
+    db.session.commit()
+
+
 def _layer_of_run(run: dict) -> dict | None:
     rows = (get_schemas().lightsheet.Request.DataLayer & {"run_id": run["run_id"]}).to_dicts()
     return rows[0] if rows else None

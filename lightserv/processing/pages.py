@@ -1,0 +1,202 @@
+"""What the processing entry form (processing.md §3.1) and the processing log (§10) show, built from a fixed
+number of queries per page."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from lib.naming import rawdata_resolution_dir
+from lightserv.common.status import PROCESSING_PROGRESS_LABELS
+from lightserv.imaging.queries import get_sample_clearing
+from lightserv.runs.model import state_label
+from schemas.enums import ATLAS_LABELS
+
+from . import params as P
+from . import queries
+from .access import PrContext
+from .pipeline import IR_KEY, microscope_of, output_folder, resolution_key
+from .reruns import rerun_choices
+from .start import DEFAULT_FLAT, field_name
+
+PURPOSES = ("registration", "injection_detection", "probe_detection", "cell_detection", "generic_imaging")
+RUN_STATUS_LABELS = {"queued": "Queued", "running": "Running", "succeeded": "Done", "failed": "Failed",
+                     "cancelled": "Cancelled"}  # fmt: skip
+LAYER_STATUS_LABELS = {"pending": "Pending", "converting": "Converting", "ready": "Ready", "failed": "Failed"}
+
+
+def display_root() -> str:
+    settings = current_app.config["SETTINGS"]
+    return (settings.data_root_display or str(settings.data_root)).rstrip("/")
+
+
+def heading(rr: dict) -> str:
+    return f"{rr['image_resolution']}{'_ventral_up' if rr['ventral_up'] else ''}"
+
+
+def _same_side(row: dict, rr: dict) -> bool:
+    return row["image_resolution"] == rr["image_resolution"] and int(row["ventral_up"]) == int(rr["ventral_up"])
+
+
+def lavision_products(channel: dict, role: str, tiled: bool, has_reg: bool) -> list[str]:
+    out = []
+    if tiled:
+        out.append("stitched planes per light sheet")
+    out += ["blended full-resolution planes", "downsized volume"]
+    if has_reg:
+        out.append("registered volume" + (" and registration parameters" if role == "regch" else ""))
+        if role == "cellch":
+            out.append("detected cells")
+    return out
+
+
+def summary(ctx: PrContext) -> dict:
+    return dict(
+        key=ctx.key,
+        pr=ctx.pr,
+        imaging=ctx.imaging,
+        species=ctx.req["species"],
+        clearing=get_sample_clearing(ctx.key),
+        progress_label=PROCESSING_PROGRESS_LABELS.get(ctx.pr["processing_progress"], ctx.pr["processing_progress"]),
+    )
+
+
+def entry_page(ctx: PrContext) -> dict:
+    pkey = ctx.key
+    root = display_root()
+    resolutions = queries.list_resolution_requests(pkey)
+    imaged = queries.list_imaged_channels(pkey)
+    processing = queries.list_processing_channels(pkey)
+    runs, _jobs = queries.list_runs(pkey)
+    layers = queries.list_layers(pkey)
+    sections = []
+    for i, rr in enumerate(resolutions, start=1):
+        channels = [c for c in imaged if _same_side(c, rr)]
+        stored = {c["channel_name"]: c for c in processing if _same_side(c, rr)}
+        has_reg = any(c["registration"] for c in channels)
+        raw = (
+            f"{root}/{rawdata_resolution_dir(*(rr[k] for k in IR_KEY), rr['image_resolution'], bool(rr['ventral_up']))}"
+        )
+        section = dict(
+            rr=rr,
+            index=i,
+            count=len(resolutions),
+            heading=heading(rr),
+            microscope=microscope_of(rr["image_resolution"]),
+            has_reg=has_reg,
+            atlas_field=field_name("atlas", rr),
+            orientation_field=field_name("orientation", rr),
+            rows=[],
+        )
+        if section["microscope"] == "lavision":
+            out = f"{root}/{output_folder(resolution_key(rr))}"
+            for c in channels:
+                role = stored[c["channel_name"]]["channel_role"] if c["channel_name"] in stored else P.channel_role(c)
+                tiled = c["tiling_scheme"] != "1x1"
+                section["rows"].append(
+                    dict(
+                        label=f"{c['channel_name']}{'_ventral_up' if c['ventral_up'] else ''}",
+                        raw_folder=f"{raw}/{c['rawdata_subfolder']}" if c["rawdata_subfolder"] else "—",
+                        purposes=", ".join(p.replace("_", " ") for p in PURPOSES if c[p]),
+                        role=role,
+                        tiling=f"{c['tiling_scheme']}: "
+                        + ("stitching with TeraStitcher" if tiled else "blending of the light sheets"),
+                        output=out,
+                        products=lavision_products(c, role, tiled, has_reg),
+                    )
+                )
+        else:
+            stitch = [r for r in runs if r["kind"] == "smartspim_stitch" and _same_side(r, rr)]
+            latest_stitch = stitch[0] if stitch else None
+            destripes = {}
+            for r in sorted((r for r in runs if r["kind"] == "smartspim_destripe" and _same_side(r, rr)),
+                            key=lambda r: r["run_id"]):  # fmt: skip
+                destripes[r["channel_name"]] = r
+            corrected = {
+                layer["channel_name"]: layer
+                for layer in layers
+                if layer["product"] == "corrected" and _same_side(layer, rr)
+            }
+            section["stitched"] = latest_stitch is not None and latest_stitch["status"] == "succeeded"
+            for position, c in enumerate(P.smartspim_order(channels)):
+                row = stored.get(c["channel_name"], {})
+                d = destripes.get(c["channel_name"])
+                layer = corrected.get(c["channel_name"])
+                section["rows"].append(
+                    dict(
+                        channel=c["channel_name"],
+                        alignment=bool(row.get("is_alignment_channel")) if row else position == 0,
+                        stitching=RUN_STATUS_LABELS[latest_stitch["status"]] if latest_stitch else "Not started",
+                        flat_field=row.get("flatfield_filename") or DEFAULT_FLAT,
+                        flat_field_name=f"flat|{rr['image_resolution']}|{int(rr['ventral_up'])}|{c['channel_name']}",
+                        destriping=RUN_STATUS_LABELS[d["status"]] if d else "Not started",
+                        destripe_started=d is not None and d["status"] in ("queued", "running", "succeeded"),
+                        corrected=LAYER_STATUS_LABELS[layer["status"]] if layer else "—",
+                    )
+                )
+        sections.append(section)
+    atlases = queries.list_active_atlases()
+    return dict(
+        summary(ctx),
+        sections=sections,
+        atlases=[(a, ATLAS_LABELS[a]) for a in atlases],
+        read_only=ctx.pr["processing_progress"] != "pending",
+    )
+
+
+def log_page(ctx: PrContext, staff: bool) -> dict:
+    pkey = ctx.key
+    resolutions = queries.list_resolution_requests(pkey)
+    runs, jobs = queries.list_runs(pkey)
+    layers = queries.list_layers(pkey)
+    channels = queries.list_processing_channels(pkey)
+    from .routes.runs import decorate_jobs
+
+    sections = []
+    for rr in resolutions:
+        mine = [r for r in runs if _same_side(r, rr)]
+        for r in mine:
+            r["jobs"] = jobs.get(r["run_id"], [])
+            decorate_jobs(r["jobs"], False)
+            r["status_label"] = RUN_STATUS_LABELS.get(r["status"], r["status"])
+            r["stage_text"] = queries.stage_text(r["jobs"]) if r["jobs"] else ""
+            r["choices"] = rerun_choices(r["jobs"]) if r["jobs"] else []
+            for j in r["jobs"]:
+                j["elapsed"] = (
+                    queries.elapsed_text(j["started_at"], j["ended_at"]) if j["started_at"] and j["ended_at"] else
+                    queries.elapsed_text(j["started_at"]) if j["started_at"] else ""
+                )  # fmt: skip
+                j["label"] = state_label(j["state"], j["exit_code"])
+        pipeline_runs = [r for r in mine if r["kind"] in ("lavision_pipeline", "smartspim_stitch")]
+        doc = pipeline_runs[0]["params"] if pipeline_runs else {}
+        sections.append(
+            dict(
+                rr=rr,
+                heading=heading(rr),
+                microscope=microscope_of(rr["image_resolution"]),
+                params=dict(
+                    atlas=ATLAS_LABELS.get(rr["atlas_name"], rr["atlas_name"]),
+                    orientation=rr["final_orientation"],
+                    pixel_size=doc.get("xyz_scale_um"),
+                    resize_factor=doc.get("resizefactor"),
+                    stitching_method=doc.get("stitchingmethod")
+                    or ("SmartSPIM tile placement" if microscope_of(rr["image_resolution"]) == "smartspim" else ""),
+                    code_commit=pipeline_runs[0]["code_commit"] if pipeline_runs else None,
+                    output_dir=f"{display_root()}/{rr['output_dir']}" if rr["output_dir"] else "",
+                ),
+                pipeline_runs=[r for r in mine if not r["kind"].startswith("precomputed_")],
+                conversion_runs=[r for r in mine if r["kind"].startswith("precomputed_")],
+                layers=[
+                    dict(layer, status_label=LAYER_STATUS_LABELS.get(layer["status"], layer["status"]))
+                    for layer in layers
+                    if _same_side(layer, rr)
+                ],
+                has_reg=bool(doc.get("atlasfile")),
+            )
+        )
+    return dict(
+        summary(ctx),
+        sections=sections,
+        channels=channels,
+        staff=staff,
+        atlases=[(a, ATLAS_LABELS[a]) for a in queries.list_active_atlases()],
+    )

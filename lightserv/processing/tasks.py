@@ -1,0 +1,62 @@
+"""Background work of processing: submitting started runs, the daily reminder, the retention of
+superseded outputs. Tasks take ids and call services; the state lives in the rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from flask import current_app
+
+READY_DAYS = 7
+RUNNING_DAYS = 3
+
+
+@shared_task(
+    name="lightserv.processing.launch_runs",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=600,
+    time_limit=660,
+    acks_late=True,
+)
+def launch_runs(run_ids: list[int]) -> list[int]:
+    """Output folders, params.json and submission of runs created by start, flat-field or re-run."""
+    from .pipeline import launch
+
+    return launch([int(r) for r in run_ids])
+
+
+@shared_task(name="lightserv.processing.remind_waiting", soft_time_limit=120, time_limit=150)
+def remind_waiting() -> int:
+    """Email processing staff the requests ready for 7 days or running for 3 days (processing.md §11); at
+    most one email per facility day. Returns the number of requests listed."""
+    return send_waiting_reminder()
+
+
+def send_waiting_reminder() -> int:
+    from lightserv.common.audit import utcnow
+    from lightserv.common.outbox import dispatch
+    from lightserv.common.timefmt import to_local
+    from lightserv.extensions import db
+
+    from . import emails, queries
+
+    now = utcnow()
+    today = to_local(now, current_app.config["SETTINGS"].display_timezone).date()
+    ready, running = queries.list_waiting(now - dt.timedelta(days=READY_DAYS), now - dt.timedelta(days=RUNNING_DAYS))
+    if not ready and not running:
+        return 0
+    outbox_id = emails.queue_waiting(today, ready, running)
+    db.session.commit()
+    dispatch([outbox_id])
+    return len(ready) + len(running)
+
+
+@shared_task(name="lightserv.processing.remove_superseded", soft_time_limit=1800, time_limit=1900)
+def remove_superseded() -> int:
+    """Delete superseded outputs of re-runs after SUPERSEDED_RETENTION_DAYS (processing.md §9.2)."""
+    from .triggers import remove_superseded as remove
+
+    return remove(current_app.config["SETTINGS"].superseded_retention_days)
