@@ -1,0 +1,119 @@
+"""What the session, link and admin pages show (read-only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from flask import current_app, url_for
+from sqlalchemy import select
+
+from lightserv.common.audit import utcnow
+from lightserv.extensions import db
+from lightserv.models import ViewerLink, ViewerSession, ViewerSessionContainer
+
+from .catalog import resolve_spec
+
+STATUS_LABELS = {
+    "starting": "Starting",
+    "ready": "Ready",
+    "stopping": "Stopping",
+    "stopped": "Stopped",
+    "expired": "Expired",
+    "failed": "Failed",
+}
+STATUS_BADGES = {
+    "starting": "text-bg-info",
+    "ready": "text-bg-success",
+    "stopping": "text-bg-secondary",
+    "stopped": "text-bg-secondary",
+    "expired": "text-bg-secondary",
+    "failed": "text-bg-danger",
+}
+
+
+def public(path: str) -> str:
+    return current_app.config["SETTINGS"].public_base_url.rstrip("/") + path
+
+
+def viewer_url(session: ViewerSession) -> str | None:
+    """`<PUBLIC_BASE_URL>/nglancer/<session_id>/v/<ng_token>/` once ready (without a proxy: the loopback URL)."""
+    if session.status != "ready":
+        return None
+    ng = db.session.scalars(
+        select(ViewerSessionContainer).where(
+            ViewerSessionContainer.session_id == session.id, ViewerSessionContainer.role == "neuroglancer"
+        )
+    ).first()
+    if ng is not None and ng.proxy_path.startswith("http"):
+        return f"{ng.proxy_path}/v/{session.ng_token}/"
+    return public(f"/nglancer/{session.id}/v/{session.ng_token}/")
+
+
+def link_url(link_id: str) -> str:
+    return public(url_for("viewer.open_link", link_id=link_id))
+
+
+def status_json(session: ViewerSession) -> dict:
+    message = ""
+    if session.status == "failed":
+        message = session.error_message or "The viewer could not start."
+    elif session.status in ("stopped", "expired"):
+        message = "This viewer session has ended; open the link again to relaunch it."
+    return {"status": session.status, "url": viewer_url(session) or "", "message": message}
+
+
+def layer_rows(link: ViewerLink) -> tuple[list[dict], list[str]]:
+    """The layer table of a session card: resolution, light sheet, layer name, source and layer folders."""
+    settings = current_app.config["SETTINGS"]
+    display = (settings.data_root_display or str(settings.data_root)).rstrip("/")
+    group = (link.spec or {}).get("group") or {}
+    layers, warnings = resolve_spec(link.spec or {})
+    rows = []
+    for layer in layers:
+        if layer.product == "atlas":
+            folder = str(Path(settings.atlas_root) / layer.layer_path)
+            source = ""
+        else:
+            folder = f"{display}/{layer.layer_path}"
+            source = f"{display}/{layer.source_path}" if layer.source_path else ""
+        rows.append(
+            {
+                "resolution": group.get("image_resolution", ""),
+                "lightsheet": layer.lightsheet if layer.lightsheet != "none" else "",
+                "name": layer.name,
+                "source": source,
+                "folder": folder,
+            }
+        )
+    return rows, warnings
+
+
+def session_card(session: ViewerSession) -> dict:
+    link = db.session.get(ViewerLink, session.link_id)
+    rows, warnings = layer_rows(link) if link else ([], [])
+    return {
+        "session": session,
+        "link": link,
+        "title": link.title if link else session.id[:8],
+        "status_label": STATUS_LABELS[session.status],
+        "badge": STATUS_BADGES[session.status],
+        "state": status_json(session),
+        "link_url": link_url(link.id) if link else "",
+        "layers": rows,
+        "warnings": warnings,
+    }
+
+
+def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """"3 hours ago" (admin page)."""
+    if value is None:
+        return "—"
+    seconds = int(((now or utcnow()) - value).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"

@@ -1,0 +1,124 @@
+"""Admin view of live sessions (viewer.md §10). Viewing changes nothing (pitfall 106); stopping and sweeping
+are POSTs that queue tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from flask import abort, flash, redirect, render_template, url_for
+from sqlalchemy import select
+
+from lib.proxy import ProxyError
+from lightserv.common.audit import utcnow
+from lightserv.common.permissions import requires
+from lightserv.extensions import db
+from lightserv.models import ViewerLink, ViewerSession
+
+from ..client import LauncherError, launcher, proxy, session_of_route
+from ..pages import STATUS_BADGES, STATUS_LABELS, ago, link_url
+from ..services import LIVE, request_stop
+from . import bp
+
+SESSION_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _launcher_view() -> tuple[dict[str, dict], str]:
+    try:
+        return {s["session_id"]: s for s in launcher().list_sessions()}, ""
+    except LauncherError as exc:
+        return {}, f"The launcher could not be asked: {exc}"
+
+
+def _proxy_activity() -> tuple[dict[str, dt.datetime], str]:
+    client = proxy()
+    if client is None:
+        return {}, ""
+    try:
+        routes = client.routes()
+    except ProxyError as exc:
+        return {}, f"The proxy could not be asked: {exc}"
+    latest: dict[str, dt.datetime] = {}
+    for path, route in routes.items():
+        sid = session_of_route(path)
+        if sid and route.last_activity and (sid not in latest or route.last_activity > latest[sid]):
+            latest[sid] = route.last_activity
+    return latest, ""
+
+
+@bp.route("/admin/sessions")
+@requires("admin")
+def admin_sessions():
+    now = utcnow()
+    live = list(db.session.scalars(
+        select(ViewerSession).where(ViewerSession.status.in_(LIVE)).order_by(ViewerSession.created_at.desc())
+    ))  # fmt: skip
+    ended = list(db.session.scalars(
+        select(ViewerSession)
+        .where(ViewerSession.ended_at.is_not(None), ViewerSession.ended_at >= now - dt.timedelta(days=7))
+        .order_by(ViewerSession.ended_at.desc())
+        .limit(500)
+    ))  # fmt: skip
+    links = {
+        link.id: link
+        for link in db.session.scalars(
+            select(ViewerLink).where(ViewerLink.id.in_({s.link_id for s in live + ended} or {""}))
+        )
+    }
+    reported, launcher_problem = _launcher_view()
+    activity, proxy_problem = _proxy_activity()
+    rows = []
+    for s in live:
+        last = activity.get(s.id) or s.last_activity_at
+        link = links.get(s.link_id)
+        rows.append(
+            {
+                "s": s,
+                "title": link.title if link else "",
+                "link_url": link_url(s.link_id),
+                "status_label": STATUS_LABELS[s.status],
+                "badge": STATUS_BADGES[s.status],
+                "last_activity": ago(last, now),
+                "idle": ago(last or s.ready_at or s.created_at, now).replace(" ago", ""),
+                "containers": (reported.get(s.id) or {}).get("containers", []),
+            }
+        )
+    live_ids = {s.id for s in live}
+    orphans = [r for sid, r in sorted(reported.items()) if sid not in live_ids]
+    ended_rows = [
+        {"s": s, "title": links[s.link_id].title if s.link_id in links else "", "status_label": STATUS_LABELS[s.status]}
+        for s in ended
+    ]
+    return render_template(
+        "viewer/admin_sessions.html",
+        rows=rows,
+        orphans=orphans,
+        ended=ended_rows,
+        problems=[p for p in (launcher_problem, proxy_problem) if p],
+    )
+
+
+@bp.route("/admin/sessions/<session_id>/stop", methods=["POST"])
+@requires("admin")
+def admin_stop(session_id: str):
+    if not SESSION_ID_RE.match(session_id):
+        abort(404)
+    session = db.session.get(ViewerSession, session_id)
+    if session is not None and request_stop(session, "admin"):
+        flash(f"Session {session_id[:8]} is being stopped.", "info")
+    else:
+        from ..tasks import stop_session
+
+        stop_session.delay(session_id, "orphan")  # no live row: remove its containers and routes
+        flash(f"The containers and routes of {session_id[:8]} are being removed.", "info")
+    return redirect(url_for("viewer.admin_sessions"), 303)
+
+
+@bp.route("/admin/sweep", methods=["POST"])
+@requires("admin")
+def admin_sweep():
+    from ..tasks import sweep
+
+    sweep.delay()
+    flash("Orphan sweep queued: containers and routes of sessions that are not live will be removed.", "info")
+    return redirect(url_for("viewer.admin_sessions"), 303)

@@ -1,0 +1,47 @@
+"""The waiting / result page of sessions, its status endpoint (polled every 2 s) and "Stop" (viewer.md §4.3, §5)."""
+
+from __future__ import annotations
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from lightserv.extensions import db
+from lightserv.models import ViewerSession
+
+from ..access import may_see_session, may_stop_session, session_route
+from ..pages import session_card, status_json
+from ..services import request_stop
+from . import bp
+
+
+@bp.route("/session/<session_id>")
+@session_route("viewer.open")
+def session_page(session: ViewerSession):
+    sessions = [session]
+    for other_id in request.args.getlist("with")[:12]:
+        other = db.session.get(ViewerSession, other_id) if len(other_id) == 32 else None
+        if other is not None and other.id != session.id and may_see_session(other, current_user):
+            sessions.append(other)
+    cards = [session_card(s) for s in sessions]
+    for card in cards:
+        card["may_stop"] = may_stop_session(card["session"], current_user)
+    return render_template("viewer/session.html", cards=cards, waiting=any(s.status == "starting" for s in sessions))
+
+
+@bp.route("/session/<session_id>/status")
+@session_route("viewer.open")
+def session_status(session: ViewerSession):
+    response = jsonify(status_json(session))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/session/<session_id>/stop", methods=["POST"])
+@session_route("viewer.stop_session")
+def stop_session(session: ViewerSession):
+    reason = "user" if session.owner == current_user.get_id() else "admin"
+    if request_stop(session, reason):
+        flash("The viewer session is being stopped.", "info")
+    else:
+        flash("This viewer session has already ended.", "info")
+    return redirect(url_for("viewer.session_page", session_id=session.id), 303)

@@ -1,0 +1,196 @@
+"""Acceptance (issue 9): in headless Chromium a researcher chooses four layers of small synthetic precomputed data
+on the setup page, waits for the view, and opens it. Everything is real: gunicorn, a Celery worker, the
+viewer-launcher's `process` back end under gunicorn, configurable-http-proxy (public port in front of the web
+application, as the host proxy is in production), the cloudvolume and neuroglancer server programs and the
+Neuroglancer client bundled with the Python package. The client must fetch every layer's `info` and chunks
+through the proxy and draw the data (screenshot pixel check, kept in test-artifacts/). Stopping removes every
+process and route; after the idle time the clean-up ends the session and the persistent link relaunches it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from tests.conftest import free_port
+from tests.support import processes
+
+from .conftest import OWNER, PROXY_TOKEN, SETUP, TOKEN, auth, server_processes
+from .layers import image_volume, write_image_layer
+
+pytestmark = pytest.mark.browser
+PASSWORD = "viewer browser password"
+
+
+@pytest.fixture
+def stack(app, settings, settings_overrides, launcher_service, monkeypatch, tmp_path):
+    """configurable-http-proxy in front of gunicorn, and a Celery worker, all pointed at the real launcher."""
+    from lib.proxy import ProxyUnavailable, start_proxy
+
+    web_port = free_port()
+    try:
+        chp = start_proxy(free_port(), free_port(), PROXY_TOKEN, tmp_path / "chp.log",
+                          default_target=f"http://127.0.0.1:{web_port}")  # fmt: skip
+    except ProxyUnavailable as exc:
+        pytest.skip(f"configurable-http-proxy unavailable: {exc}")
+    viewer = dict(viewer_launcher_url=launcher_service.url, viewer_launcher_token=TOKEN,
+                  viewer_proxy_api_url=chp.api_url, configproxy_auth_token=PROXY_TOKEN,
+                  public_base_url=chp.public_url)  # fmt: skip
+    for key, value in viewer.items():
+        monkeypatch.setattr(settings, key, value)  # the in-process app (clean-up below) sees the same
+    env = processes.env_for({**settings_overrides, **viewer})
+    web = processes.gunicorn(env, web_port, tmp_path / "web", workers=2)
+    worker = processes.celery_worker(env, tmp_path / "worker", name="viewer-browser")
+    try:
+        processes.wait_http(chp.public_url + "/login", timeout=60, proc=web)
+        yield chp
+    finally:
+        worker.stop()
+        web.stop()
+        chp.stop()
+
+
+def wait_status(page_, base: str, session_id: str, wanted: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = page_.request.get(f"{base}/viewer/session/{session_id}/status").json()
+        if state["status"] == wanted:
+            return state
+        assert state["status"] not in ("failed",) or wanted == "failed", state
+        assert time.monotonic() < deadline, f"session {session_id} still {state['status']} after {timeout} s"
+        time.sleep(0.5)
+
+
+def bright_fraction(image, box) -> float:
+    region = image.crop(box).convert("L")
+    histogram = region.histogram()
+    return sum(histogram[200:]) / max(1, sum(histogram))
+
+
+def what_is_drawn(image) -> dict:
+    """Bright (data) fractions of the three panels (two raw sheets side by side, the blended layer with the
+    cells below) and the number of pixels inside red cell markers, told apart from the red one-pixel
+    crosshair line by their height."""
+    width, height = image.size
+    top, mid = 60, 60 + (height - 60) // 2
+    boxes = {"raw left": (0, top, width // 2, mid), "raw right": (width // 2, top, width, mid),
+             "blended + cells": (0, mid, width, height)}  # fmt: skip
+    panels = {name: bright_fraction(image, box) for name, box in boxes.items()}
+    rgb = np.asarray(image.crop(boxes["blended + cells"]).convert("RGB")).astype(int)[30:, 40:]
+    red = (rgb[..., 0] > 100) & (rgb[..., 0] > 2 * rgb[..., 1] + 30) & (rgb[..., 0] > 2 * rgb[..., 2] + 30)
+    markers = int((red[2:-2] & red[:-4] & red[4:]).sum())
+    whole = bright_fraction(image, (0, 0, width, height))
+    ok = all(f > 0.01 for f in panels.values()) and whole < 0.5 and markers > 10
+    return {"ok": ok, "panels": panels, "markers": markers, "whole": whole}
+
+
+def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
+    app, world, stack, page, launcher_service, artifacts_dir
+):
+    from PIL import Image
+
+    from lightserv.auth import services
+
+    with app.app_context():
+        services.set_password(OWNER, PASSWORD, actor=None)
+    layers = [world.layer("raw", "488", "left"), world.layer("raw", "488", "right"), world.layer("blended", "647"),
+              world.layer("cells", "647")]  # fmt: skip
+    # the right sheet and the blended layer are different pictures (another block, dimmer)
+    write_image_layer(world.settings.data_root / layers[1]["layer_path"], image_volume(2500, (8, 56, 8, 48)))
+    write_image_layer(world.settings.data_root / layers[2]["layer_path"], image_volume(2000, (64, 120, 40, 88)))
+    base = stack.public_url
+    page.goto(base + "/login")
+    page.get_by_label("Username").fill(OWNER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/requests/")
+
+    page.goto(base + SETUP)
+    page.get_by_label("Raw, left light sheet, channel 488").check()
+    page.get_by_label("Raw, right light sheet, channel 488").check()
+    page.get_by_label("Show blended_ch647").check()
+    page.get_by_label("Show cells_ch647").check()
+    page.screenshot(path=str(artifacts_dir / "viewer-setup.png"), full_page=True)
+    posted = time.monotonic()
+    page.get_by_role("button", name="Open in Neuroglancer").click()
+    page.wait_for_url(re.compile(r".*/viewer/session/[0-9a-f]{32}$"))
+    session_id = page.url.rsplit("/", 1)[1]
+    card = page.locator('[data-testid="session-card"]')
+    card.get_by_test_id("session-status").filter(has_text="Ready").wait_for(timeout=90_000)
+    ready_after = time.monotonic() - posted
+    viewer_url = card.get_by_test_id("open-viewer").get_attribute("href")
+    assert viewer_url.startswith(f"{base}/nglancer/{session_id}/v/")
+    link_url = card.get_by_test_id("persistent-link").inner_text()
+    assert re.fullmatch(re.escape(base) + r"/viewer/links/[A-Za-z0-9]{10}", link_url)
+    page.screenshot(path=str(artifacts_dir / "viewer-session-ready.png"), full_page=True)
+
+    # the Neuroglancer client, served by the pinned package through the proxy, fetches every layer
+    seen: list[tuple[int, str]] = []
+    viewer = page.context.new_page()
+    viewer.set_viewport_size({"width": 1280, "height": 900})
+    viewer.on("response", lambda r: seen.append((r.status, r.url)))
+    viewer.goto(viewer_url)
+    names = ["raw_ch488_left", "raw_ch488_right", "blended_ch647", "cells_ch647"]
+    chunk = {n: re.compile(rf"/cv/{session_id}/{n}/(5000_5000_10000|10000_10000_10000)/\d") for n in names[:3]}
+    chunk["cells_ch647"] = re.compile(rf"/cv/{session_id}/cells_ch647/spatial0/")
+    deadline = time.monotonic() + 60
+    while True:
+        ok = [(s, u) for s, u in seen if s == 200]
+        missing = [n for n in names if not any(u.endswith(f"/cv/{session_id}/{n}/info") for _, u in ok)]
+        missing += [f"{n} chunk" for n in names if not any(chunk[n].search(u) for _, u in ok)]
+        if not missing:
+            break
+        assert time.monotonic() < deadline, f"not fetched through the proxy: {missing}; seen {seen[-20:]}"
+        viewer.wait_for_timeout(250)
+    assert all(u.startswith(base) for _, u in seen), "every request goes through the public proxy address"
+    shot = artifacts_dir / "viewer-neuroglancer.png"
+    deadline = time.monotonic() + 30
+    while True:  # drawing may trail the fetches on a slow software renderer: look again until it shows
+        viewer.wait_for_timeout(1000)
+        viewer.screenshot(path=str(shot))
+        drawn = what_is_drawn(Image.open(shot))
+        if drawn["ok"] or time.monotonic() > deadline:
+            break
+    assert all(f > 0.01 for f in drawn["panels"].values()), f"data not drawn in every panel: {drawn}"
+    assert drawn["whole"] < 0.5, "not a blank white page"
+    assert drawn["markers"] > 10, f"the cells are not drawn: {drawn}"
+    viewer.close()
+
+    # Stop: every process and route of the session goes
+    page.get_by_test_id("stop-session").click()
+    wait_status(page, base, session_id, "stopped", timeout=60)
+    assert server_processes(launcher_service.state_dir) == []
+    assert [p for p in stack.client().routes() if session_id in p] == []
+    assert requests.get(launcher_service.url + "/v1/sessions", headers=auth(), timeout=10).json() == {"sessions": []}
+
+    # the persistent link relaunches; after the idle time the clean-up ends it; the link relaunches again
+    page.goto(link_url)
+    page.wait_for_url(re.compile(r".*/viewer/session/[0-9a-f]{32}$"))
+    second = page.url.rsplit("/", 1)[1]
+    assert second != session_id
+    wait_status(page, base, second, "ready")
+    from lightserv.common.audit import utcnow
+    from lightserv.viewer.cleanup import cleanup
+
+    with app.app_context():
+        later = utcnow() + dt.timedelta(seconds=world.settings.idle_seconds + 60)
+        report = cleanup(later)
+    assert report.expired == [second] and report.problems == []
+    assert wait_status(page, base, second, "expired")["url"] == ""
+    assert server_processes(launcher_service.state_dir) == []
+    assert [p for p in stack.client().routes() if p.startswith(("/nglancer/", "/cv/"))] == []
+    page.goto(link_url)
+    page.wait_for_url(re.compile(r".*/viewer/session/[0-9a-f]{32}$"))
+    third = page.url.rsplit("/", 1)[1]
+    state = wait_status(page, base, third, "ready")
+    viewer = page.context.new_page()
+    assert viewer.goto(state["url"]).status == 200
+    viewer.close()
+    page.get_by_test_id("stop-session").click()
+    wait_status(page, base, third, "stopped", timeout=60)
+    assert server_processes(launcher_service.state_dir) == []
+    print(f"setup POST to a ready link with 4 layers: {ready_after:.1f} s")

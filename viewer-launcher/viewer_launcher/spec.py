@@ -1,0 +1,205 @@
+"""Validation of a session body (viewer.md §6.1-6.2). Nothing is started until all of it passes.
+
+The caller never chooses an image or a container option: it names layers (name, type, folder) and the
+neuroglancer settings. Every folder must be absolute and, after resolving symbolic links, lie inside an
+allowed mount root, be a directory and contain `info`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SESSION_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+TOKEN_RE = SESSION_ID_RE
+LAYER_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+URL_RE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
+LAYER_TYPES = ("image", "segmentation", "annotation")
+VARIANTS = ("general", "registration")
+#: role of the server that serves each layer type
+ROLE_OF_TYPE = {"image": "cloudvolume", "segmentation": "cloudvolume", "annotation": "annotation"}
+
+
+class SpecError(ValueError):
+    """A refused body: HTTP status, message and (when one is to blame) the layer's name."""
+
+    def __init__(self, message: str, layer: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.layer = layer
+        self.status = status
+
+    def body(self) -> dict[str, str]:
+        out = {"error": self.message}
+        if self.layer:
+            out["layer"] = self.layer
+        return out
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    name: str
+    type: str
+    host_path: Path  # resolved, inside an allowed root
+    info: dict[str, Any]  # {"voxel_nm": [...], "lower": [...], "upper": [...]} for the neuroglancer state
+
+    @property
+    def role(self) -> str:
+        return ROLE_OF_TYPE[self.type]
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    session_id: str
+    owner: str
+    variant: str
+    layers: tuple[LayerSpec, ...]
+    token: str
+    public_base_url: str  # "" = direct loopback URLs (process back end without a proxy)
+    layout: list[list[list[str]]]
+    gain: float
+
+    def source_of(self, layer: str, direct_target: str | None = None) -> str:
+        if direct_target is not None:
+            return f"precomputed://{direct_target}"
+        return f"precomputed://{self.public_base_url.rstrip('/')}/cv/{self.session_id}/{layer}"
+
+
+def within(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def resolve_mount(raw: Any, roots: tuple[Path, ...], layer: str) -> Path:
+    """The resolved folder of a layer, or SpecError naming it (absolute, inside a root, a layer folder)."""
+    if not isinstance(raw, str) or not raw or "\x00" in raw:
+        raise SpecError("host_path must be a non-empty string", layer)
+    if not os.path.isabs(raw):
+        raise SpecError(f"host_path of layer {layer} must be absolute", layer)
+    real = Path(os.path.realpath(raw))
+    if not within(real, roots):
+        raise SpecError(f"host_path of layer {layer} is outside the allowed mount roots", layer)
+    if not real.is_dir():
+        raise SpecError(f"host_path of layer {layer} is not a folder", layer)
+    if not (real / "info").is_file():
+        raise SpecError(f"host_path of layer {layer} has no info file", layer)
+    return real
+
+
+def summarize_info(folder: Path, kind: str, layer: str) -> dict[str, Any]:
+    """Voxel size (nm) and bounds of the layer from its `info` (viewer.md §5.3)."""
+    try:
+        info = json.loads((folder / "info").read_text())
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"the info file of layer {layer} is not readable JSON", layer) from exc
+    try:
+        if kind == "annotation":
+            dims = info["dimensions"]
+            voxel = [float(dims[a][0]) * _unit_nm(dims[a][1]) for a in "xyz"]
+            lower = [float(v) for v in info.get("lower_bound", [0, 0, 0])]
+            upper = [float(v) for v in info["upper_bound"]]
+        else:
+            scale = info["scales"][0]
+            voxel = [float(v) for v in scale["resolution"]]
+            lower = [float(v) for v in scale.get("voxel_offset", [0, 0, 0])]
+            upper = [lo + float(s) for lo, s in zip(lower, scale["size"], strict=True)]
+            if info.get("type") not in (None, kind):
+                raise SpecError(f"layer {layer} is a {info.get('type')} layer, not {kind}", layer)
+        if len(voxel) != 3 or len(lower) != 3 or len(upper) != 3:
+            raise ValueError("three axes expected")
+    except SpecError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise SpecError(f"the info file of layer {layer} is not a precomputed {kind} info", layer) from exc
+    return {"voxel_nm": voxel, "lower": lower, "upper": upper}
+
+
+def _unit_nm(unit: str) -> float:
+    return {"m": 1e9, "mm": 1e6, "um": 1e3, "µm": 1e3, "nm": 1.0}[unit]
+
+
+def parse_session(body: Any, roots: tuple[Path, ...], max_layers: int, *, direct_allowed: bool) -> SessionSpec:
+    if not isinstance(body, dict):
+        raise SpecError("the body must be a JSON object")
+    sid = body.get("session_id")
+    if not isinstance(sid, str) or not SESSION_ID_RE.match(sid):
+        raise SpecError("session_id must be 32 lower-case hex digits")
+    owner = body.get("owner")
+    if not isinstance(owner, str) or not OWNER_RE.match(owner):
+        raise SpecError("owner must be a user name")
+    variant = body.get("variant")
+    if variant not in VARIANTS:
+        raise SpecError(f"variant must be one of {', '.join(VARIANTS)}")
+    raw_layers = body.get("layers")
+    if not isinstance(raw_layers, list) or not raw_layers:
+        raise SpecError("layers must be a non-empty list")
+    if len(raw_layers) > max_layers:
+        raise SpecError(f"at most {max_layers} layers per session")
+    names: set[str] = set()
+    checked: list[tuple[str, str, Any]] = []
+    for item in raw_layers:
+        if not isinstance(item, dict):
+            raise SpecError("every layer must be an object")
+        name = item.get("name")
+        if not isinstance(name, str) or not LAYER_NAME_RE.match(name):
+            raise SpecError("layer names must match [A-Za-z0-9_.-]{1,64}", name if isinstance(name, str) else None)
+        if name in names:
+            raise SpecError(f"layer {name} appears twice", name)
+        names.add(name)
+        kind = item.get("type")
+        if kind not in LAYER_TYPES:
+            raise SpecError(f"layer {name}: type must be one of {', '.join(LAYER_TYPES)}", name)
+        unknown = sorted(set(item) - {"name", "type", "host_path"})
+        if unknown:
+            raise SpecError(f"layer {name}: unknown field(s) {', '.join(unknown)}", name)
+        checked.append((name, kind, item.get("host_path")))
+    layers = []
+    for name, kind, raw_path in checked:
+        folder = resolve_mount(raw_path, roots, name)
+        layers.append(LayerSpec(name, kind, folder, summarize_info(folder, kind, name)))
+    ng = body.get("neuroglancer")
+    if not isinstance(ng, dict):
+        raise SpecError("neuroglancer settings are required")
+    token = ng.get("token")
+    if not isinstance(token, str) or not TOKEN_RE.match(token):
+        raise SpecError("neuroglancer.token must be 32 lower-case hex digits")
+    base = ng.get("public_base_url", "")
+    if base == "":
+        if not direct_allowed:
+            raise SpecError("neuroglancer.public_base_url is required by this back end")
+    elif not isinstance(base, str) or not URL_RE.match(base):
+        raise SpecError("neuroglancer.public_base_url must be an http(s) URL")
+    gain = ng.get("gain", 45)
+    if not isinstance(gain, int | float) or isinstance(gain, bool) or not 0 < gain <= 10000:
+        raise SpecError("neuroglancer.gain must be a number between 0 and 10000")
+    layout = _layout(ng.get("layout"), names)
+    extra = sorted(set(body) - {"session_id", "owner", "variant", "layers", "neuroglancer"})
+    if extra:
+        raise SpecError(f"unknown field(s) {', '.join(extra)}")
+    return SessionSpec(sid, owner, variant, tuple(layers), token, base, layout, float(gain))
+
+
+def _layout(raw: Any, names: set[str]) -> list[list[list[str]]]:
+    if raw is None:
+        return [[[n] for n in sorted(names)]]
+    if not isinstance(raw, list) or not raw or len(raw) > 64:
+        raise SpecError("neuroglancer.layout must be a non-empty list of rows")
+    rows = []
+    for row in raw:
+        if not isinstance(row, list) or not row or len(row) > 64:
+            raise SpecError("every layout row must be a non-empty list of panels")
+        panels = []
+        for panel in row:
+            members = [panel] if isinstance(panel, str) else panel
+            if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+                raise SpecError("a layout panel is a layer name or a list of layer names")
+            unknown = [m for m in members if m not in names]
+            if unknown:
+                raise SpecError(f"the layout names unknown layer {unknown[0]}", unknown[0])
+            panels.append(members)
+        rows.append(panels)
+    return rows
