@@ -27,9 +27,15 @@ def _initial(app: Flask) -> None:
     """0001: every DataJoint table, every application table, the seeded lookups."""
 
 
+def _notifications(app: Flask) -> None:
+    """0002: notification preferences and held digest emails (issue 10); `db.create_all` above makes the
+    two tables, this step marks deployments that have them."""
+
+
 #: Ordered, idempotent migration steps (data-model.md §9). Append; never edit or reorder.
 MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0001_initial", _initial),
+    ("0002_notification_preferences", _notifications),
 ]
 
 

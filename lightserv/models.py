@@ -28,6 +28,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.enums import (
     EMAIL_STATUS,
+    NOTIFICATION_CATEGORY,
+    NOTIFICATION_MODE,
     ROLE,
     VIEWER_CONTAINER_ROLE,
     VIEWER_SESSION_END_REASON,
@@ -207,3 +209,32 @@ class Feedback(db.Model):
     imaging_notes: Mapped[str] = mapped_column(String(500), nullable=False, default="")
     processing_notes: Mapped[str] = mapped_column(String(500), nullable=False, default="")
     other_notes: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+
+
+class NotificationPreference(db.Model):
+    """How one user wants one category of emails: at once (the default, no row) or in a daily digest."""
+
+    __tablename__ = "notification_preference"
+    __table_args__ = (UniqueConstraint("username", "category", name="uq_notification_preference"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    category: Mapped[str] = mapped_column(Enum(*NOTIFICATION_CATEGORY, name="notification_category"), nullable=False)
+    mode: Mapped[str] = mapped_column(Enum(*NOTIFICATION_MODE, name="notification_mode"), nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class DigestItem(db.Model):
+    """One email held back for a user's daily digest; `digest_outbox_id` is set when the digest is queued."""
+
+    __tablename__ = "digest_item"
+    __table_args__ = (Index("ix_digest_pending", "username", "digest_outbox_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(32), nullable=False)
+    email: Mapped[str] = mapped_column(String(100), nullable=False)
+    category: Mapped[str] = mapped_column(Enum(*NOTIFICATION_CATEGORY, name="notification_category"), nullable=False)
+    template: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    body_text: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    source_outbox_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the email it was held from
+    digest_outbox_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the digest that carried it

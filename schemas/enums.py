@@ -257,3 +257,9 @@ EMAIL_STATUS = ("queued", "sending", "sent", "failed", "suppressed")
 VIEWER_SESSION_END_REASON = ("user", "admin", "idle", "max_lifetime", "launch_failed", "orphan")
 
 VIEWER_CONTAINER_ROLE = ("neuroglancer", "cloudvolume", "annotation")
+
+#: notification_preference.category (beyond.md §12): which kind of email a preference is about
+NOTIFICATION_CATEGORY = ("status", "data_ready", "failures", "reminders")
+
+#: notification_preference.mode: send each email at once, or collect them into one email a day
+NOTIFICATION_MODE = ("immediate", "digest")

@@ -26,14 +26,15 @@ class KeepHandler:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")  # 0.0.0.0 inside the dev compose network
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--folder", default="var/mail")
     args = parser.parse_args()
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
-    controller = Controller(KeepHandler(folder), hostname="127.0.0.1", port=args.port)
+    controller = Controller(KeepHandler(folder), hostname=args.host, port=args.port)
     controller.start()
-    print(f"local SMTP server on 127.0.0.1:{args.port}, keeping messages in {folder}/", flush=True)
+    print(f"local SMTP server on {args.host}:{args.port}, keeping messages in {folder}/", flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -1,16 +1,18 @@
-"""Facility admin pages. Users & roles here; the event log, dashboard and the rest arrive in issue 10."""
+"""Facility admin pages: users & roles, event log, storage, dashboard (README §8)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lightserv.auth import services as auth
+from lightserv.common.audit import utcnow
+from lightserv.common.csvexport import csv_response
 from lightserv.common.forms import form_view
 from lightserv.common.pagination import parse_page_request
 from lightserv.common.permissions import requires
 
-from . import events, queries, storage
+from . import charts, dashboard, events, queries, storage
 from .forms import ActiveForm, NewUserForm, RoleForm
 
 bp = Blueprint("admin", __name__)
@@ -139,3 +141,21 @@ def storage_check_now():
     row = storage.take_snapshot()
     flash(f"Storage checked: {row['status']}.", "success" if row["status"] == "ok" else "warning")
     return redirect(url_for("admin.storage_page"))
+
+
+@bp.route("/dashboard")
+@requires("admin")
+def dashboard_page():
+    settings = current_app.config["SETTINGS"]
+    now = utcnow()
+    figures = [dashboard.build(name, now, settings.display_timezone) for name in dashboard.FIGURES]
+    return render_template("admin/dashboard.html", figures=figures, chart_of=charts.chart_of)
+
+
+@bp.route("/dashboard/<name>.csv")
+@requires("admin")
+def dashboard_csv(name: str):
+    if name not in dashboard.FIGURES:
+        abort(404)
+    figure = dashboard.build(name, utcnow(), current_app.config["SETTINGS"].display_timezone)
+    return csv_response(f"lightserv-dashboard-{name}.csv", figure.columns, [figure.rows])

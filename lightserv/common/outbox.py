@@ -45,6 +45,11 @@ def queue_email(
     settings = current_app.config["SETTINGS"]
     to_list = sorted({a.strip().lower() for a in to if a and a.strip()})
     cc_list = sorted({a.strip().lower() for a in cc if a and a.strip()} - set(to_list))
+    from lightserv.notifications.preferences import hold_for_digest, keep_items
+
+    to_list, cc_list, held = hold_for_digest(template, to_list, cc_list)  # users who chose a daily digest
+    if held and not to_list and cc_list:  # the main recipient waits for the digest; the copies go now
+        to_list, cc_list = cc_list, []
     row = EmailOutbox(
         created_at=utcnow(),
         template=template,
@@ -55,12 +60,14 @@ def queue_email(
         body_text=wrap_body(body, settings.facility_name, settings.facility_contact_email),
         status="queued" if to_list else "suppressed",
         attempts=0,
-        last_error="" if to_list else "no recipients",
+        last_error="" if to_list else ("kept for the daily digest" if held else "no recipients"),
         request_username=request_key[0] if request_key else None,
         request_name=request_key[1] if request_key else None,
     )
     db.session.add(row)
     db.session.flush()
+    if held:
+        keep_items(held, template, row.subject, body, row.id)
     return row.id
 
 

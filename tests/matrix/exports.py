@@ -1,0 +1,14 @@
+"""CSV downloads of the list pages (issue 10): the same rule as the page they export."""
+
+from tests.matrix import same
+
+ROWS = {
+    "requests.request_list_csv": ("GET", "/requests/list.csv", same(200, anonymous=302)),
+    "requests.sample_list_csv": ("GET", "/requests/samples.csv", same(200, anonymous=302)),
+    "clearing.queue_csv": (
+        "GET",
+        "/clearing/queue.csv?table=pending",
+        same(403, anonymous=302, clearing=200, admin=200),
+    ),
+    "imaging.queue_csv": ("GET", "/imaging/queue.csv?table=ready", same(403, anonymous=302, imaging=200, admin=200)),
+}
