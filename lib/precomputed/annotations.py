@@ -162,8 +162,8 @@ def build_annotations(params: ConversionParams) -> StageReport:
             (folder / "_".join(map(str, cell))).write_bytes(encode_multiple(rows[members], ids[members]))
         spatial.append(
             {"key": folder.name, "grid_shape": list(level.grid_shape), "chunk_size": list(level.chunk_size),
-             "limit": params.spatial_limit}
-        )  # fmt: skip
+             "limit": max([1, *(len(members) for members in level.cells.values())])}
+        )  # fmt: skip  (Neuroglancer reads `limit` as the most annotations any cell of the level holds)
     info = {
         "@type": "neuroglancer_annotations_v1",
         "annotation_type": "POINT",

@@ -63,7 +63,7 @@ def test_cells_become_a_point_annotation_layer_with_one_spatial_level(tmp_path, 
     assert info["relationships"] == [] and info["by_id"] == {"key": "by_id"}
     assert describe_layer(layer) == LayerSummary("annotation", "", (5000, 5000, 10000), (75, 61, 23), 1)
     assert info["spatial"] == [{"key": "spatial0", "grid_shape": [1, 1, 1], "chunk_size": [75, 61, 23],
-                                "limit": 500000}]  # fmt: skip
+                                "limit": 200}]  # fmt: skip
 
     annotations, ids = parse_spatial_file((layer / "spatial0" / "0_0_0").read_bytes())
     assert sorted(ids.tolist()) == list(range(1, 201))
@@ -100,6 +100,10 @@ def test_many_cells_get_finer_spatial_levels_and_a_sharded_id_index(tmp_path, rn
     dtype = np.dtype([("position", "<f4", 3)])
     for level in levels:
         np.testing.assert_allclose(np.array(level["grid_shape"]) * level["chunk_size"], upper - lower)
+        # Neuroglancer reads `limit` as the most annotations one cell of the level holds (a larger value
+        # makes it draw only a fraction of the cells)
+        counts = [len(parse_spatial_file(f.read_bytes(), dtype)[1]) for f in (layer / level["key"]).iterdir()]
+        assert level["limit"] == max(counts)
         for cell_file in (layer / level["key"]).iterdir():
             cell = np.array([int(c) for c in cell_file.name.split("_")])
             annotations, ids = parse_spatial_file(cell_file.read_bytes(), dtype)
