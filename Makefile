@@ -36,14 +36,15 @@ run: $(VENV)/.installed check-services
 	@echo "lightserv is starting at http://127.0.0.1:$(PORT)/login  (Ctrl-C stops everything)"
 	@echo "Emails are kept in var/mail/ (local SMTP on port $(MAIL_PORT))."
 	@echo
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho -f Procfile.dev start
+	@bash scripts/install-proxy.sh && $(PY) scripts/viewer_dev_env.py
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho -e .env,var/viewer.env -f Procfile.dev start
 
 ## make test: the whole suite against real components (provisioned when missing).
 test: $(VENV)/.installed-test
 	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
 	bash scripts/provision-test.sh
-	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
-	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata
+	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks viewer-launcher cloudvolume neuroglancer neuroglancer-registration
+	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata lib/proxy lib/pipeline
 	LIGHTSERV_MODE=TEST $(PY) -m pytest
 
 ## make bench: the measurements behind docs/performance.md (results in benchmarks/results/).
@@ -52,7 +53,8 @@ bench: $(VENV)/.installed-test
 	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_poller.py
 	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_conversion.py
 	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_lists.py
+	bash scripts/install-proxy.sh && LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_viewer.py
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks
-	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata
+	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks viewer-launcher cloudvolume neuroglancer neuroglancer-registration
+	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata lib/proxy lib/pipeline

@@ -75,12 +75,15 @@ def register_blueprints(app: Flask) -> None:
     import lightserv.layers.services  # noqa: F401  (registers the conversion runs' success/failure hooks)
 
     from .admin.routes import bp as admin_bp
+    from .api.routes import bp as api_bp
     from .auth.routes import bp as auth_bp
     from .clearing.routes import bp as clearing_bp
     from .health import bp as health_bp
     from .imaging.routes import bp as imaging_bp
+    from .notifications.routes import bp as notifications_bp
     from .processing.routes import bp as processing_bp
     from .requests.routes import bp as requests_bp
+    from .viewer.routes import bp as viewer_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
@@ -89,6 +92,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(imaging_bp, url_prefix="/imaging")
     app.register_blueprint(processing_bp, url_prefix="/processing")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(viewer_bp, url_prefix="/viewer")
+    app.register_blueprint(api_bp)  # /api/v1/ and the token page /profile/api-token
+    app.register_blueprint(notifications_bp)  # /profile/notifications
 
 
 def register_errorhandlers(app: Flask) -> None:

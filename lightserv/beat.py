@@ -9,6 +9,7 @@ from celery.schedules import crontab
 
 def beat_schedule(settings) -> dict:
     hour, minute = (int(part) for part in settings.storage_check_time.split(":", 1))
+    digest_hour, digest_minute = (int(part) for part in settings.digest_time.split(":", 1))
     return {
         "storage-check": {
             "task": "lightserv.admin.storage_check",
@@ -39,6 +40,14 @@ def beat_schedule(settings) -> dict:
         "processing-waiting-reminder": {
             "task": "lightserv.processing.remind_waiting",
             "schedule": timedelta(seconds=settings.processing_reminder_seconds),
+        },
+        "viewer-cleanup": {
+            "task": "lightserv.viewer.cleanup",
+            "schedule": timedelta(seconds=settings.cleanup_interval),  # viewer.md §9: 15 min (DEV 5 min)
+        },
+        "notification-digest": {
+            "task": "lightserv.notifications.send_digests",
+            "schedule": crontab(hour=digest_hour, minute=digest_minute),  # facility time, DIGEST_TIME
         },
         "processing-superseded-retention": {
             "task": "lightserv.processing.remove_superseded",

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     smartspim_autostitch: bool = True  # start SmartSPIM stitching when imaging of a sample is submitted
     #: destriping options recorded in every destripe run (processing.md §6.2)
     destripe_params: dict[str, str | int | float | list[float]] = Field(
-        default_factory=lambda: {"sigma": [256.0, 256.0], "level": 0, "wavelet": "db3"}
+        default_factory=lambda: {"method": "shadow", "line_px": 9, "window_px": 136}
     )
     superseded_retention_days: int = 30  # superseded outputs of re-runs are deleted after this many days
 
@@ -111,12 +111,24 @@ class Settings(BaseSettings):
     clearing_reminder_seconds: int = 86400
     imaging_reminder_seconds: int = 86400
     processing_reminder_seconds: int = 86400
+    digest_time: str = "17:00"  # facility time of the daily notification digest (HH:MM)
     viewer_cleanup_seconds: int | None = None  # default 900 (DEV 300)
     celery_task_always_eager: bool = False
 
     # --- viewer (used from the viewer issue on; /healthz reports "not_configured" until set) ------
     viewer_launcher_url: str = ""
     viewer_launcher_token: str = ""
+    #: configurable-http-proxy API (e.g. http://127.0.0.1:8001) and its CONFIGPROXY_AUTH_TOKEN; without them
+    #: sessions get direct loopback URLs from the launcher's process back end (run-and-test.md §2)
+    viewer_proxy_api_url: str = ""
+    configproxy_auth_token: str = ""
+    viewer_idle_seconds: int | None = None  # the idle timeout (viewer.md §9): PROD 43200 (12 h), DEV/TEST 300
+    viewer_max_lifetime_seconds: int = 7 * 86400
+    viewer_launch_timeout_seconds: int = 120
+    viewer_max_sessions_per_user: int = 5
+    viewer_max_sessions: int = 40
+    viewer_max_layers: int = 12
+    viewer_gain: float = 45.0
 
     # --- pages ------------------------------------------------------------------------------------
     page_size: int = Field(default=50, ge=1, le=500)
@@ -178,6 +190,13 @@ class Settings(BaseSettings):
         if self.viewer_cleanup_seconds:
             return self.viewer_cleanup_seconds
         return 300 if self.lightserv_mode == "DEV" else 900
+
+    @property
+    def idle_seconds(self) -> int:
+        """VIEWER_IDLE_SECONDS, the one place the viewer idle timeout is decided (pitfall 103)."""
+        if self.viewer_idle_seconds:
+            return self.viewer_idle_seconds
+        return 43200 if self.lightserv_mode == "PROD" else 300
 
 
 def load_settings(**overrides: object) -> Settings:

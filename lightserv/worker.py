@@ -9,5 +9,7 @@ import lightserv.admin.tasks  # noqa: E402,F401  (registers the tasks)
 import lightserv.common.tasks  # noqa: E402,F401
 import lightserv.imaging.layer_emails  # noqa: E402,F401
 import lightserv.layers.services  # noqa: E402,F401
+import lightserv.notifications.tasks  # noqa: E402,F401
 import lightserv.requests.tasks  # noqa: E402,F401
 import lightserv.runs.tasks  # noqa: E402,F401
+import lightserv.viewer.tasks  # noqa: E402,F401

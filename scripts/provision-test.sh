@@ -6,6 +6,7 @@ set -euo pipefail
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v elastix >/dev/null 2>&1 || need_apt+=(elastix)  # the register stage (lib/pipeline/registration)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # configurable-http-proxy (viewer), installed below
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -20,6 +21,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "provision: missing ${need_apt[*]} and cannot install (not root or no apt-get); those tests will be skipped"
   fi
 fi
+
+# configurable-http-proxy for the viewer tests, into var/node/ (pinned in lib/proxy/node/).
+bash "$(dirname "$0")/install-proxy.sh"
 
 # A real one-node Slurm (slurmctld, slurmd, slurmdbd, munge) and sshd for the cluster tests.
 bash "$(dirname "$0")/provision-slurm.sh"

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.smtp import SmtpSink
 
-pytest_plugins = ("tests.support.cluster_fixtures",)
+pytest_plugins = ("tests.support.cluster_fixtures", "tests.support.browser_fixtures")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -171,6 +171,11 @@ def _clean_state(request):
     import redis
 
     redis.Redis.from_url(request.getfixturevalue("redis_url")).flushdb()
+    # a test that built another app (a broken or DEV one) made its Celery the current app; tasks queued
+    # through `shared_task` must reach the session app's broker
+    celery = request.getfixturevalue("app").extensions["celery"]
+    celery.set_default()
+    celery.set_current()
     yield
     from lightserv.extensions import db
 

@@ -66,6 +66,9 @@ def matrix_world(app, make_user):
             created_by="system",
             output_dir="x",
         )
+    from tests.matrix.viewer import viewer_world
+
+    users.update(viewer_world(app, users))  # {link}, {session}
     return users
 
 
@@ -74,7 +77,7 @@ def test_route_answers_each_subject_as_the_matrix_says(app, client, matrix_world
     from tests.conftest import csrf_from
 
     method, url_template, expected = ROUTES[endpoint]
-    url = url_template.format(owner=matrix_world["owner"], request="matrix_req", run=matrix_world["run"])
+    url = url_template.format(**{**matrix_world, "request": "matrix_req"})
     got = {}
     for subject in expected:
         with client.session_transaction() as sess:
@@ -145,8 +148,19 @@ NAV_OF_ROLE = {
     "researcher": ["Requests", "Antibodies"],
     "clearing": ["Requests", "Clearing", "Antibodies"],
     "imaging": ["Requests", "Imaging", "Antibodies"],
-    "processing": ["Requests", "Antibodies"],
-    "admin": ["Requests", "Clearing", "Imaging", "Antibodies", "Users & roles", "Event log", "Storage"],
+    "processing": ["Requests", "Processing", "Antibodies"],
+    "admin": [
+        "Requests",
+        "Clearing",
+        "Imaging",
+        "Processing",
+        "Antibodies",
+        "Dashboard",
+        "Users & roles",
+        "Event log",
+        "Storage",
+        "Viewer sessions",
+    ],
 }
 
 

@@ -65,7 +65,12 @@ def test_healthz_reports_redis_down_without_failing(app, settings_overrides):
     from lightserv.settings import Settings
 
     broken = create_app(Settings(**{**settings_overrides, "redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
-    resp = broken.test_client().get("/healthz")
+    try:
+        resp = broken.test_client().get("/healthz")
+    finally:
+        # create_app made the broken app's Celery the default and current app: give them back
+        app.extensions["celery"].set_default()
+        app.extensions["celery"].set_current()
     assert resp.status_code == 503
     body = resp.get_json()
     assert body["redis"].startswith("error") and body["db"] == "ok"

@@ -26,9 +26,11 @@ NAV: list[NavItem] = [
     NavItem("Imaging", "imaging.queue", "imaging.open_queue", "lightserv.imaging.access:queue_relation"),
     NavItem("Processing", "processing.queue", "processing.queue"),
     NavItem("Antibodies", "clearing.antibody_history", "antibody.view"),
+    NavItem("Dashboard", "admin.dashboard_page", "admin"),
     NavItem("Users & roles", "admin.users", "admin"),
     NavItem("Event log", "admin.event_log", "admin"),
     NavItem("Storage", "admin.storage_page", "admin"),
+    NavItem("Viewer sessions", "viewer.admin_sessions", "admin"),
 ]
 
 

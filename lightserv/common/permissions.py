@@ -89,7 +89,11 @@ ACTIONS: dict[str, Action] = {
             request_scoped=True,
         ),
         _a("processing.manage_runs", "Cancel or re-run a pipeline", ("processing_staff", ADMIN)),
+        _a("processing.flatfield", "Set flat-field files and start destriping", ("processing_staff", ADMIN)),
         _a("viewer.open", "Open viewers on request data", _ALL_STAFF, _SHARED, request_scoped=True),
+        # viewer.md §1; relation "link_creator" = made the link, "session_owner" = launched the session
+        _a("viewer.manage_link", "Rename or revoke a saved view", (ADMIN,), ("owner", "link_creator")),
+        _a("viewer.stop_session", "Stop a viewer session", (ADMIN,), ("session_owner",)),
         _a("antibody.view", "Antibody history: view", anyone=True),
         _a("antibody.edit_history", "Antibody history: edit a row", ("clearing_staff", ADMIN), ("owner",)),
         _a("antibody.edit_overview", "Antibody overview: edit", ("clearing_staff", ADMIN)),

@@ -1,24 +1,11 @@
-"""Headless Chromium (Debian's) driven by Playwright against gunicorn serving the test databases."""
+"""gunicorn serving the test databases for the browser tests (Chromium fixtures: tests/support/browser_fixtures.py)."""
 
 from __future__ import annotations
-
-import shutil
 
 import pytest
 
 from tests.conftest import free_port
 from tests.support import processes
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--disable-gpu",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="session")
@@ -32,23 +19,3 @@ def live_server(app, settings_overrides, tmp_path_factory):
         yield url
     finally:
         web.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not shutil.which("chromium"):
-        pytest.skip("Chromium (Debian package 'chromium') is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    yield pg
-    context.close()

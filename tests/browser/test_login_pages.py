@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.test_permissions import NAV_OF_ROLE
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "browser test password"
-EXPECTED_NAV = {
-    "researcher": ["Requests", "Antibodies", "About"],
-    "clearing": ["Requests", "Clearing", "Antibodies", "About"],
-    "admin": ["Requests", "Clearing", "Imaging", "Antibodies", "Users & roles", "Event log", "Storage", "About"],
-}
+EXPECTED_NAV = {role: NAV_OF_ROLE[role] + ["About"] for role in ("researcher", "clearing", "admin")}
 ROLES = {"researcher": (), "clearing": ("clearing_staff",), "admin": ("facility_admin",)}
 
 
