@@ -1,6 +1,6 @@
-"""A small synthetic 2x2 SmartSPIM sample on the real local executor (processing.md §6, §7): stitching
-started as at imaging submission, "Flat-field needed", flat-field files entered, destriping per channel,
-the corrected layers, and the request complete with its email."""
+"""A small synthetic 2x2 SmartSPIM sample on the real local executor and the real one-node Slurm
+(processing.md §6, §7): stitching started as at imaging submission, "Flat-field needed", flat-field files
+entered, destriping per channel, the corrected layers, and the request complete with its email."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def wait_for_run(app, executor, run_id: int, timeout: float = 180.0) -> str:
+def wait_for_run(app, executor, run_id: int, timeout: float = 300.0) -> str:
     from lightserv.runs.poller import poll
 
     deadline = time.monotonic() + timeout
@@ -46,6 +46,7 @@ def wait_for_run(app, executor, run_id: int, timeout: float = 180.0) -> str:
     raise AssertionError(f"run {run_id} did not finish in {timeout:.0f} s")
 
 
+@pytest.mark.parametrize("cluster", ["local", "slurm-local"], indirect=True)
 def test_a_tiled_smartspim_sample_is_stitched_destriped_and_converted(
     app,
     client,
@@ -80,7 +81,7 @@ def test_a_tiled_smartspim_sample_is_stitched_destriped_and_converted(
     token = csrf_from(client.get(f"/processing/entry/{PR_PATH}").get_data(as_text=True))
     resp = client.post(f"/processing/entry/{PR_PATH}/flatfield", data={"csrf_token": token, "action": "all|3.6x|0"})
     assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
-    assert wait_until_settled(app, cluster, timeout=180) == "complete", runs_of(app)
+    assert wait_until_settled(app, cluster, timeout=300) == "complete", runs_of(app)
     assert {r["status"] for r in runs_of(app)} == {"succeeded"}
     for wavelength in ("488", "642"):
         assert len(list((folder / f"Ex_{wavelength}_corrected").glob("*.tif"))) == truth.n_planes
