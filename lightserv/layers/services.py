@@ -130,7 +130,6 @@ def convert_image_layer(
 
     `source` is relative to DATA_ROOT: a folder of single-plane TIFFs or one multi-page TIFF."""
     settings = current_app.config["SETTINGS"]
-    ls = get_schemas().lightsheet
     root = Path(settings.data_root)
     folder = target.folder()
     key = target.key()
@@ -178,35 +177,7 @@ def convert_image_layer(
         output_dir=str(folder),
         attempt=attempt,
     )
-    now = utcnow()
-    row = dict(
-        **key,
-        layer_name=target.name(),
-        layer_type="image",
-        layer_path=str(folder),
-        source_path=source,
-        status="converting",
-        data_type="uint16",
-        voxel_x_nm=None,
-        voxel_y_nm=None,
-        voxel_z_nm=None,
-        size_x=None,
-        size_y=None,
-        size_z=None,
-        num_scales=None,
-        run_id=run_id,
-        created_at=now,
-        ready_at=None,
-        failure_reason="",
-    )
-    if ls.Request.DataLayer & key:
-        (ls.Request.DataLayer & key).delete(prompt=False, part_integrity="ignore")
-    ls.Request.DataLayer.insert1(row)
-    db.session.commit()
-    from lightserv.runs.tasks import submit_run
-
-    submit_run.delay(run_id)
-    return run_id
+    return _register_and_submit(target, key, run_id, "image", "uint16", str(folder), source)
 
 
 #: processing.md §7 `build` (4 CPUs, 16 GB, 1 h). lib.precomputed names that stage `annotations`.
@@ -229,7 +200,6 @@ def convert_annotation_layer(
     if target.product not in ANNOTATION_PRODUCTS:
         raise ValueError(f"{target.product} is not an annotation product")
     settings = current_app.config["SETTINGS"]
-    ls = get_schemas().lightsheet
     root = Path(settings.data_root)
     folder = target.folder()
     key = target.key()
@@ -254,34 +224,7 @@ def convert_annotation_layer(
         output_dir=str(folder),
         attempt=attempt,
     )
-    row = dict(
-        **key,
-        layer_name=target.name(),
-        layer_type="annotation",
-        layer_path=str(folder),
-        source_path=points,
-        status="converting",
-        data_type="float32",
-        voxel_x_nm=None,
-        voxel_y_nm=None,
-        voxel_z_nm=None,
-        size_x=None,
-        size_y=None,
-        size_z=None,
-        num_scales=None,
-        run_id=run_id,
-        created_at=utcnow(),
-        ready_at=None,
-        failure_reason="",
-    )
-    if ls.Request.DataLayer & key:
-        (ls.Request.DataLayer & key).delete(prompt=False, part_integrity="ignore")
-    ls.Request.DataLayer.insert1(row)
-    db.session.commit()
-    from lightserv.runs.tasks import submit_run
-
-    submit_run.delay(run_id)
-    return run_id
+    return _register_and_submit(target, key, run_id, "annotation", "float32", str(folder), points)
 
 
 def mark_annotation_ready(run: dict) -> None:
@@ -318,6 +261,28 @@ def mark_annotation_ready(run: dict) -> None:
         request_key=(layer["username"], layer["request_name"]),
     )
     db.session.commit()
+
+
+def _register_and_submit(
+    target: LayerTarget, key: dict, run_id: int, layer_type: str, data_type: str, folder: str, source: str
+) -> int:
+    """The layer row (`converting`, replacing an older row of the same key) for a created conversion run;
+    the run is submitted by a task once the row is committed."""
+    ls = get_schemas().lightsheet
+    row = dict(
+        **key, layer_name=target.name(), layer_type=layer_type, layer_path=folder, source_path=source,
+        status="converting", data_type=data_type, voxel_x_nm=None, voxel_y_nm=None, voxel_z_nm=None,
+        size_x=None, size_y=None, size_z=None, num_scales=None, run_id=run_id, created_at=utcnow(),
+        ready_at=None, failure_reason="",
+    )  # fmt: skip
+    if ls.Request.DataLayer & key:
+        (ls.Request.DataLayer & key).delete(prompt=False, part_integrity="ignore")
+    ls.Request.DataLayer.insert1(row)
+    db.session.commit()
+    from lightserv.runs.tasks import submit_run
+
+    submit_run.delay(run_id)
+    return run_id
 
 
 def _layer_of_run(run: dict) -> dict | None:

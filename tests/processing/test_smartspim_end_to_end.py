@@ -4,7 +4,6 @@ entered, destriping per channel, the corrected layers, and the request complete 
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
 
@@ -24,11 +23,6 @@ from .conftest import (
     runs_of,
     smartspim_request,
     wait_until_settled,
-)
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("lib.pipeline.smartspim") is None,
-    reason="stage module lib.pipeline.smartspim not present yet",
 )
 
 
