@@ -1,4 +1,4 @@
-# The documented commands: make run, make test, make bench, make lint (test-docker arrives with the viewer).
+# The documented commands: make run, make test, make test-slow, make test-docker, make bench, make lint.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +13,7 @@ export MAIL_SERVER ?= 127.0.0.1
 export MAIL_PORT ?= 8025
 export PORT ?= 5000
 
-.PHONY: run test bench lint check-services clean-venv
+.PHONY: run test test-slow test-docker bench lint check-services clean-venv
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,19 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks viewer-launcher cloudvolume neuroglancer neuroglancer-registration
 	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata lib/proxy lib/pipeline
 	LIGHTSERV_MODE=TEST $(PY) -m pytest
+
+## make test-slow: the load test (20 users, 5 minutes) and the fault tests (services stopped and restarted).
+test-slow: $(VENV)/.installed-test
+	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
+	bash scripts/provision-test.sh
+	LIGHTSERV_MODE=TEST $(PY) -m pytest tests/slow
+
+## make test-docker: the Docker tier (engine started, images built on a local base image, real containers).
+test-docker: $(VENV)/.installed-test
+	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
+	bash scripts/provision-test.sh
+	bash scripts/provision-docker.sh
+	LIGHTSERV_MODE=TEST $(PY) -m pytest tests/docker
 
 ## make bench: the measurements behind docs/performance.md (results in benchmarks/results/).
 bench: $(VENV)/.installed-test

@@ -9,17 +9,7 @@ command -v elastix >/dev/null 2>&1 || need_apt+=(elastix)  # the register stage 
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # configurable-http-proxy (viewer), installed below
 
 if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "provision: installing ${need_apt[*]} from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    stamp=/var/lib/apt/periodic/lightserv-updated
-    if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
-      apt-get update -qq && mkdir -p "$(dirname "$stamp")" && touch "$stamp"
-    fi
-    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-  else
-    echo "provision: missing ${need_apt[*]} and cannot install (not root or no apt-get); those tests will be skipped"
-  fi
+  bash "$(dirname "$0")/apt-install.sh" "browser, registration, proxy tests" "${need_apt[@]}" || true
 fi
 
 # configurable-http-proxy for the viewer tests, into var/node/ (pinned in lib/proxy/node/).

@@ -110,7 +110,9 @@ def test_a_layer_container_is_locked_down(layer_dir, tmp_path):
     assert "ports" not in options and "privileged" not in options  # nothing published, never privileged
     assert options["volumes"] == {str(layer_dir / "img"): {"bind": "/mnt/data", "mode": "ro"}}
     assert options["labels"]["org.lightserv.managed"] == "true" and options["labels"]["org.lightserv.env"] == "PROD"
-    assert options["environment"] == {"CV_ROOT": "/mnt/data", "CV_PORT": "1337", "CV_KIND": "precomputed"}
+    # HOME: the read-only root has no home for the user; caches go to the tmpfs (found by the Docker tier)
+    expected_env = {"CV_ROOT": "/mnt/data", "CV_PORT": "1337", "CV_KIND": "precomputed", "HOME": "/tmp"}
+    assert options["environment"] == expected_env
 
 
 def test_annotation_and_neuroglancer_containers_get_their_own_images_limits_and_mounts(layer_dir, tmp_path):

@@ -88,10 +88,23 @@ def what_is_drawn(image) -> dict:
     return {"ok": ok, "panels": panels, "markers": markers, "whole": whole}
 
 
+def screenshot_until_drawn(viewer, shot, timeout: float = 30) -> dict:
+    """Drawing may trail the fetches on a slow software renderer: screenshot again until the data show (or
+    the time is up) and return the last look."""
+    from PIL import Image
+
+    deadline = time.monotonic() + timeout
+    while True:
+        viewer.wait_for_timeout(1000)
+        viewer.screenshot(path=str(shot))
+        drawn = what_is_drawn(Image.open(shot))
+        if drawn["ok"] or time.monotonic() > deadline:
+            return drawn
+
+
 def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     app, world, stack, page, launcher_service, artifacts_dir
 ):
-    from PIL import Image
 
     from lightserv.auth import services
 
@@ -148,13 +161,7 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
         viewer.wait_for_timeout(250)
     assert all(u.startswith(base) for _, u in seen), "every request goes through the public proxy address"
     shot = artifacts_dir / "viewer-neuroglancer.png"
-    deadline = time.monotonic() + 30
-    while True:  # drawing may trail the fetches on a slow software renderer: look again until it shows
-        viewer.wait_for_timeout(1000)
-        viewer.screenshot(path=str(shot))
-        drawn = what_is_drawn(Image.open(shot))
-        if drawn["ok"] or time.monotonic() > deadline:
-            break
+    drawn = screenshot_until_drawn(viewer, shot)
     assert all(f > 0.01 for f in drawn["panels"].values()), f"data not drawn in every panel: {drawn}"
     assert drawn["whole"] < 0.5, "not a blank white page"
     assert drawn["markers"] > 10, f"the cells are not drawn: {drawn}"

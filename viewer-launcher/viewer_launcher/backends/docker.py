@@ -51,7 +51,9 @@ class DockerBackend:
     def run_options(self, request: StartRequest) -> dict[str, Any]:
         """Every option of `containers.run` for one server (unit-tested: the security model lives here)."""
         image = self.image_for(request)
-        env = dict(request.env)
+        # the root file system is read-only and the user has no home: whatever a library caches under $HOME
+        # (cloud-volume's ~/.cloudvolume) goes to the container's own /tmp
+        env = {**request.env, "HOME": "/tmp"}  # noqa: S108 - the container's tmpfs
         volumes: dict[str, dict[str, str]] = {}
         if request.role in MOUNT_POINT:
             if request.host_path is None:
