@@ -22,11 +22,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH \
     PORT=5000
 
-# openssh-client: `ssh-keygen -F` checks of the known-hosts file; paramiko does the SSH itself
+# openssh-client: `ssh-keygen -F` checks of the known-hosts file; paramiko does the SSH itself.
+# elastix: the register stage, for the DEV stack whose worker runs the pipeline itself (CLUSTER_BACKEND=local).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends openssh-client \
+    && apt-get install -y --no-install-recommends openssh-client elastix \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --gid "${APP_GID}" "${APP_USER}" \
@@ -35,9 +37,10 @@ RUN groupadd --gid "${APP_GID}" "${APP_USER}" \
 
 WORKDIR /app
 
-# Every Python package pinned, transitive ones included (requirements.txt)
+# Every Python package pinned, transitive ones included (requirements.txt), in a virtual environment: the
+# same on the official python image and on a plain Debian base (PEP 668)
 COPY requirements.txt ./
-RUN pip install --no-compile -r requirements.txt
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-compile -r requirements.txt
 
 COPY run.py pyproject.toml ./
 COPY lightserv ./lightserv
