@@ -160,11 +160,18 @@ def convert_image_layer(
         **PYRAMID.get(target.product, {"num_scales": 1}),
     }
     # the progress folder lives in the run folder, whose id we know only after the insert: use a per-layer
-    # folder under runs/ so a re-run of the same layer resumes finished slabs
+    # folder under runs/ so a re-run of the same layer resumes finished slabs. The layer name alone is not
+    # unique within an imaging request (the same channel at two resolutions, a ventral-up pass, a second
+    # processing request): the folder names all of them, or a second layer would "resume" the first's slabs
+    layer_key = (
+        f"{target.image_resolution}{'_ventral_up' if target.ventral_up else ''}"
+        f"_processing_{target.processing_request_number}"
+    )
     params["progress_dir"] = str(
         root
         / runs_dir(target.username, target.request_name, target.sample_name, target.imaging_request_number)
         / "progress"
+        / layer_key
         / target.name()
         / f"attempt_{attempt}"
     )
