@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,7 +174,7 @@ def convert_image_layer(
         / "progress"
         / layer_key
         / target.name()
-        / f"attempt_{attempt}"
+        / f"attempt_{attempt}_{secrets.token_hex(4)}"  # never an older run's (a deleted and re-filed request)
     )
     run_id = create_run(
         kind,

@@ -80,7 +80,7 @@ def test_one_channel_at_two_resolutions_becomes_two_layers_each_equal_to_its_own
     stacks, runs = {}, {}
     with app.test_request_context():
         for res, seed in (("1.3x", 3), ("4x", 4)):
-            source = f"ana/brains/s1/imaging_request_1/rawdata/resolution_{res}/stack"
+            source = f"ana/brains/s1/imaging_request_1/rawdata/resolution_{res}/two_resolutions"
             stacks[res] = write_plane_stack(settings.data_root / source, (8, 64, 48), pattern="noise", seed=seed)
             target = LayerTarget("ana", "brains", "s1", 1, res, "488", "raw", lightsheet="left")
             runs[res] = convert_image_layer(target, source, voxel_size_nm=(5000.0, 5000.0, 10000.0), n_planes=8)
