@@ -97,6 +97,35 @@ def _stop_worker_heartbeat(**_):
     _stop.set()
 
 
+def delay_after_commit(task, *args, what: str, request_key: tuple[str, str] | None = None) -> bool:
+    """Queue `task(*args)` for work that is already committed. When the broker (Redis) is down the web request
+    must not fail (its work is saved): the miss is logged and written to the event log for admins, and False is
+    returned."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        task.delay(*args)
+        return True
+    except (OperationalError, RedisConnectionError, RedisTimeoutError) as exc:
+        log.error("%s was not queued, the broker is unavailable: %s", what, exc)
+        from lightserv.common.audit import record_event
+        from lightserv.extensions import db
+
+        record_event(
+            "background.not_queued",
+            "task",
+            {"task": task.name},
+            f"{what} was not started: the task queue (Redis) was unavailable",
+            actor=None,
+            request_key=request_key,
+            after={"args": list(args)},
+        )
+        db.session.commit()
+        return False
+
+
 _flask_apps: weakref.WeakSet = weakref.WeakSet()
 
 

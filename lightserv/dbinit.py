@@ -102,10 +102,15 @@ def grant_app_user(settings, user: str, host: str = "%") -> None:
 
 def pending_migrations() -> list[str]:
     """Names of migration steps this code knows but the database lacks (empty when up to date)."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     try:
         done = set(db.session.scalars(select(SchemaMigration.name)))
-    except Exception:  # noqa: BLE001 - no table yet means nothing applied
+    except (OperationalError, ProgrammingError) as exc:
         db.session.rollback()
+        code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+        if code not in (1049, 1146):  # unknown database / table: nothing applied yet
+            raise  # an unreachable server is not "behind" (the error page says the database is down)
         done = set()
     return [name for name, _ in MIGRATIONS if name not in done]
 

@@ -1,4 +1,11 @@
-"""GET /healthz: the state of every part the product depends on (run-and-test.md §1)."""
+"""GET /healthz: the state of every part the product depends on (run-and-test.md §1).
+
+Each value is "ok", "not_configured", or a sentence starting "error:" (the part is down; the status is then
+"degraded" with 503) or another word ("unknown: ...", "direct: ...") that names a state which is not a fault.
+Two keys appear only where they apply: `proxy` when the viewer launcher is configured (without
+configurable-http-proxy views open on direct loopback URLs, run-and-test.md §2), and `cluster` when
+CLUSTER_BACKEND=slurm (read from the poller's last outcome, no scheduler call here).
+"""
 
 from __future__ import annotations
 
@@ -23,8 +30,12 @@ def _check_db() -> str:
         get_schemas().connection.query("SELECT 1")
         return "ok"
     except Exception as exc:  # noqa: BLE001
-        db.session.rollback()
-        return f"error: {type(exc).__name__}"
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the server is gone; the pool reconnects on the next check
+            db.session.remove()
+        settings = current_app.config["SETTINGS"]
+        return f"error: MariaDB at {settings.db_host}:{settings.db_port} is not answering ({type(exc).__name__})"
 
 
 def _check_redis() -> tuple[str, object]:
@@ -33,7 +44,10 @@ def _check_redis() -> tuple[str, object]:
         r.ping()
         return "ok", r
     except Exception as exc:  # noqa: BLE001
-        return f"error: {type(exc).__name__}", None
+        from urllib.parse import urlsplit
+
+        url = urlsplit(current_app.config["SETTINGS"].redis_url)  # host and port only: never a password
+        return f"error: Redis at {url.hostname}:{url.port or 6379} is not answering ({type(exc).__name__})", None
 
 
 def _fresh(value: str | None) -> bool:
@@ -77,10 +91,44 @@ def _check_launcher() -> str:
         return f"error: {type(exc).__name__}"
 
 
+def _check_proxy() -> str:
+    settings = current_app.config["SETTINGS"]
+    if not settings.viewer_proxy_api_url:
+        return (
+            "direct: configurable-http-proxy is not configured (VIEWER_PROXY_API_URL); views open on direct "
+            "loopback URLs of the viewer servers"
+        )
+    from lib.proxy import ProxyClient, ProxyError
+
+    try:
+        ProxyClient(settings.viewer_proxy_api_url, settings.configproxy_auth_token, timeout=2).ping()
+        return "ok"
+    except (ProxyError, OSError, ValueError) as exc:
+        return f"error: configurable-http-proxy at {settings.viewer_proxy_api_url} is not answering ({exc})"
+
+
+def _check_cluster(redis_state: str) -> str:
+    from lightserv.runs.poller import cluster_status, unreachable_since
+
+    if redis_state != "ok":
+        return "unknown: redis unavailable"
+    if cluster_status() is None:
+        return "unknown: not polled yet"
+    down = unreachable_since()
+    if down is None:
+        return "ok"
+    since, error = down
+    return (
+        f"error: the cluster cannot be reached since {since.isoformat(timespec='seconds')} UTC ({error}); "
+        "runs keep their last known state"
+    )
+
+
 @bp.route("/healthz")
 @public
 def healthz():
     redis_state, r = _check_redis()
+    settings = current_app.config["SETTINGS"]
     report = {
         "db": _check_db(),
         "redis": redis_state,
@@ -88,6 +136,10 @@ def healthz():
         "launcher": _check_launcher(),
         "scheduler": _check_scheduler(r),
     }
-    healthy = all(v in ("ok", "not_configured") for v in report.values())
+    if settings.viewer_launcher_url:
+        report["proxy"] = _check_proxy()
+    if settings.cluster_backend == "slurm":
+        report["cluster"] = _check_cluster(redis_state)
+    healthy = not any(v.startswith("error") for v in report.values())
     report["status"] = "ok" if healthy else "degraded"
     return jsonify(report), (200 if healthy else 503)

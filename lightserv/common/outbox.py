@@ -72,12 +72,22 @@ def queue_email(
 
 
 def dispatch(ids: Iterable[int | None]) -> None:
-    """After the commit: hand queued emails to the worker."""
+    """After the commit: hand queued emails to the worker. When the broker (Redis) is down the rows stay
+    `queued` and the `retry-queued-emails` beat task sends them once it is back, so a request whose work is
+    already saved does not fail because of it."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     from lightserv.common.tasks import send_email
 
-    for outbox_id in ids:
-        if outbox_id is not None:
+    pending = [outbox_id for outbox_id in ids if outbox_id is not None]
+    for n, outbox_id in enumerate(pending):
+        try:
             send_email.delay(outbox_id)
+        except (OperationalError, RedisConnectionError, RedisTimeoutError) as exc:
+            current_app.logger.warning("emails %s stay queued, the broker is unavailable: %s", pending[n:], exc)
+            return
 
 
 def _smtp_config(settings) -> SmtpConfig:

@@ -59,7 +59,7 @@ def run_validation(member: dict, actor: str) -> int:
     from lightserv.common.redis import get_redis
     from lightserv.db import get_schemas
 
-    from . import sample_services, triggers
+    from . import sample_services
 
     ls = get_schemas().lightsheet
     redis = get_redis()
@@ -81,11 +81,59 @@ def run_validation(member: dict, actor: str) -> int:
 
         messages = sample_services.validate_sample(member, actor, progress)
         if not messages:
-            triggers.start_raw_conversions(member, created_by=actor)
-            triggers.start_autostitch(member, created_by=actor)
+            start_followups(member, actor)
         return len(messages)
     finally:
         redis.delete(lock_key(member), heartbeat_key(member), requeue_key(member))
+
+
+STORAGE_RETRY_SECONDS = 60
+STORAGE_RETRIES = 180  # three hours of a DATA_ROOT that cannot be written
+
+
+def start_followups(member: dict, actor: str) -> None:
+    """The raw conversions and SmartSPIM stitching of a sample that passed validation. They write under
+    DATA_ROOT (input links, parameter documents): when it cannot be written (read-only, full) the validation
+    result stands and `start_conversions` tries again every minute until it can. Both starts skip what was
+    already started, so a retry never starts anything twice."""
+    import logging
+
+    from lightserv.common.audit import utcnow
+
+    from . import triggers
+
+    since = utcnow().replace(microsecond=0)
+    try:
+        triggers.start_raw_conversions(member, created_by=actor)
+        triggers.start_autostitch(member, created_by=actor)
+    except OSError as exc:
+        logging.getLogger(__name__).warning(
+            "raw conversions of %s wait for a writable DATA_ROOT: %s", _member_id(member), exc
+        )
+        start_conversions.apply_async((member, actor, since.isoformat()), countdown=STORAGE_RETRY_SECONDS)
+
+
+@shared_task(
+    name="lightserv.imaging.start_conversions",
+    bind=True,
+    max_retries=STORAGE_RETRIES,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def start_conversions(self, member: dict, actor: str, since: str) -> int:
+    """Start the raw conversions and SmartSPIM stitching of a validated sample (a retry of start_followups,
+    first tried at `since`, UTC ISO); returns the number of runs started."""
+    import datetime as dt
+
+    from . import triggers
+
+    first = dt.datetime.fromisoformat(since)
+    try:
+        return len(triggers.start_raw_conversions(member, created_by=actor, since=first)) + len(
+            triggers.start_autostitch(member, created_by=actor)
+        )
+    except OSError as exc:
+        raise self.retry(exc=exc, countdown=STORAGE_RETRY_SECONDS) from exc
 
 
 @shared_task(name="lightserv.imaging.recover_validations", soft_time_limit=60, time_limit=90)

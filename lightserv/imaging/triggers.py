@@ -8,6 +8,7 @@ order. Raw files are never renamed or moved (pitfall 57).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -48,9 +49,10 @@ def _link_planes(source: Path, target: Path, channel_index: int, sheet_code: int
     return count
 
 
-def start_raw_conversions(member: dict, created_by: str = "system") -> list[int]:
+def start_raw_conversions(member: dict, created_by: str = "system", since: dt.datetime | None = None) -> list[int]:
     """Register a `raw` layer and create its conversion run for every single-tile LaVision channel row
-    and used sheet of a completed imaging request. Returns the run ids."""
+    and used sheet of a completed imaging request. A retry passes `since`, the (UTC) time of the first attempt:
+    layers registered from then on are left alone. Returns the run ids."""
     root = Path(current_app.config["SETTINGS"].data_root)
     ls = get_schemas().lightsheet
     rows = (ls.Request.ImagingChannel & member).to_dicts(order_by=["image_resolution", "channel_name", "ventral_up"])
@@ -66,11 +68,13 @@ def start_raw_conversions(member: dict, created_by: str = "system") -> list[int]
         source = root / rawdata_dir(*ids) / folder / row["rawdata_subfolder"]
         pixel_nm = PIXEL_UM[res] * 1000
         for sheet, code in sheet_codes(bool(row["left_lightsheet_used"]), bool(row["right_lightsheet_used"])).items():
+            target = LayerTarget(*ids, res, row["channel_name"], "raw", lightsheet=sheet,
+                                 ventral_up=bool(row["ventral_up"]))  # fmt: skip
+            if since is not None and ls.Request.DataLayer & target.key() & f"created_at >= '{since:%Y-%m-%d %H:%M:%S}'":
+                continue  # started by the attempt this one retries (DATA_ROOT could not be written half-way)
             input_rel = runs_dir(*ids) / "raw_input" / folder / f"ch{row['channel_name']}_{sheet}"
             if not _link_planes(source, root / input_rel, row["imspector_channel_index"], code):
                 continue
-            target = LayerTarget(*ids, res, row["channel_name"], "raw", lightsheet=sheet,
-                                 ventral_up=bool(row["ventral_up"]))  # fmt: skip
             run_ids.append(
                 convert_image_layer(
                     target,

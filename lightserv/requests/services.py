@@ -411,8 +411,11 @@ def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.da
     ]
     ids = emails.queue_submitted(req, clearing, submitted_at)
     db.session.commit()
-    dispatch(ids)
-    create_imaging_folders.delay(folder_jobs)
+    dispatch(ids)  # the request is saved: a broker outage must not fail the page (emails stay in the outbox)
+    from lightserv.celery_app import delay_after_commit
+
     from .tasks import check_data_group
 
-    check_data_group.delay(req.owner)
+    key = (req.owner, req.request_name)
+    delay_after_commit(create_imaging_folders, folder_jobs, what="Creating the imaging folders", request_key=key)
+    delay_after_commit(check_data_group, req.owner, what="The data-group check", request_key=key)

@@ -10,12 +10,18 @@ from flask import current_app
 from lib.naming import imaging_request_folders
 from lib.storage import make_folders
 
+# Folders wait out a DATA_ROOT that cannot be written (read-only, full) for about three hours: retries after
+# 1, 2, 4 … seconds, then every 5 minutes (make_folders is idempotent).
+FOLDER_RETRY_MAX_SECONDS = 300
+FOLDER_RETRIES = 40
+
 
 @shared_task(
     name="lightserv.requests.create_imaging_folders",
     autoretry_for=(OSError,),
     retry_backoff=True,
-    max_retries=3,
+    retry_backoff_max=FOLDER_RETRY_MAX_SECONDS,
+    max_retries=FOLDER_RETRIES,
     soft_time_limit=120,
     time_limit=150,
 )
@@ -62,7 +68,8 @@ def remove_request_folders(owner: str, request_name: str, submitted_stamp: str) 
     name="lightserv.requests.create_processing_folders",
     autoretry_for=(OSError,),
     retry_backoff=True,
-    max_retries=3,
+    retry_backoff_max=FOLDER_RETRY_MAX_SECONDS,
+    max_retries=FOLDER_RETRIES,
     soft_time_limit=120,
     time_limit=150,
 )

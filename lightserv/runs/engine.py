@@ -343,34 +343,48 @@ def apply_observations(observations: dict[str, dict], now: dt.datetime | None = 
         state_changed = "state" in changes or "array_done" in changes
         if state_changed:
             changes["state_changed_at"] = now
-        jobs_table.update1({**key, **changes})
-        if state_changed:
-            schemas.jobs.SlurmJobState.insert1(
-                {
-                    **key,
-                    "observed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                    "state": seen["state"],
-                    "raw_state": seen.get("raw_state") or "",
-                    "exit_code": seen.get("exit_code") or "",
-                    "array_done": seen.get("array_done"),
-                }
-            )
-            if "state" in changes:
-                record_event(
-                    "job.state_changed",
-                    "job",
-                    key,
-                    f"Job {job['slurm_job_id']} ({job['step_name']}): "
-                    f"{state_label(job['state'])} → {state_label(seen['state'], seen.get('exit_code', ''))}",
-                    actor=None,
-                    before={"state": job["state"]},
-                    after={"state": seen["state"], "raw_state": seen.get("raw_state")},
+        # the job row, its history row and its event commit together: a poller killed mid-poll leaves each
+        # job either fully updated or untouched, never changed without its history (the next poll redoes it)
+        with schemas.connection.transaction:
+            jobs_table.update1({**key, **changes})
+            if state_changed:
+                schemas.jobs.SlurmJobState.insert1(
+                    {
+                        **key,
+                        "observed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        "state": seen["state"],
+                        "raw_state": seen.get("raw_state") or "",
+                        "exit_code": seen.get("exit_code") or "",
+                        "array_done": seen.get("array_done"),
+                    }
                 )
+                if "state" in changes:
+                    record_event(
+                        "job.state_changed",
+                        "job",
+                        key,
+                        f"Job {job['slurm_job_id']} ({job['step_name']}): "
+                        f"{state_label(job['state'])} → {state_label(seen['state'], seen.get('exit_code', ''))}",
+                        actor=None,
+                        before={"state": job["state"]},
+                        after={"state": seen["state"], "raw_state": seen.get("raw_state")},
+                        dj_conn=schemas.connection,
+                    )
+        if state_changed:
             touched.add(job["run_id"])
     db.session.commit()
     for run_id in sorted(touched):
         settle_run(run_id, backend)
     return touched
+
+
+def unsettled_runs() -> list[int]:
+    """Queued or running runs none of whose jobs is still active: a poll that stopped between writing the
+    last job change and settling the run (a killed worker) leaves them so; the next poll settles them."""
+    jobs_schema = get_schemas().jobs
+    active = (jobs_schema.PipelineRun.SlurmJob & f"state NOT IN ({_terminal_sql()})").proj()
+    runs = (jobs_schema.PipelineRun & "status IN ('queued', 'running')") - active
+    return sorted(int(r) for r in runs.to_arrays("run_id"))
 
 
 def _terminal_sql() -> str:

@@ -1,21 +1,34 @@
 """The poller (processing.md §8.2): one scheduler query per poll for every active job, under a Redis lock
-so two pollers never overlap."""
+so two pollers never overlap.
+
+The lock lives `LOCK_SECONDS` and is extended while the poll runs, so a poller killed mid-poll holds up the
+next one for at most that long. Each job's change is committed on its own (engine.apply_observations) and
+runs left unsettled by a poll that stopped half-way are settled by the next one. Whether the cluster answered
+is kept in Redis (`STATUS_KEY`) for /healthz and the run pages; an unreachable cluster changes no run.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 
+from lib.cluster import ClusterError
 from lightserv.common.redis import get_redis
 from lightserv.db import get_schemas
 
-from .engine import _terminal_sql, apply_observations
+from .engine import _terminal_sql, apply_observations, settle_run, unsettled_runs
 
 LOCK_KEY = "lightserv:poller:lock"
-LOCK_SECONDS = 300
+LOCK_SECONDS = 60
 BATCH = 200
+STATUS_KEY = "lightserv:cluster:status"
+STATUS_TTL = 7 * 86400
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,7 @@ class PollResult:
     scheduler_calls: int = 0
     runs_touched: int = 0
     seconds: float = 0.0
+    error: str = ""  # the cluster could not be asked (nothing was changed)
 
 
 def to_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -50,12 +64,62 @@ def active_jobs() -> dict[str, int | None]:
     }
 
 
+def cluster_status() -> dict | None:
+    """The outcome of the last poll: {"ok", "at", "error", "since"} (times are UNIX seconds), or None."""
+    raw = get_redis().get(STATUS_KEY)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def unreachable_since() -> tuple[dt.datetime, str] | None:
+    """(UTC time of the first failed poll, its error) while the cluster cannot be asked, else None (also when
+    Redis itself is down: the pages then say nothing rather than fail)."""
+    try:
+        status = cluster_status()
+    except Exception:  # noqa: BLE001 - Redis unavailable: no notice
+        return None
+    if not status or status.get("ok", True):
+        return None
+    since = dt.datetime.fromtimestamp(float(status.get("since") or status["at"]), dt.UTC).replace(tzinfo=None)
+    return since, str(status.get("error") or "")
+
+
+def _record_status(redis, error: str = "") -> None:
+    now = time.time()
+    status: dict = {"ok": not error, "at": now, "error": error}
+    if error:
+        previous = cluster_status() or {}
+        status["since"] = previous.get("since") if not previous.get("ok", True) and previous.get("since") else now
+    redis.set(STATUS_KEY, json.dumps(status), ex=STATUS_TTL)
+
+
+class _LockKeeper(threading.Thread):
+    """Extends our poller lock while the poll runs; a killed process stops extending it."""
+
+    def __init__(self, redis, token: str):
+        super().__init__(name="lightserv-poller-lock", daemon=True)
+        self.redis, self.token = redis, token
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(LOCK_SECONDS / 3):
+            try:
+                if self.redis.get(LOCK_KEY) == self.token:
+                    self.redis.expire(LOCK_KEY, LOCK_SECONDS)
+            except Exception:  # a Redis blip: the lock may lapse, the next poll then simply runs
+                log.warning("poller lock not extended", exc_info=True)
+
+
 def poll(backend) -> PollResult:
     """Ask the scheduler about every active job (batches of 200 ids) and write what changed."""
     redis = get_redis()
     token = uuid.uuid4().hex
     if not redis.set(LOCK_KEY, token, nx=True, ex=LOCK_SECONDS):
         return PollResult(skipped=True)
+    keeper = _LockKeeper(redis, token)
+    keeper.start()
     start = time.monotonic()
     try:
         active = active_jobs()
@@ -63,22 +127,40 @@ def poll(backend) -> PollResult:
         sizes = {job_id: size for job_id, size in active.items() if size}
         observations: dict[str, dict] = {}
         calls = 0
-        for i in range(0, len(ids), BATCH):
-            batch = ids[i : i + BATCH]
-            statuses = backend.query(batch, {j: sizes[j] for j in batch if j in sizes})
-            calls += 1
-            for job_id, status in statuses.items():
-                observations[job_id] = {
-                    "state": str(status.state),
-                    "raw_state": status.raw_state[:64],
-                    "exit_code": status.exit_code[:16],
-                    "started_at": to_utc(status.started_at),
-                    "ended_at": to_utc(status.ended_at),
-                    "array_done": status.array_done,
-                }
+        try:
+            for i in range(0, len(ids), BATCH):
+                batch = ids[i : i + BATCH]
+                statuses = backend.query(batch, {j: sizes[j] for j in batch if j in sizes})
+                calls += 1
+                for job_id, status in statuses.items():
+                    observations[job_id] = {
+                        "state": str(status.state),
+                        "raw_state": status.raw_state[:64],
+                        "exit_code": status.exit_code[:16],
+                        "started_at": to_utc(status.started_at),
+                        "ended_at": to_utc(status.ended_at),
+                        "array_done": status.array_done,
+                    }
+        except ClusterError as exc:
+            # unreachable or refusing: no run changes on missing information; the next poll tries again
+            error = exc.first_line[:300]
+            _record_status(redis, error)
+            log.warning("cluster poll failed, run states left as they were: %s", error)
+            return PollResult(False, len(ids), calls, 0, time.monotonic() - start, error=error)
+        if ids:
+            _record_status(redis)
         touched = apply_observations(observations, backend=backend) if ids else set()
+        for run_id in unsettled_runs():  # left so by a poll that stopped half-way
+            if run_id in touched:
+                continue
+            try:
+                settle_run(run_id, backend)
+            except Exception:  # one run's hook must not stop the others; it is tried again next poll
+                log.exception("run %s could not be settled", run_id)
+            touched.add(run_id)
         return PollResult(False, len(ids), calls, len(touched), time.monotonic() - start)
     finally:
+        keeper.done.set()
         # release only our own lock (a poll that outlived the lock must not delete the next one's)
         if redis.get(LOCK_KEY) == token:
             redis.delete(LOCK_KEY)

@@ -17,6 +17,7 @@ from lightserv.db import get_schemas
 from lightserv.runs.emails import log_tail
 from lightserv.runs.engine import RunError, get_run
 from lightserv.runs.model import state_label
+from lightserv.runs.poller import unreachable_since
 from schemas.enums import ATLAS_LABELS, ORIENTATION, SLURM_STATE_CLASS
 
 from .. import reruns
@@ -78,6 +79,7 @@ def run_log(run):
         form=FlaskForm(),
         rerun_choices=reruns.rerun_choices(jobs),
         processing_log=back_to(run) if run["processing_request_number"] else None,
+        cluster_down=unreachable_since() if run["status"] in ("queued", "running") else None,
     )
 
 
