@@ -67,6 +67,7 @@ bench: $(VENV)/.installed-test
 	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_conversion.py
 	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_lists.py
 	bash scripts/install-proxy.sh && LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_viewer.py
+	LIGHTSERV_MODE=TEST $(PY) benchmarks/load.py
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks viewer-launcher cloudvolume neuroglancer neuroglancer-registration

@@ -10,6 +10,9 @@ the view answers with (403: not this actor; 409: not in this state; 400: invalid
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
+import time
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -24,6 +27,9 @@ from . import emails, entry, queries
 from .catalogue import load_protocol
 
 REASON_MAX = 500
+log = logging.getLogger(__name__)
+DEADLOCK = 1213  # ER_LOCK_DEADLOCK: InnoDB rolled the victim's whole transaction back
+DEADLOCK_ATTEMPTS = 3
 
 
 class ClearingError(Exception):
@@ -283,6 +289,42 @@ def _write_group(ls, conn, key, group, values, entries, dates, stored, now, acto
     )  # fmt: skip
 
 
+def _is_deadlock(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if exc.args and exc.args[0] == DEADLOCK:
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def retry_on_deadlock(service):
+    """Run a service again when InnoDB chose its transaction as a deadlock victim.
+
+    `_lock` reads a batch's step entries and section dates `FOR UPDATE`; where the batch has none yet (or
+    past its last row) that takes a gap lock, and gap locks do not conflict with each other. Two people
+    saving the first entries of two different batches at once each hold the shared gap and then insert
+    into it, so InnoDB kills one transaction (a 500 found by the load test, issue 11). The victim's
+    transaction was rolled back whole, its event included, so running the service again is safe: it
+    re-reads the batch and re-checks every guard and token."""
+
+    @functools.wraps(service)
+    def run(*args, **kwargs):
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                return service(*args, **kwargs)
+            except Exception as exc:
+                if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
+                    raise
+                log.warning(
+                    "deadlock in %s (attempt %d of %d): running it again", service.__name__, attempt, DEADLOCK_ATTEMPTS
+                )
+                time.sleep(0.05 * attempt)  # let the surviving transaction commit first
+        raise AssertionError("unreachable")
+
+    return run
+
+
+@retry_on_deadlock
 def save_entries(key: dict, form: dict, group: str, actor: str, roles: frozenset[str]) -> SaveResult:
     """Save one group, or every changed group (`group == "all"`), in one transaction."""
     schemas = get_schemas()
@@ -303,6 +345,7 @@ def save_entries(key: dict, form: dict, group: str, actor: str, roles: frozenset
 # --- complete and reopen ------------------------------------------------------------------------------
 
 
+@retry_on_deadlock
 def complete_batch(key: dict, form: dict, actor: str, roles: frozenset[str]) -> SaveResult:
     """Save changed fields, then `in_progress` -> `complete`, lots into the antibody history, the event;
     after the commit the emails of clearing.md §11."""

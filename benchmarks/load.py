@@ -1,0 +1,984 @@
+"""Load test (issue 11): simulated users browsing, filing and saving forms over HTTP, what they saw, and
+what the database holds afterwards.
+
+    python -m benchmarks.load [--users 20] [--seconds 300] [--think 1.0]
+
+`main` seeds its own schema prefix (5,000 requests, 20,000 samples, `benchmarks.seed`), starts gunicorn with
+the production options of `flaskcelery.Dockerfile`, one Celery worker and a local SMTP sink, runs the users,
+checks the database and writes `benchmarks/results/load.json`. `tests/slow/test_load.py` (`make test-slow`)
+runs the same driver (`prepare`, `run_users`, `summarize`, `verify`) against gunicorn started by its fixtures.
+
+The users (threads, each with its own `requests.Session`, logged in through the real `/login` form; mix
+by `role_mix`: for 20 users 12 researchers, 1 facility admin, 4 clearing staff, 3 imaging staff):
+
+- researchers (seeded owners of about 16 requests each) open their request list (paginated, sorted,
+  filtered), the sample list and the overviews linked from their list, and file new requests through the
+  new-request form exactly as a browser posts it (details, "Set up samples", "Add resolution", "Copy
+  imaging", "Submit request"), each under a unique name;
+- the facility admin browses every request: list pages, the list sorted by status, filters, the sample
+  list, overviews, both queues;
+- clearing staff start (and so claim) pending, unassigned clearing batches, then open the clearing queue
+  and the entry forms and save a step's notes (or the experiment notes) again and again;
+- imaging staff start pending imaging batches of cleared samples, then open the imaging queue and the
+  batch pages and save a pending sample's notes again and again.
+
+Between two actions a user thinks for a random 0..`think` seconds. Every response is checked against the
+status a browser expects (200 for pages, 302/303 after a successful POST); anything else is an error,
+kept with its body. `verify` then counts, by the unique names the users generated, that every filed
+request exists exactly once with its samples, its submission event and its confirmation email, and that
+every staff save is what the last save wrote (and was logged exactly once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urldefrag, urlencode, urljoin
+
+import pymysql
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.seed import db_params, drop_prefix, seed_prefix, settings_for  # noqa: E402
+
+PASSWORD = "load test password 11"  # noqa: S105 - throwaway accounts in a throwaway schema
+RESULTS = ROOT / "benchmarks" / "results" / "load.json"
+REDIS_HOST_URL = "redis://127.0.0.1:6379"
+CLEARING_BATCHES_PER_USER = 3
+IMAGING_BATCHES_PER_USER = 2
+REQUEST_SORTS = ("submitted_at", "request_name", "species", "number_of_samples", "cleared", "imaged", "status")
+SAMPLE_SORTS = ("sample_name", "request_name", "protocol", "clearing_progress", "submitted_at")
+STATUSES = ("pending", "progress", "attention", "complete")
+RESOLUTIONS = ("1.3x", "1.1x", "3.6x", "2x")
+RETENTION = ("important", "kind_of_important", "not_important", "not_sure")
+OVERVIEW_RE = re.compile(r'href="/requests/([a-z0-9][a-z0-9._-]{0,31})/([A-Za-z0-9_]+)"')
+SAVE_ACTIONS = ("clearing.step_saved", "clearing.notes_saved", "imaging.sample_saved")
+
+
+# --------------------------------------------------------------------------------------------------
+# Production web options
+# --------------------------------------------------------------------------------------------------
+
+
+def production_web_options() -> dict[str, int]:
+    """gunicorn's workers, threads and timeout from the production image's command (flaskcelery.Dockerfile)."""
+    text = (ROOT / "flaskcelery.Dockerfile").read_text()
+    match = re.search(r"gunicorn --workers \$\{WEB_WORKERS:-(\d+)\} --threads (\d+) .*--timeout (\d+)", text)
+    if not match:
+        raise RuntimeError("flaskcelery.Dockerfile no longer has the gunicorn command this driver reads")
+    return {"workers": int(match.group(1)), "threads": int(match.group(2)), "timeout": int(match.group(3))}
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan: who the users are and what they work on
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SimUser:
+    index: int
+    username: str
+    role: str  # researcher, admin, clearing, imaging
+    batches: list[str] = field(default_factory=list)  # clearing entry-form / imaging batch-page paths
+    own_requests: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    prefix: str
+    run_id: str
+    users: list[SimUser]
+    request_keys: list[tuple[str, str]]  # every seeded request (the admin's overviews)
+    seed: dict
+
+
+def role_mix(n: int) -> list[str]:
+    """Roles of `n` users: about 60 % researchers, 20 % clearing staff, 15 % imaging staff, 1 admin."""
+    if n < 4:
+        return ["researcher", "clearing", "imaging"][:n]
+    clearing = max(1, round(n * 0.2))
+    imaging = max(1, round(n * 0.15))
+    admin = 1 if n >= 8 else 0
+    researchers = n - clearing - imaging - admin
+    return ["researcher"] * researchers + ["admin"] * admin + ["clearing"] * clearing + ["imaging"] * imaging
+
+
+def _connect() -> pymysql.Connection:
+    return pymysql.connect(charset="utf8mb4", autocommit=True, **db_params())
+
+
+def _query(conn, sql: str, args=()) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+def _pick_batches(prefix: str, clearers: int, imagers: int) -> tuple[list[tuple], list[tuple]]:
+    """Pending, unassigned clearing batches, and pending unassigned imaging batches of cleared samples with a
+    pending member, spread over the seeded requests (deterministic)."""
+    ls = f"`{prefix}lightsheet`"
+    with _connect() as conn:
+        clearing = _query(
+            conn,
+            f"SELECT username, request_name, clearing_batch_number FROM {ls}.request__clearing_batch "
+            "WHERE clearing_progress = 'pending' AND clearer IS NULL ORDER BY request_name, clearing_batch_number",
+        )
+        imaging = _query(
+            conn,
+            f"SELECT ib.username, ib.request_name, ib.clearing_batch_number, ib.imaging_request_number,"
+            f" ib.imaging_batch_number FROM {ls}.request__imaging_batch ib"
+            f" JOIN {ls}.request__clearing_batch cb USING (username, request_name, clearing_batch_number)"
+            " WHERE ib.imaging_progress = 'pending' AND ib.imager IS NULL AND cb.clearing_progress = 'complete'"
+            f" AND EXISTS (SELECT 1 FROM {ls}.request__imaging_batch_sample m JOIN {ls}.request__imaging_request ir"
+            " USING (username, request_name, sample_name, imaging_request_number)"
+            " WHERE m.username = ib.username AND m.request_name = ib.request_name"
+            " AND m.clearing_batch_number = ib.clearing_batch_number"
+            " AND m.imaging_request_number = ib.imaging_request_number"
+            " AND m.imaging_batch_number = ib.imaging_batch_number AND ir.imaging_progress = 'pending')"
+            " ORDER BY ib.request_name, ib.clearing_batch_number",
+        )
+    need_c, need_i = clearers * CLEARING_BATCHES_PER_USER, imagers * IMAGING_BATCHES_PER_USER
+    if len(clearing) < need_c or len(imaging) < need_i:
+        raise RuntimeError(f"the seed has too few open batches ({len(clearing)} clearing, {len(imaging)} imaging)")
+    step_c, step_i = len(clearing) // need_c, len(imaging) // need_i
+    return clearing[::step_c][:need_c], imaging[::step_i][:need_i]
+
+
+def create_accounts(prefix: str, users: list[SimUser], redis_url: str | None = None) -> None:
+    """Accounts with PASSWORD and roles, through the app's own services."""
+    from lightserv import create_app
+    from lightserv.auth import services
+    from lightserv.db import forget_connections
+    from lightserv.extensions import db
+
+    roles = {"admin": "facility_admin", "clearing": "clearing_staff", "imaging": "imaging_staff"}
+    overrides = {"redis_url": redis_url} if redis_url else {}
+    app = create_app(settings_for(prefix, **overrides))
+    try:
+        with app.app_context():
+            for user in users:
+                services.ensure_user(user.username, password=PASSWORD, actor=None)
+                if user.role in roles:
+                    services.grant_role(user.username, roles[user.role], actor=None)
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        forget_connections()
+
+
+def prepare(
+    prefix: str, n_users: int, redis_url: str | None = None, requests_: int = 5000, samples: int = 20000
+) -> Plan:
+    """Seed `prefix`, choose the users and their batches, create their accounts."""
+    seed = seed_prefix(prefix, requests_, samples)
+    roles = role_mix(n_users)
+    ls = f"`{prefix}lightsheet`"
+    with _connect() as conn:
+        keys = _query(conn, f"SELECT username, request_name FROM {ls}.request ORDER BY username, request_name")
+        owners = _query(
+            conn,
+            f"SELECT username FROM {ls}.request WHERE username LIKE 'user%%' GROUP BY username"
+            " HAVING COUNT(*) >= 5 ORDER BY username",
+        )
+    by_owner: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for owner, name in keys:
+        by_owner[owner].append((owner, name))
+    researcher_names = [o for (o,) in owners]
+    clearing, imaging = _pick_batches(prefix, roles.count("clearing"), roles.count("imaging"))
+    users: list[SimUser] = []
+    counts: Counter[str] = Counter()
+    for i, role in enumerate(roles):
+        counts[role] += 1
+        k = counts[role] - 1
+        if role == "researcher":
+            name = researcher_names[k]
+            users.append(SimUser(i, name, role, own_requests=by_owner[name]))
+        elif role == "admin":
+            users.append(SimUser(i, f"load_admin{k + 1}", role))
+        elif role == "clearing":
+            mine = clearing[k * CLEARING_BATCHES_PER_USER : (k + 1) * CLEARING_BATCHES_PER_USER]
+            paths = [f"/clearing/batch/{u}/{r}/{n}" for u, r, n in mine]
+            users.append(SimUser(i, f"load_clearer{k + 1}", role, batches=paths))
+        else:
+            mine = imaging[k * IMAGING_BATCHES_PER_USER : (k + 1) * IMAGING_BATCHES_PER_USER]
+            paths = [f"/imaging/batch/{u}/{r}/{cb}/{ir}/{ib}" for u, r, cb, ir, ib in mine]
+            users.append(SimUser(i, f"load_imager{k + 1}", role, batches=paths))
+    create_accounts(prefix, users, redis_url)
+    return Plan(prefix, uuid.uuid4().hex[:6], users, [tuple(k) for k in keys], seed)
+
+
+# --------------------------------------------------------------------------------------------------
+# HTML forms, read as a browser submits them
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    attrs: dict
+    fields: list[list[str]] = field(default_factory=list)  # [name, value] in page order
+    disabled: bool = False  # holds a disabled fieldset
+    checkboxes: dict[str, str] = field(default_factory=dict)  # every enabled checkbox: name -> value
+
+    def tick(self, name: str) -> None:
+        self.set(name, self.checkboxes[name])
+
+    def get(self, name: str) -> str | None:
+        return next((v for n, v in self.fields if n == name), None)
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.fields]
+
+    def set(self, name: str, value: str) -> None:
+        for pair in self.fields:
+            if pair[0] == name:
+                pair[1] = value
+                return
+        self.fields.append([name, value])
+
+    def data(self, **extra: str) -> list[tuple[str, str]]:
+        pairs = [(n, v) for n, v in self.fields if n not in extra]
+        return pairs + list(extra.items())
+
+
+class _FormParser(HTMLParser):
+    """Every <form> of a page with the values a browser would submit: inputs (checked boxes only), the
+    selected (or first) option of each select, textareas; nothing inside a disabled fieldset."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms: list[Form] = []
+        self._form: Form | None = None
+        self._fieldsets: list[bool] = []
+        self._select: dict | None = None
+        self._option: dict | None = None
+        self._textarea: list | None = None
+
+    def _off(self) -> bool:
+        return any(self._fieldsets)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self._form = Form(a)
+            self.forms.append(self._form)
+            self._fieldsets = []
+            return
+        if self._form is None:
+            return
+        if tag == "fieldset":
+            off = "disabled" in a
+            self._fieldsets.append(off)
+            self._form.disabled |= off
+        elif tag == "input":
+            kind = (a.get("type") or "text").lower()
+            if not a.get("name") or "disabled" in a or self._off() or kind in ("submit", "button", "image", "reset"):
+                return
+            if kind == "checkbox":
+                self._form.checkboxes[a["name"]] = a.get("value") or "on"
+            if kind in ("checkbox", "radio"):
+                if "checked" in a:
+                    self._form.fields.append([a["name"], a.get("value") or "on"])
+            else:
+                self._form.fields.append([a["name"], a.get("value") or ""])
+        elif tag == "select":
+            if a.get("name") and "disabled" not in a and not self._off():
+                self._select = {"name": a["name"], "first": None, "chosen": None}
+        elif tag == "option" and self._select is not None:
+            self._option = {"value": a.get("value"), "text": "", "selected": "selected" in a}
+        elif tag == "textarea":
+            if a.get("name") and "disabled" not in a and not self._off():
+                self._textarea = [a["name"], ""]
+
+    def _close_option(self):
+        if self._option is None or self._select is None:
+            return
+        value = self._option["value"] if self._option["value"] is not None else self._option["text"].strip()
+        if self._select["first"] is None:
+            self._select["first"] = value
+        if self._option["selected"]:
+            self._select["chosen"] = value
+        self._option = None
+
+    def handle_data(self, data):
+        if self._option is not None:
+            self._option["text"] += data
+        if self._textarea is not None:
+            self._textarea[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "option":
+            self._close_option()
+        elif tag == "select" and self._select is not None:
+            self._close_option()
+            value = self._select["chosen"] if self._select["chosen"] is not None else self._select["first"]
+            if value is not None and self._form is not None:
+                self._form.fields.append([self._select["name"], value])
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            name, value = self._textarea
+            if value.startswith("\n"):  # the newline right after <textarea> is not part of the value
+                value = value[1:]
+            if self._form is not None:
+                self._form.fields.append([name, value])
+            self._textarea = None
+        elif tag == "fieldset" and self._fieldsets:
+            self._fieldsets.pop()
+        elif tag == "form":
+            self._form = None
+
+
+def forms_of(html: str) -> list[Form]:
+    parser = _FormParser()
+    parser.feed(html)
+    parser.close()
+    return parser.forms
+
+
+def form_by_id(html: str, form_id: str) -> Form | None:
+    return next((f for f in forms_of(html) if f.attrs.get("id") == form_id), None)
+
+
+def form_by_action(html: str, suffix: str) -> Form | None:
+    return next((f for f in forms_of(html) if (f.attrs.get("action") or "").endswith(suffix)), None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Recording what the users saw
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """Everything the users did and saw (shared by the threads; append under `lock`)."""
+
+    calls: list[tuple[str, float, int, bool]] = field(default_factory=list)  # page, ms, status, ok
+    errors: list[dict] = field(default_factory=list)
+    filed: list[tuple[str, str, int]] = field(default_factory=list)  # owner, request name, samples
+    failed_filings: list[tuple[str, str]] = field(default_factory=list)  # submit posted, answer not a redirect
+    saves: dict[tuple[str, str], str] = field(default_factory=dict)  # (batch path, field) -> last value saved
+    saves_by_user: Counter = field(default_factory=Counter)
+    started_batches: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    driver_cpu_seconds: float = 0.0  # CPU the simulated users themselves used (they share the machine)
+    load_average: dict[str, list[float]] = field(default_factory=dict)  # the machine's, at start and end
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, page: str, method: str, path: str, status: int, ms: float, ok: bool, user: str, body: str):
+        with self.lock:
+            self.calls.append((page, ms, status, ok))
+            if not ok:
+                self.errors.append(
+                    {"page": page, "method": method, "path": path, "status": status, "user": user, "body": body[:3000]}
+                )
+
+
+class Browser:
+    """One user's session: every call timed, checked and recorded under a page label."""
+
+    def __init__(self, base_url: str, user: SimUser, outcome: Outcome, timeout: float = 120.0):
+        self.base = base_url.rstrip("/")
+        self.user = user
+        self.outcome = outcome
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    def call(self, page: str, method: str, path: str, data=None, expect=(200,)) -> requests.Response | None:
+        url = urljoin(self.base + "/", path)
+        started = time.perf_counter()
+        try:
+            resp = self.http.request(method, url, data=data, allow_redirects=False, timeout=self.timeout)
+        except requests.RequestException as exc:
+            ms = (time.perf_counter() - started) * 1000
+            self.outcome.record(page, method, path, 0, ms, False, self.user.username, repr(exc))
+            return None
+        ms = (time.perf_counter() - started) * 1000
+        ok = resp.status_code in expect
+        self.outcome.record(page, method, path, resp.status_code, ms, ok, self.user.username, "" if ok else resp.text)
+        return resp if ok else None
+
+    def get(self, page: str, path: str) -> requests.Response | None:
+        return self.call(page, "GET", path)
+
+    def post(self, page: str, path: str, data, expect=(303,)) -> requests.Response | None:
+        return self.call(page, "POST", path, data=data, expect=expect)
+
+    def follow(self, resp: requests.Response, page: str) -> requests.Response | None:
+        location = urldefrag(urljoin(self.base + "/", resp.headers.get("Location", "/")))[0]
+        return self.get(page, location[len(self.base) :] if location.startswith(self.base) else location)
+
+    def login(self) -> bool:
+        resp = self.get("login page", "/login")
+        form = form_by_action(resp.text, "/login") if resp is not None else None
+        if form is None:
+            return False
+        form.set("username", self.user.username)
+        form.set("password", PASSWORD)
+        return self.post("login", form.attrs["action"], form.data(), expect=(302, 303)) is not None
+
+
+# --------------------------------------------------------------------------------------------------
+# What each kind of user does
+# --------------------------------------------------------------------------------------------------
+
+
+class SimulatedUser:
+    def __init__(self, plan: Plan, user: SimUser, base_url: str, outcome: Outcome, seed: int):
+        self.plan, self.user, self.outcome = plan, user, outcome
+        self.browser = Browser(base_url, user, outcome)
+        self.rng = random.Random(seed * 1000 + user.index)
+        self.links: list[tuple[str, str]] = list(user.own_requests)
+        self.filed = 0
+        self.saves = 0
+        self.batches: list[str] = []
+
+    # -- researchers ------------------------------------------------------------------------------
+
+    def _remember_links(self, resp: requests.Response | None) -> None:
+        if resp is not None:
+            found = OVERVIEW_RE.findall(resp.text)
+            if found:
+                self.links = found
+
+    def researcher(self) -> None:
+        b, rng, r = self.browser, self.rng, self.rng.random()
+        if r < 0.22:
+            self._remember_links(b.get("request list", "/requests/"))
+        elif r < 0.37:
+            query = {"sort": rng.choice(REQUEST_SORTS), "direction": rng.choice(("asc", "desc"))}
+            self._remember_links(b.get("request list, sorted", "/requests/?" + urlencode(query)))
+        elif r < 0.47:
+            query = rng.choice(({"status": rng.choice(STATUSES)}, {"species": "mouse"}, {"q": "c-Fos"}, {"q": "load"}))
+            self._remember_links(b.get("request list, filtered", "/requests/?" + urlencode(query)))
+        elif r < 0.62:
+            query = {
+                "sort": rng.choice(SAMPLE_SORTS),
+                "direction": rng.choice(("asc", "desc")),
+                "page": rng.randint(1, 2),
+            }
+            b.get("sample list", "/requests/samples?" + urlencode(query))
+        elif r < 0.88:
+            if self.links:
+                owner, name = rng.choice(self.links)
+                b.get("request overview", f"/requests/{owner}/{name}")
+        else:
+            self.file_request()
+
+    def file_request(self) -> None:
+        b, rng = self.browser, self.rng
+        self.filed += 1
+        owner = self.user.username
+        name = f"load_{self.plan.run_id}_{self.user.index:02d}_{self.filed:04d}"
+        n = rng.randint(1, 3)
+        resp = b.get("new request form", "/requests/new")
+        form = form_by_id(resp.text, "new-request-form") if resp is not None else None
+        if form is None:
+            return
+        form.set("request_name", name)
+        form.set("labname", "Load Lab")
+        form.set("description", f"Load test request {self.filed} of {owner}: c-Fos after a task")
+        form.set("number_of_samples", str(n))
+        form.set("raw_data_retention_preference", rng.choice(RETENTION))
+        resp = b.post("new request: set up samples", "/requests/new", form.data(action="setup"), expect=(200,))
+        form = form_by_id(resp.text, "new-request-form") if resp is not None else None
+        if form is None:
+            return
+        handoff = (dt.date.today() + dt.timedelta(days=rng.randint(7, 60))).isoformat()
+        for i in range(n):
+            form.set(f"samples-{i}-expected_handoff_date", handoff)
+        form.set("samples-0-new_resolution", rng.choice(RESOLUTIONS))
+        resp = b.post("new request: add resolution", "/requests/new", form.data(action="add_resolution:0"), (200,))
+        form = form_by_id(resp.text, "new-request-form") if resp is not None else None
+        if form is None:
+            return
+        table = "samples-0-resolutions-0-channels-"
+        if not any(f.startswith(table) and not f.endswith("-channel_name") for f in form.names()):
+            # only mouse 1.1x/1.3x start with a purpose (488 registration): tick one as a user must
+            form.tick(rng.choice([c for c in form.checkboxes if c.startswith(table) and c.endswith("generic_imaging")]))
+        elif rng.random() < 0.5 and f"{table}2-cell_detection" in form.checkboxes:
+            form.tick(f"{table}2-cell_detection")
+        if n > 1:
+            resp = b.post("new request: copy imaging", "/requests/new", form.data(action="copy_imaging"), (200,))
+            form = form_by_id(resp.text, "new-request-form") if resp is not None else None
+            if form is None:
+                return
+        resp = b.post("new request: submit", "/requests/new", form.data(action="submit"), expect=(302, 303))
+        with self.outcome.lock:
+            if resp is None:
+                self.outcome.failed_filings.append((owner, name))
+            else:
+                self.outcome.filed.append((owner, name, n))
+        if resp is not None:
+            self._remember_links(b.follow(resp, "request list"))
+
+    # -- the facility admin -----------------------------------------------------------------------
+
+    def admin(self) -> None:
+        b, rng, r = self.browser, self.rng, self.rng.random()
+        pages = max(1, math.ceil(len(self.plan.request_keys) / 50))
+        if r < 0.30:
+            b.get("request list (admin)", f"/requests/?page={rng.randint(1, pages)}")
+        elif r < 0.42:
+            query = {"sort": "status", "direction": rng.choice(("asc", "desc")), "page": rng.randint(1, 20)}
+            b.get("request list (admin), sorted by status", "/requests/?" + urlencode(query))
+        elif r < 0.52:
+            owner = rng.choice(self.plan.request_keys)[0]
+            query = rng.choice(({"status": rng.choice(STATUSES)}, {"species": "rat"}, {"owner": owner}))
+            b.get("request list (admin), filtered", "/requests/?" + urlencode(query))
+        elif r < 0.70:
+            b.get("sample list (admin)", f"/requests/samples?page={rng.randint(1, pages * 4)}")
+        elif r < 0.92:
+            owner, name = rng.choice(self.plan.request_keys)
+            b.get("request overview (admin)", f"/requests/{owner}/{name}")
+        elif r < 0.96:
+            b.get("clearing queue", "/clearing/queue")
+        else:
+            b.get("imaging queue", "/imaging/queue")
+
+    # -- staff ------------------------------------------------------------------------------------
+
+    def start_batches(self, area: str) -> None:
+        """Open each batch of the plan and press Start (which claims it)."""
+        page = "clearing entry form" if area == "clearing" else "imaging batch page"
+        for path in self.user.batches:
+            resp = self.browser.get(page, path)
+            form = form_by_action(resp.text, "/start") if resp is not None else None
+            if form is None:
+                self.outcome.record(page, "GET", path, 0, 0.0, False, self.user.username, "no Start button")
+                continue
+            resp = self.browser.post(f"{area} start", form.attrs["action"], form.data())
+            if resp is not None:
+                self.browser.follow(resp, page)
+                self.batches.append(path)
+                with self.outcome.lock:
+                    self.outcome.started_batches.append(path)
+
+    def _value(self) -> str:
+        self.saves += 1
+        return f"load {self.plan.run_id} {self.user.username} save {self.saves}"
+
+    def clearing(self) -> None:
+        b, rng, r = self.browser, self.rng, self.rng.random()
+        if r < 0.25 or not self.batches:
+            b.get("clearing queue", "/clearing/queue" + ("?mine=1" if rng.random() < 0.5 else ""))
+            return
+        path = rng.choice(self.batches)
+        resp = b.get("clearing entry form", path)
+        if r < 0.45 or resp is None:
+            return
+        form = form_by_id(resp.text, "entry-form")
+        if form is None or form.disabled:
+            self.outcome.record("clearing entry form", "GET", path, 0, 0.0, False, self.user.username, "read-only")
+            return
+        steps = [n[len("step-") : -len("-notes")] for n in form.names() if re.fullmatch(r"step-.+-notes", n)]
+        if steps:
+            step = rng.choice(steps)
+            name, group = f"step-{step}-notes", f"step:{step}"
+        else:
+            name, group = "exp_notes", "exp_notes"
+        value = self._value()
+        form.set(name, value)
+        resp = b.post("clearing save", form.attrs["action"], form.data(group=group))
+        if resp is not None:
+            with self.outcome.lock:
+                self.outcome.saves[(path, name)] = value
+                self.outcome.saves_by_user[self.user.username] += 1
+            b.follow(resp, "clearing entry form")
+
+    def imaging(self) -> None:
+        b, rng, r = self.browser, self.rng, self.rng.random()
+        if r < 0.25 or not self.batches:
+            b.get("imaging queue", "/imaging/queue" + ("?mine=1" if rng.random() < 0.5 else ""))
+            return
+        path = rng.choice(self.batches)
+        resp = b.get("imaging batch page", path)
+        if r < 0.45 or resp is None:
+            return
+        forms = [f for f in forms_of(resp.text) if (f.attrs.get("id") or "").startswith("sample-form-")]
+        editable = [f for f in forms if not f.disabled]
+        if not editable:
+            return
+        form = rng.choice(editable)
+        sample = form.attrs["id"][len("sample-form-") :]
+        value = self._value()
+        form.set("notes", value)
+        resp = b.post("imaging sample save", form.attrs["action"], form.data())
+        if resp is not None:
+            with self.outcome.lock:
+                self.outcome.saves[(path, sample)] = value
+                self.outcome.saves_by_user[self.user.username] += 1
+            b.follow(resp, "imaging batch page")
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self, deadline: float, think: float) -> None:
+        if not self.browser.login():
+            return
+        if self.user.role in ("clearing", "imaging"):
+            self.start_batches(self.user.role)
+        act = getattr(self, self.user.role)
+        while time.monotonic() < deadline:
+            act()
+            pause = self.rng.uniform(0, think)
+            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+
+
+def run_users(base_url: str, plan: Plan, seconds: float, think: float = 1.0, seed: int = 11) -> Outcome:
+    """Run every user of the plan for `seconds` (each finishes the action it is in)."""
+    outcome = Outcome()
+    outcome.load_average["start"] = [round(x, 2) for x in os.getloadavg()]
+    users = [SimulatedUser(plan, u, base_url, outcome, seed) for u in plan.users]
+    started, cpu = time.monotonic(), time.process_time()
+    deadline = started + seconds
+    threads = [threading.Thread(target=u.run, args=(deadline, think), name=u.user.username) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    outcome.wall_seconds = time.monotonic() - started
+    outcome.driver_cpu_seconds = time.process_time() - cpu
+    outcome.load_average["end"] = [round(x, 2) for x in os.getloadavg()]
+    return outcome
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted `values`."""
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+def summarize(outcome: Outcome, plan: Plan) -> dict:
+    by_page: dict[str, list[float]] = defaultdict(list)
+    errors_by_page: Counter[str] = Counter()
+    for page, ms, _status, ok in outcome.calls:
+        by_page[page].append(ms)
+        errors_by_page[page] += int(not ok)
+    pages = {}
+    for page in sorted(by_page, key=lambda p: -len(by_page[p])):
+        ms = sorted(by_page[page])
+        pages[page] = {
+            "requests": len(ms),
+            "errors": errors_by_page[page],
+            "p50_ms": round(statistics.median(ms), 1),
+            "p95_ms": round(_percentile(ms, 0.95), 1),
+            "max_ms": round(ms[-1], 1),
+        }
+    every = sorted(ms for _, ms, _, _ in outcome.calls) or [0.0]
+    statuses = Counter(status for _, _, status, _ in outcome.calls)
+    return {
+        "users": dict(Counter(u.role for u in plan.users)),
+        "seconds": round(outcome.wall_seconds, 1),
+        "requests": len(outcome.calls),
+        "requests_per_second": round(len(outcome.calls) / outcome.wall_seconds, 1) if outcome.wall_seconds else 0,
+        "errors": len(outcome.errors),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "all_pages": {
+            "p50_ms": round(statistics.median(every), 1),
+            "p95_ms": round(_percentile(every, 0.95), 1),
+            "max_ms": round(every[-1], 1),
+        },
+        "requests_filed": len(outcome.filed),
+        "filings_refused": len(outcome.failed_filings),
+        "staff_saves": sum(outcome.saves_by_user.values()),
+        "batches_started": len(outcome.started_batches),
+        "load_average": outcome.load_average,
+        "driver_cpu_seconds": round(outcome.driver_cpu_seconds, 1),
+        "pages": pages,
+    }
+
+
+def format_table(summary: dict) -> str:
+    lines = [f"{'page':<42} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"]
+    for page, row in summary["pages"].items():
+        lines.append(
+            f"{page:<42} {row['requests']:>6} {row['errors']:>4} "
+            f"{row['p50_ms']:>8} {row['p95_ms']:>8} {row['max_ms']:>8}"
+        )
+    lines.append(
+        f"{summary['requests']} requests in {summary['seconds']} s = {summary['requests_per_second']} req/s; "
+        f"{summary['errors']} errors; {summary['requests_filed']} requests filed, {summary['staff_saves']} staff saves"
+    )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# What the database holds afterwards
+# --------------------------------------------------------------------------------------------------
+
+
+def wait_for_emails(prefix: str, run_id: str, timeout: float = 120.0) -> dict[str, int]:
+    """Wait until no confirmation email of this run is queued or being sent; returns the count per status."""
+    app = f"`{prefix}app`"
+    deadline = time.monotonic() + timeout
+    while True:
+        with _connect() as conn:
+            rows = _query(
+                conn,
+                f"SELECT status, COUNT(*) FROM {app}.email_outbox WHERE request_name LIKE %s GROUP BY status",
+                (f"load\\_{run_id}\\_%",),
+            )
+        counts = {status: n for status, n in rows}
+        if not (counts.get("queued") or counts.get("sending")) or time.monotonic() > deadline:
+            return counts
+        time.sleep(1)
+
+
+def verify(plan: Plan, outcome: Outcome) -> dict:
+    """Problems found in the database (every list empty = nothing lost, nothing duplicated)."""
+    ls, app = f"`{plan.prefix}lightsheet`", f"`{plan.prefix}app`"
+    like = f"load\\_{plan.run_id}\\_%"
+    with _connect() as conn:
+
+        def counts(sql: str) -> Counter:
+            return Counter({(u, r): n for u, r, n in _query(conn, sql, (like,))})
+
+        requests_ = counts(
+            f"SELECT username, request_name, COUNT(*) FROM {ls}.request WHERE request_name LIKE %s"
+            " GROUP BY username, request_name"
+        )
+        samples = counts(
+            f"SELECT username, request_name, COUNT(*) FROM {ls}.request__sample WHERE request_name LIKE %s"
+            " GROUP BY username, request_name"
+        )
+        submitted = counts(
+            f"SELECT request_username, request_name, COUNT(*) FROM {app}.event_log WHERE request_name LIKE %s"
+            " AND action = 'request.submitted' GROUP BY request_username, request_name"
+        )
+        confirmations = counts(
+            f"SELECT request_username, request_name, COUNT(*) FROM {app}.email_outbox WHERE request_name LIKE %s"
+            " AND template = 'request_received' GROUP BY request_username, request_name"
+        )
+        unsent = _query(
+            conn,
+            f"SELECT request_username, request_name, status, last_error FROM {app}.email_outbox"
+            " WHERE request_name LIKE %s AND status <> 'sent'",
+            (like,),
+        )
+        staff = [u.username for u in plan.users if u.role in ("clearing", "imaging")]
+        marks = ", ".join(["%s"] * len(staff)) or "NULL"
+        actions = ", ".join(f"'{a}'" for a in SAVE_ACTIONS)
+        logged = Counter(
+            dict(
+                _query(
+                    conn,
+                    f"SELECT actor, COUNT(*) FROM {app}.event_log WHERE action IN ({actions})"
+                    f" AND actor IN ({marks}) GROUP BY actor",
+                    tuple(staff),
+                )
+            )
+        )
+        stored = {key: _stored_value(conn, ls, *key) for key in outcome.saves}
+
+    problems: dict[str, list] = {
+        "filed_requests_missing": [],
+        "filed_requests_duplicated": [],
+        "sample_rows_wrong": [],
+        "submission_events_wrong": [],
+        "confirmation_emails_wrong": [],
+        "confirmation_emails_not_sent": [list(r) for r in unsent],
+        "requests_not_filed_by_a_user": [],
+        "staff_saves_not_reflected": [],
+        "save_events_wrong": [],
+    }
+    filed = {(o, r): n for o, r, n in outcome.filed}
+    for key, n in filed.items():
+        if requests_[key] == 0:
+            problems["filed_requests_missing"].append(key)
+        elif requests_[key] > 1:
+            problems["filed_requests_duplicated"].append((key, requests_[key]))
+        if samples[key] != n:
+            problems["sample_rows_wrong"].append((key, n, samples[key]))
+        if submitted[key] != 1:
+            problems["submission_events_wrong"].append((key, submitted[key]))
+        if confirmations[key] != 1:
+            problems["confirmation_emails_wrong"].append((key, confirmations[key]))
+    refused = set(outcome.failed_filings)
+    for key in requests_:
+        if key not in filed and key not in refused:
+            problems["requests_not_filed_by_a_user"].append(key)
+    for key, value in outcome.saves.items():
+        if stored[key] != value:
+            problems["staff_saves_not_reflected"].append((key, value, stored[key]))
+    for user in staff:
+        if logged[user] != outcome.saves_by_user[user]:
+            problems["save_events_wrong"].append((user, outcome.saves_by_user[user], logged[user]))
+    problems["filings_with_an_error_that_still_exist"] = sorted(k for k in refused if requests_[k])
+    return problems
+
+
+def _stored_value(conn, ls: str, path: str, name: str) -> str | None:
+    parts = path.strip("/").split("/")
+    if parts[0] == "clearing":  # /clearing/batch/<u>/<r>/<n>, field step-<key>-notes or exp_notes
+        owner, request_name, number = parts[2], parts[3], int(parts[4])
+        if name == "exp_notes":
+            sql = f"SELECT exp_notes FROM {ls}.request__clearing_batch WHERE username=%s AND request_name=%s"
+            rows = _query(conn, sql + " AND clearing_batch_number=%s", (owner, request_name, number))
+        else:
+            step = name[len("step-") : -len("-notes")]
+            sql = f"SELECT step_notes FROM {ls}.request__clearing_step_entry WHERE username=%s AND request_name=%s"
+            rows = _query(
+                conn, sql + " AND clearing_batch_number=%s AND step_key=%s", (owner, request_name, number, step)
+            )
+    else:  # /imaging/batch/<u>/<r>/<cb>/<ir>/<ib>, field = the sample
+        owner, request_name, number = parts[2], parts[3], int(parts[5])
+        sql = f"SELECT notes_from_imaging FROM {ls}.request__imaging_request WHERE username=%s AND request_name=%s"
+        rows = _query(
+            conn, sql + " AND sample_name=%s AND imaging_request_number=%s", (owner, request_name, name, number)
+        )
+    return rows[0][0] if rows else None
+
+
+def problem_count(problems: dict) -> int:
+    return sum(len(v) for v in problems.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# Standalone run (benchmarks/results/load.json)
+# --------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not listen on {port} within {timeout} s")
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], log_dir: Path, options: dict[str, int]):
+    """gunicorn with the production options and one Celery worker; yields the base URL."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    web_cmd = [str(bin_dir / "gunicorn"), "--workers", str(options["workers"]), "--threads", str(options["threads"])]
+    web_cmd += ["--timeout", str(options["timeout"]), "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "run:app"]
+    worker_cmd = [str(bin_dir / "celery"), "-A", "lightserv.worker", "worker", "--loglevel", "INFO"]
+    worker_cmd += ["--concurrency", "1", "--hostname", f"load-{uuid.uuid4().hex[:6]}@%h"]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    try:
+        for name, cmd in (("web", web_cmd), ("worker", worker_cmd)):
+            log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process below
+            procs.append(
+                (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True), log)
+            )
+        _wait_listening(port, procs[0][0])
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for proc, log in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            log.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.bench_lists import redis_database, wait_for_quiet
+    from tests.support.smtp import SmtpSink
+
+    parser = argparse.ArgumentParser(description="Load test: simulated users against gunicorn.")
+    parser.add_argument("--users", type=int, default=int(os.environ.get("LOAD_USERS", "20")))
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("LOAD_SECONDS", "300")))
+    parser.add_argument("--think", type=float, default=float(os.environ.get("LOAD_THINK_SECONDS", "1.0")))
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        default=2.0,
+        help="before the run, wait (up to 10 min) until the 1-minute load average is below this",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the seeded prefix (prints its name)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
+    args = parser.parse_args(argv)
+
+    prefix = f"lsbench_load_{uuid.uuid4().hex[:6]}_"
+    options = production_web_options()
+    smtp = SmtpSink(port=free_port())
+    smtp.start()
+    data_root = tempfile.mkdtemp(prefix="lightserv-load-")
+    try:
+        with redis_database() as redis_url:
+            print(f"seeding {prefix} …", flush=True)
+            plan = prepare(prefix, args.users, redis_url)
+            env = dict(os.environ, LIGHTSERV_MODE="TEST", DJ_SCHEMA_PREFIX=prefix, REDIS_URL=redis_url)
+            env.update(SECRET_KEY="load-" + uuid.uuid4().hex, PYTHONPATH=str(ROOT), MAIL_SERVER="127.0.0.1")
+            env.update(MAIL_PORT=str(smtp.port), DATA_ROOT=data_root)
+            with serve(env, ROOT / "var" / "log" / "load", options) as url:
+                load = wait_for_quiet(args.quiet_load, timeout=600)
+                print(f"{args.users} users for {args.seconds:.0f} s against {url} (load average {load}) …", flush=True)
+                outcome = run_users(url, plan, args.seconds, args.think)
+                emails = wait_for_emails(prefix, plan.run_id)
+            summary = summarize(outcome, plan)
+            problems = verify(plan, outcome)
+        results = {
+            "benchmark": "load",
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "config": {
+                "users": args.users,
+                "seconds": args.seconds,
+                "think_seconds": args.think,
+                "gunicorn": options,
+                "quiet_load": args.quiet_load,
+            },
+            "seed": plan.seed,
+            "summary": summary,
+            "confirmation_emails": emails,
+            "problems": problems,
+            "errors": outcome.errors[:50],
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(format_table(summary))
+        print(f"problems: {problem_count(problems)}; results in {args.out}")
+    finally:
+        smtp.stop()
+        shutil.rmtree(data_root, ignore_errors=True)
+        if args.keep:
+            print(f"kept {prefix}")
+        else:
+            drop_prefix(prefix)
+    return 1 if summary["errors"] or problem_count(problems) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
