@@ -7,6 +7,8 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
+    register_atlas_commands(app)  # install-atlas, below
+
     @app.cli.command("init-db")
     @click.option("--app-user", default=None, help="Grant this existing MariaDB account the application's privileges.")
     @click.option("--app-user-host", default="%", show_default=True)
@@ -65,8 +67,10 @@ def register(app: Flask) -> None:
 
     @app.cli.command("seed-demo")
     def seed_demo_command() -> None:
-        """Create the demo accounts (DEV only) and print their logins."""
-        from .demo import demo_password, seed_demo
+        """Create the demo accounts and one demo request in every state (DEV only; idempotent), print them."""
+        import time
+
+        from .demo import DemoError, demo_password, seed_demo, seed_demo_requests
 
         settings = app.config["SETTINGS"]
         if settings.lightserv_mode != "DEV":
@@ -76,3 +80,51 @@ def register(app: Flask) -> None:
         click.echo("Demo accounts (password for all: " + password + "):")
         for username, roles in users:
             click.echo(f"  {username:<11} {', '.join(roles) or 'researcher'}")
+        started = time.monotonic()
+        try:
+            seeded = seed_demo_requests(echo=click.echo)
+        except DemoError as exc:
+            raise click.ClickException(f"demo requests: {exc}") from None
+        made = sum(s.created for s in seeded)
+        took = f" in {time.monotonic() - started:.0f} s" if made else ""
+        click.echo(f"Demo requests of researcher ({made} new{took}; log in as researcher, or as staff):")
+        for s in seeded:
+            click.echo(f"  {s.name:<16} {s.state:<11} {s.link}" + (f"  ({s.extra})" if s.extra else ""))
+
+
+# --- atlases (docs/deployment.md §8) --------------------------------------------------------------------
+
+
+def register_atlas_commands(app: Flask) -> None:
+    @app.cli.command("install-atlas")
+    @click.option("--name", "atlas_name", required=True, help="allen_2017, allen_2011, princeton_mouse_atlas, paxinos")
+    @click.option("--template", required=True, type=click.Path(dir_okay=False), help="Registration target (3-D TIFF).")
+    @click.option("--annotation", required=True, type=click.Path(dir_okay=False), help="Label volume (3-D TIFF).")
+    @click.option("--ontology", required=True, type=click.Path(dir_okay=False), help="Structure graph (JSON).")
+    @click.option("--precomputed/--no-precomputed", default=True, show_default=True,
+                  help="Build the viewer's segmentation layer of the annotation.")  # fmt: skip
+    @click.option("--activate/--inactive", default=True, show_default=True, help="Offer the atlas for processing.")
+    def install_atlas_command(
+        atlas_name: str, template: str, annotation: str, ontology: str, precomputed: bool, activate: bool
+    ) -> None:
+        """Check an atlas's files, copy them into ATLAS_ROOT/<name>/ and register them."""
+        from pathlib import Path
+
+        from .admin.atlases import AtlasInstallError, install_atlas
+
+        try:
+            done = install_atlas(atlas_name, Path(template), Path(annotation), Path(ontology), precomputed=precomputed,
+                                 activate=activate)  # fmt: skip
+        except AtlasInstallError as exc:
+            raise click.ClickException(
+                f"The atlas {atlas_name} was not installed:\n" + "\n".join(f"  - {p}" for p in exc.problems)
+            ) from None
+        z, y, x = done.shape
+        click.echo(
+            f"Installed {atlas_name} in {done.folder}: {z}×{y}×{x} voxels (z, y, x), {done.labels} labels, every one "
+            f"named in the ontology ({done.regions} structures)"
+            + (f"; viewer layer with {done.scales} scale{'s' if done.scales != 1 else ''}" if done.scales else "")
+            + ("." if activate else "; not offered for processing (--inactive).")
+        )
+        if done.previous is not None:
+            click.echo(f"The previous files are kept in {done.previous} until the next installation.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -89,7 +90,8 @@ def dev_stack(docker_client, base_image, viewer_images, checkout_copy):
     times["compose up --build"] = round(time.monotonic() - started, 1)
     try:
         assert up.returncode == 0, f"compose up failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
-        yield {"url": f"http://127.0.0.1:{ports['WEB_HOST_PORT']}", "cmd": base_cmd, "env": env, "cwd": checkout_copy,
+        yield {"url": f"http://127.0.0.1:{ports['WEB_HOST_PORT']}", "cmd": base_cmd,
+               "proxy": f"http://127.0.0.1:{ports['PROXY_HOST_PORT']}", "env": env, "cwd": checkout_copy,
                "times": times, "started": started}  # fmt: skip
     finally:
         logs = subprocess.run([*base_cmd, "logs", "--no-color", "--tail", "200"], cwd=checkout_copy, env=env,
@@ -129,3 +131,104 @@ def test_the_dev_stack_starts_from_local_images_and_its_web_container_reports_he
     urls = {p.get("URL") for row in rows for p in row.get("Publishers") or [] if p.get("PublishedPort")}
     assert urls <= {"127.0.0.1"}, f"a port is published beyond loopback: {urls}"
     assert len(published) == 4  # web, proxy and, in DEV, MariaDB and Redis
+
+
+def launch_through_the_app(http, base: str, setup: str, values: list[str]) -> tuple[str, float]:
+    """The setup form's POST to a ready session whose viewer page and every layer's `info` answer 200
+    through the stack's proxy (the figure of docs/performance.md, docker back end)."""
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', http.get(base + setup).text).group(1)
+    started = time.monotonic()
+    resp = http.post(base + setup, data={"csrf_token": token, "layer": values}, allow_redirects=False)
+    assert resp.status_code == 303, (resp.status_code, resp.text[:500])
+    session_id = resp.headers["Location"].rsplit("/", 1)[1]
+    deadline = time.monotonic() + 180
+    while True:
+        state = http.get(f"{base}/viewer/session/{session_id}/status").json()
+        if state["status"] == "ready":
+            break
+        assert state["status"] == "starting" and time.monotonic() < deadline, state
+        time.sleep(0.5)
+    names = [f"raw_ch{v.split('|')[3]}_{v.split('|')[4]}" for v in values]
+    assert http.get(state["url"]).status_code == 200
+    for name in names:
+        assert http.get(f"{base}/cv/{session_id}/{name}/info").status_code == 200, name
+    return session_id, time.monotonic() - started
+
+
+def stop_through_the_app(http, base: str, session_id: str) -> None:
+    page = http.get(f"{base}/viewer/session/{session_id}").text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    http.post(f"{base}/viewer/session/{session_id}/stop", data={"csrf_token": token})
+    deadline = time.monotonic() + 120
+    while http.get(f"{base}/viewer/session/{session_id}/status").json()["status"] != "stopped":
+        assert time.monotonic() < deadline, "the session did not stop"
+        time.sleep(0.5)
+
+
+def test_a_researcher_opens_the_demo_raw_layers_in_the_dev_stack_through_docker_viewer_containers(
+    dev_stack, docker_client, page, artifacts_dir
+):
+    """The demo seed ran in the worker container; the researcher logs in through the stack's proxy, opens
+    the processed demo sample's raw layers, and the launcher starts real viewer containers for them."""
+    base = dev_stack["proxy"]
+    password = (dev_stack["cwd"] / "var" / "demo-password").read_text().strip()
+    setup = "/viewer/setup/raw/researcher/demo_complete/mouse_05/1"
+    page.goto(base + "/login")
+    page.get_by_label("Username").fill("researcher")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/requests/")
+    page.goto(base + setup)
+    boxes = page.locator('[data-testid="raw-1.3x-0"] input[name="layer"]:not([disabled])')
+    assert boxes.count() >= 4, page.content()[:2000]
+    values = [boxes.nth(i).get_attribute("value") for i in range(4)]
+    for i in range(4):
+        boxes.nth(i).check()
+    page.get_by_role("button", name="Open in Neuroglancer").click()
+    page.wait_for_url("**/viewer/session/*")
+    session_id = page.url.rsplit("/", 1)[1]
+    card = page.locator('[data-testid="session-card"]')
+    card.get_by_test_id("session-status").filter(has_text="Ready").wait_for(timeout=180_000)
+    labels = [f"org.lightserv.session={session_id}", "org.lightserv.managed=true"]
+    containers = docker_client.containers.list(filters={"label": labels})
+    assert sorted(c.labels["org.lightserv.role"] for c in containers) == ["cloudvolume"] * 4 + ["neuroglancer"]
+    seen: list[tuple[int, str]] = []
+    viewer = page.context.new_page()
+    viewer.on("response", lambda r: seen.append((r.status, r.url)))
+    viewer.goto(card.get_by_test_id("open-viewer").get_attribute("href"))
+
+    def infos() -> int:
+        return sum(1 for s, u in seen if s == 200 and f"/cv/{session_id}/" in u and u.endswith("/info"))
+
+    deadline = time.monotonic() + 90
+    while infos() < 4:
+        assert time.monotonic() < deadline, f"layer info not fetched through the proxy: {seen[-10:]}"
+        viewer.wait_for_timeout(250)
+    chunk_seen = [u for s, u in seen if s == 200 and f"/cv/{session_id}/" in u and not u.endswith("/info")]
+    deadline = time.monotonic() + 60
+    while len(chunk_seen) < 4 and time.monotonic() < deadline:
+        viewer.wait_for_timeout(500)
+        chunk_seen = [u for s, u in seen if s == 200 and f"/cv/{session_id}/" in u and not u.endswith("/info")]
+    assert chunk_seen, "no chunk fetched through the proxy"
+    viewer.wait_for_timeout(2000)
+    viewer.screenshot(path=str(artifacts_dir / "dev-stack-neuroglancer.png"))
+    viewer.close()
+    page.get_by_test_id("stop-session").click()
+
+    # launch times through the app (POST of the setup form -> every layer answering through the proxy)
+    http = requests.Session()
+    token_page = http.get(base + "/login").text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', token_page).group(1)
+    http.post(base + "/login", data={"csrf_token": token, "username": "researcher", "password": password})
+    stop_deadline = time.monotonic() + 60
+    while docker_client.containers.list(filters={"label": [f"org.lightserv.session={session_id}"]}):
+        assert time.monotonic() < stop_deadline, "the stopped session's containers are still there"
+        time.sleep(1)
+    times: dict[str, list[float]] = {"1": [], "4": []}
+    for _ in range(3):
+        for count in (1, 4):
+            sid, seconds = launch_through_the_app(http, base, setup, values[:count])
+            times[str(count)].append(round(seconds, 2))
+            stop_through_the_app(http, base, sid)
+    (DOCKER_ARTIFACTS / "dev-stack-launch-seconds.json").write_text(json.dumps(times, indent=2))
+    print("docker back end through the app:", times)

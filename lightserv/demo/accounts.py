@@ -1,4 +1,4 @@
-"""Demo content for `make run` (DEV only): the demo accounts of run-and-test.md §2.
+"""The demo accounts of run-and-test.md §2.
 
 The demo password is generated once per checkout and kept in `var/demo-password` (never committed),
 so no credential lives in the repository (pitfall 17)."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from .auth.services import ensure_user, grant_role, set_password
-from .settings import PROJECT_ROOT
+from lightserv.auth.services import ensure_user, grant_role, set_password
+from lightserv.settings import PROJECT_ROOT
 
 PASSWORD_FILE = PROJECT_ROOT / "var" / "demo-password"
 
@@ -40,3 +40,7 @@ def seed_demo(password: str) -> list[tuple[str, list[str]]]:
         for role in roles:
             grant_role(username, role, actor=None)
     return DEMO_USERS
+
+
+def roles_of(username: str) -> frozenset[str]:
+    return frozenset(dict(DEMO_USERS)[username])
