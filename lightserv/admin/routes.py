@@ -159,3 +159,182 @@ def dashboard_csv(name: str):
         abort(404)
     figure = dashboard.build(name, utcnow(), current_app.config["SETTINGS"].display_timezone)
     return csv_response(f"lightserv-dashboard-{name}.csv", figure.columns, [figure.rows])
+
+
+# --- retention report (README §8) ---------------------------------------------------------------------
+
+
+def _retention_page_request(flt):
+    from . import retention
+
+    if flt.view == "raw":
+        return parse_page_request(retention.RAW_SORTS, "preference", "asc")
+    return parse_page_request(retention.SUPERSEDED_SORTS, "superseded", "asc")
+
+
+@bp.route("/retention")
+@requires("admin")
+def retention_page():
+    from . import retention
+
+    settings = current_app.config["SETTINGS"]
+    flt = retention.RetentionFilter.from_args(request.args)
+    page_req = _retention_page_request(flt)
+    if flt.view == "raw":
+        page = retention.list_raw(flt, page_req)
+        summary = retention.raw_summary(flt)
+    else:
+        page = retention.list_superseded(flt, page_req, settings.superseded_retention_days)
+        summary = []
+    retention.with_sizes(page.items, flt.view, retention.Measurer(settings.data_root, retention.MEASURE_BUDGET_SECONDS))
+    now = utcnow()
+    return render_template(
+        "admin/retention.html",
+        flt=flt,
+        page=page,
+        summary=summary,
+        now=now,
+        age_days=retention.age_days,
+        retention_days=settings.superseded_retention_days,
+        preferences=retention.PREFERENCE_ORDER,
+        preference_labels=retention.RETENTION_PREFERENCE_LABELS,
+    )
+
+
+@bp.route("/retention.csv")
+@requires("admin")
+def retention_csv():
+    """Every row of the report for the page's filter and sort, with sizes (measured without a time limit)."""
+    import functools
+
+    from lightserv.common.csvexport import pages
+
+    from . import retention
+
+    settings = current_app.config["SETTINGS"]
+    flt = retention.RetentionFilter.from_args(request.args)
+    first = _retention_page_request(flt)
+    measurer = retention.Measurer(settings.data_root, budget=None)
+    now = utcnow()
+    if flt.view == "raw":
+        fetch = functools.partial(retention.list_raw, flt)
+        header = ["owner", "request_name", "retention_preference", "species", "archival", "testing", "samples",
+                  "submitted_at_utc", "finished_at_utc", "age_days", "raw_data_bytes", "raw_data_files",
+                  "raw_data_state", "raw_data_folders"]  # fmt: skip
+
+        def row(r: dict) -> list:
+            size = r["size"]
+            return [r["username"], r["request_name"], r["preference"], r["species"], bool(r["is_archival"]),
+                    bool(r["testing"]), r["samples"], r["submitted_at"], r["finished_at"],
+                    retention.age_days(r["finished_at"], now), size.bytes if size.known else None,
+                    size.files if size.known else None, size.state, " ".join(size.folders)]  # fmt: skip
+    else:
+        fetch = functools.partial(retention.list_superseded, retention_days=settings.superseded_retention_days,
+                                  flt=flt)  # fmt: skip
+        header = ["owner", "request_name", "sample_name", "imaging_request", "processing_request",
+                  "image_resolution", "ventral_up", "kind", "run_id", "attempt", "superseded_by_run_id",
+                  "superseded_at_utc", "age_days", "past_retention", "bytes", "files", "state", "folders"]  # fmt: skip
+
+        def row(r: dict) -> list:
+            size = r["size"]
+            age = retention.age_days(r["superseded_at"], now)
+            return [r["username"], r["request_name"], r["sample_name"], r["imaging_request_number"],
+                    r["processing_request_number"], r["image_resolution"], bool(r["ventral_up"]), r["kind"],
+                    r["run_id"], r["attempt"], r["superseded_by_run_id"], r["superseded_at"], age,
+                    age is not None and age >= settings.superseded_retention_days,
+                    size.bytes if size.known else None, size.files if size.known else None,
+                    "removed" if size.state == "missing" else size.state, " ".join(size.folders)]  # fmt: skip
+
+    def fetch_page(page_req):
+        page = fetch(page=page_req)
+        retention.with_sizes(page.items, flt.view, measurer)
+        return page
+
+    chunks = ([row(r) for r in rows] for rows in pages(fetch_page, first))
+    return csv_response(f"lightserv-retention-{flt.view}.csv", header, chunks)
+
+
+# --- archival import (README §8) ------------------------------------------------------------------------
+
+
+def _archival_page(plan=None, *, csv_text: str = "", filename: str = "", status: int = 200):
+    from . import archival
+
+    return render_template(
+        "admin/archival.html",
+        plan=plan,
+        csv_text=csv_text,
+        filename=filename,
+        columns=archival.COLUMNS,
+        required=archival.REQUIRED,
+        max_rows=archival.MAX_ROWS,
+    ), status
+
+
+def _archival_filename(name: str | None) -> str:
+    clean = "".join(c for c in (name or "") if c.isprintable() and c not in "/\\")[-100:].strip()
+    return clean or "upload.csv"
+
+
+@bp.route("/archival")
+@requires("admin")
+def archival_page():
+    return _archival_page()
+
+
+@bp.route("/archival/template.csv")
+@requires("admin")
+def archival_template():
+    from . import archival
+
+    return csv_response("lightserv-archival-template.csv", archival.template_rows()[0], [archival.template_rows()[1:]])
+
+
+@bp.route("/archival/preview", methods=["POST"])
+@requires("admin")
+def archival_preview():
+    """Validate the uploaded CSV and show every problem or the preview; writes nothing."""
+    from . import archival
+
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        plan = archival.Plan([], [archival.RowError(0, "file", "Choose the CSV file to import.")])
+        return _archival_page(plan, status=400)
+    filename = _archival_filename(upload.filename)
+    data = upload.stream.read(archival.MAX_BYTES + 1)
+    plan = archival.plan_from_bytes(data)
+    if not plan.ok:
+        return _archival_page(plan, filename=filename, status=400)
+    return _archival_page(plan, csv_text=data.decode("utf-8-sig"), filename=filename)
+
+
+@bp.route("/archival/import", methods=["POST"])
+@requires("admin")
+def archival_import():
+    """Import the previewed rows (validated again: the database may have changed since the preview)."""
+    from . import archival
+
+    text = request.form.get("csv_text", "")
+    filename = _archival_filename(request.form.get("filename"))
+    if not text.strip():
+        plan = archival.Plan([], [archival.RowError(0, "file", "Nothing to import: upload the CSV file first.")])
+        return _archival_page(plan, status=400)
+    if len(text.encode()) > archival.MAX_BYTES:
+        plan = archival.Plan([], [archival.RowError(0, "file", "The file is too large; upload it again.")])
+        return _archival_page(plan, status=400)
+    plan = archival.plan_from_text(text)
+    if not plan.ok:
+        return _archival_page(plan, filename=filename, status=400)
+    try:
+        keys = archival.import_plan(plan, current_user.get_id(), filename)
+    except Exception as exc:  # the transaction was rolled back: nothing was written
+        from lightserv.common.errors import unavailable_service
+
+        if unavailable_service(exc):
+            raise
+        current_app.logger.exception("archival import of %s failed", filename)
+        problem = archival.RowError(0, "file", f"The import failed and nothing was written: {str(exc)[:300]}")
+        return _archival_page(archival.Plan([], [problem]), filename=filename, status=409)
+    names = ", ".join(f"{o}/{n}" for o, n in keys[:20]) + (" …" if len(keys) > 20 else "")
+    flash(f"Imported {len(keys)} archival request{'s' if len(keys) != 1 else ''} from {filename}: {names}.", "success")
+    return redirect(url_for("requests.request_list", sort="submitted_at", direction="desc"), 303)

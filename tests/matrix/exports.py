@@ -11,4 +11,6 @@ ROWS = {
         same(403, anonymous=302, clearing=200, admin=200),
     ),
     "imaging.queue_csv": ("GET", "/imaging/queue.csv?table=ready", same(403, anonymous=302, imaging=200, admin=200)),
+    # every logged-in user, like the processing queue page (staff: all rows; others: requests they may view)
+    "processing.queue_csv": ("GET", "/processing/queue.csv?table=ready", same(200, anonymous=302)),
 }

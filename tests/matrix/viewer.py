@@ -45,6 +45,11 @@ ROWS = {
         same(403, anonymous=302, admin=303),
     ),
     "viewer.admin_sweep": ("POST", "/viewer/admin/sweep", same(403, anonymous=302, admin=303)),
+    # gallery entries (viewer.md §8): admins only; marking without a description is refused (400), taking a link
+    # out of the gallery answers 303 back to the page
+    "viewer.gallery_admin": ("GET", "/viewer/admin/gallery", same(403, anonymous=302, admin=200)),
+    "viewer.gallery_mark": ("POST", "/viewer/admin/gallery/{link}", same(403, anonymous=302, admin=400)),
+    "viewer.gallery_unmark": ("POST", "/viewer/admin/gallery/{link}/remove", same(403, anonymous=302, admin=303)),
 }
 
 
