@@ -43,16 +43,12 @@ def entry_url(pkey: dict) -> str:
 
 
 def _viewer_url(pkey: dict) -> str | None:
-    """The viewer setup page when the viewer area exists in this build."""
-    from flask import url_for
-
-    for endpoint in ("viewer.setup",):
-        if endpoint in current_app.view_functions:
-            try:
-                return absolute(url_for(endpoint, **pkey))
-            except Exception:  # noqa: BLE001 - the viewer's URL shape is its own
-                return None
-    return None
+    """The viewer setup page (viewer.md §4.2) when the viewer area exists in this build. A path like the other
+    links: these emails are queued by the poller in a Celery worker, outside any request, where `url_for`
+    cannot build a URL (the link was silently left out)."""
+    if "viewer.setup" not in current_app.view_functions:
+        return None
+    return absolute(f"/viewer/setup/{pr_path(pkey)}")
 
 
 def _display_root() -> str:

@@ -66,9 +66,10 @@ def wait_status(page_, base: str, session_id: str, wanted: str, timeout: float =
 
 
 def bright_fraction(image, box) -> float:
-    region = image.crop(box).convert("L")
-    histogram = region.histogram()
-    return sum(histogram[200:]) / max(1, sum(histogram))
+    """Share of white-ish (data) pixels: every channel above 200, so Neuroglancer's yellow bounding box and
+    the red/green crosshair lines never count as data."""
+    rgb = np.asarray(image.crop(box).convert("RGB"))
+    return float((rgb.min(axis=-1) > 200).mean()) if rgb.size else 0.0
 
 
 def what_is_drawn(image) -> dict:

@@ -74,7 +74,7 @@ def apply(ctx: BatchContext):
         return _save_refused(ctx, exc, "batch")
     except ImagingError as exc:
         return _refused(ctx, exc)
-    flash(f"Batch parameters applied to {applied} samples.", "success")
+    flash(f"Batch parameters applied to {applied} sample{'' if applied == 1 else 's'}.", "success")
     for warning in warnings:
         flash(warning, "warning")
     return redirect(batch_url(ctx), 303)

@@ -15,6 +15,7 @@ from lightserv.common.status import IMAGING_PROGRESS_LABELS, PROCESSING_PROGRESS
 from schemas.enums import ATLAS_LABELS, CLEARING_PROGRESS_LABELS, RETENTION_PREFERENCE_LABELS
 
 from .. import queries
+from ..cell_counts import request_cell_counts
 from . import bp
 from .lists import attach_sample_links, delete_available, delete_refusal, has_template, optional_url, safe_external
 
@@ -110,4 +111,5 @@ def overview(req: dict):
         imaging_labels=IMAGING_PROGRESS_LABELS,
         processing_labels=PROCESSING_PROGRESS_LABELS,
         atlas_labels=ATLAS_LABELS,
+        cell_counts=request_cell_counts(req["username"], req["request_name"]),
     )

@@ -1,0 +1,147 @@
+"""The whole product as it runs (issue 11): configurable-http-proxy in front of gunicorn, a Celery worker and
+Celery beat on the test Redis, the cluster engine on the session's one-node Slurm (`SLURM_TRANSPORT=local`),
+the viewer-launcher's `process` back end, and a small synthetic atlas installed as `allen_2017` (template,
+annotation, ontology and its prebuilt precomputed overlay). Each fixture skips, naming the component, when
+that component cannot be provisioned."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.support import processes
+from tests.support.slurm import SlurmCluster, Unavailable
+from tests.viewer.conftest import PROXY_TOKEN, TOKEN, launcher_service  # noqa: F401 - the launcher fixture
+
+#: every stage (pipelines and conversions) shrunk to fit the 2-core test node
+STAGE_RESOURCES = {"*": {"cpus": 1, "mem_gb": 2, "time_limit": "00:20:00"}}
+POLL_SECONDS = 2
+
+
+@dataclass
+class Stack:
+    """The running product: its public address (the proxy) and the programs behind it."""
+
+    base: str
+    proxy: object
+    procs: list[processes.Proc] = field(default_factory=list)
+
+    def logs(self, chars: int = 3000) -> str:
+        """The tails of the programs' logs, for failure messages."""
+        return "\n".join(f"--- {p.name}:\n{p.log()[-chars:]}" for p in self.procs)
+
+
+def _celery_worker(env: dict[str, str], log_dir: Path) -> processes.Proc:
+    """A real Celery worker with two processes, so that a viewer launch never waits behind a poll."""
+    return processes.Proc(
+        "worker",
+        [str(processes.BIN / "celery"), "-A", "lightserv.worker", "worker", "--loglevel", "INFO",
+         "--concurrency", "2", "--hostname", "e2e-worker@%h"],
+        env,
+        log_dir,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def synthetic_atlas(app, settings) -> Iterator[tuple[object, object]]:
+    """A small synthetic atlas (lib.synth) in place of allen_2017: the files registration reads, its voxel size
+    in the Atlas row, and its precomputed overlay (segmentation with region names) built by lib.precomputed as
+    an admin installs it; all restored afterwards. Yields (brain, truth): the LaVision sample is this brain."""
+    import numpy as np
+    import tifffile
+
+    from lib.precomputed import parse_params, run_stage
+    from lib.synth import make_brain, write_atlas
+    from lightserv.db import get_schemas
+
+    brain = make_brain((32, 96, 96), seed=11, voxel_size_um=(5.0, 5.0, 10.0), n_cells=25)
+    folder = settings.atlas_root / "allen_2017"
+    saved = settings.atlas_root / "allen_2017.saved-e2e"
+    if folder.exists():
+        shutil.rmtree(saved, ignore_errors=True)
+        folder.rename(saved)
+    truth = write_atlas(folder, brain, max_side=64)
+    work = settings.atlas_root / ".allen_2017-overlay-work"
+    work.mkdir(parents=True, exist_ok=True)
+    labels = work / "annotation_uint32.tif"
+    tifffile.imwrite(labels, tifffile.imread(truth.annotation_path).astype(np.uint32), photometric="minisblack")
+    voxel_nm = [v * 1000.0 for v in truth.voxel_size_um]
+    params = parse_params({"layer_path": str(folder / "precomputed"), "layer_type": "segmentation",
+                           "data_type": "uint32", "input_path": str(labels), "progress_dir": str(work / "progress"),
+                           "voxel_size_nm": voxel_nm, "num_scales": 1,
+                           "ontology_path": str(truth.ontology_path)})  # fmt: skip
+    for stage in ("info", "upload", "segment_properties"):
+        run_stage(stage, params)
+    shutil.rmtree(work, ignore_errors=True)
+    with app.app_context():
+        table = get_schemas().lightsheet.Atlas
+        before = (table & {"atlas_name": "allen_2017"}).to_dicts()[0]
+        vx, vy, vz = truth.voxel_size_um
+        table.update1({"atlas_name": "allen_2017", "voxel_x_um": vx, "voxel_y_um": vy, "voxel_z_um": vz})
+    yield brain, truth
+    with app.app_context():
+        get_schemas().lightsheet.Atlas.update1(
+            {k: before[k] for k in ("atlas_name", "voxel_x_um", "voxel_y_um", "voxel_z_um")}
+        )
+    shutil.rmtree(folder, ignore_errors=True)
+    if saved.exists():
+        saved.rename(folder)
+
+
+@pytest.fixture
+def stack(
+    app,
+    settings,
+    settings_overrides,
+    slurm_cluster,
+    launcher_service,  # noqa: F811 - the fixture imported above
+    browser,
+    monkeypatch,
+    tmp_path,
+) -> Iterator[Stack]:
+    """configurable-http-proxy (the public address, web application as its default target), gunicorn, a Celery
+    worker and Celery beat (polling Slurm every 2 s), all on the test databases, the session's Slurm and the
+    real viewer launcher. Data written under DATA_ROOT by the journey is removed afterwards."""
+    from lib.proxy import ProxyUnavailable, start_proxy
+
+    if isinstance(slurm_cluster, Unavailable):
+        pytest.skip(f"Slurm unavailable: {str(slurm_cluster).splitlines()[0]}")
+    assert isinstance(slurm_cluster, SlurmCluster)
+    if shutil.which("elastix") is None:
+        pytest.skip("elastix (Debian package 'elastix') is not installed")
+    web_port = free_port()
+    try:
+        chp = start_proxy(free_port(), free_port(), PROXY_TOKEN, tmp_path / "chp.log",
+                          default_target=f"http://127.0.0.1:{web_port}")  # fmt: skip
+    except ProxyUnavailable as exc:
+        pytest.skip(f"configurable-http-proxy unavailable: {exc}")
+    viewer = dict(viewer_launcher_url=launcher_service.url, viewer_launcher_token=TOKEN,
+                  viewer_proxy_api_url=chp.api_url, configproxy_auth_token=PROXY_TOKEN,
+                  public_base_url=chp.public_url)  # fmt: skip
+    cluster = dict(cluster_backend="slurm", slurm_transport="local", slurm_poll_seconds=POLL_SECONDS,
+                   slurm_stage_resources=json.dumps(STAGE_RESOURCES), processing_python=sys.executable)  # fmt: skip
+    for key, value in {**viewer, "slurm_stage_resources": STAGE_RESOURCES}.items():
+        monkeypatch.setattr(settings, key, value)  # the in-process app agrees with the programs
+    env = processes.env_for({**settings_overrides, **viewer, **cluster})
+    env["SLURM_CONF"] = str(slurm_cluster.conf)
+    running = Stack(chp.public_url, chp)
+    try:
+        running.procs.append(processes.gunicorn(env, web_port, tmp_path / "web", workers=2))
+        running.procs.append(_celery_worker(env, tmp_path / "worker"))
+        running.procs.append(processes.celery_beat(env, tmp_path / "beat"))
+        processes.wait_http(chp.public_url + "/login", timeout=60, proc=running.procs[0])
+        yield running
+    finally:
+        for proc in reversed(running.procs):
+            proc.stop()
+        chp.stop()
+        slurm_cluster.run("scancel", "--quiet", "--user", str(os.getuid()), timeout=20)
+        shutil.rmtree(settings.data_root / "rita", ignore_errors=True)
