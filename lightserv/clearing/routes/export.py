@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import functools
 
-from flask import abort, request
+from flask import request
 from flask_login import current_user
 
-from lightserv.common.csvexport import csv_response, pages
-from lightserv.common.pagination import parse_page_request
+from lightserv.common.csvexport import queue_table_csv
 from lightserv.common.permissions import can
 from schemas.enums import CLEARING_PROGRESS_LABELS
 
@@ -66,12 +65,9 @@ def _row(r: dict) -> list:
 @bp.route("/queue.csv")
 @queue_route
 def queue_csv():
-    table = request.args.get("table", "")
-    if table not in queries.QUEUE_TABLES:
-        abort(400, f"Choose a table: {', '.join(queries.QUEUE_TABLES)}.")
-    viewer = current_user.get_id()
+    viewer, flt = current_user.get_id(), queue_filter()
     sees_all = can(current_user, "clearing.open_queue")
-    first = parse_page_request(queries.QUEUE_SORTS, queries.QUEUE_DEFAULT_SORT[table])
-    fetch = functools.partial(queries.list_queue, table, viewer, sees_all, queue_filter())
-    chunks = ([_row(r) for r in rows] for rows in pages(fetch, first))
-    return csv_response(f"lightserv-clearing-{table}.csv", HEADER, chunks)
+    return queue_table_csv(
+        "clearing", queries, queries.QUEUE_TABLES,
+        lambda table: functools.partial(queries.list_queue, table, viewer, sees_all, flt), HEADER, _row,
+    )  # fmt: skip

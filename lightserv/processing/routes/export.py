@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import functools
 
-from flask import abort, request
 from flask_login import current_user
 
-from lightserv.common.csvexport import csv_response, pages
-from lightserv.common.pagination import parse_page_request
+from lightserv.common.csvexport import queue_table_csv
 from lightserv.common.permissions import STAFF_ROLES, login_required, roles_of
 from lightserv.common.status import PROCESSING_PROGRESS_LABELS
 
@@ -59,12 +57,9 @@ def _row(r: dict) -> list:
 def queue_csv():
     """The same rule as the queue page: staff get every processing request, others those of the requests
     they may view."""
-    table = request.args.get("table", "")
-    if table not in TABLE_NAMES:
-        abort(400, f"Choose a table: {', '.join(TABLE_NAMES)}.")
     viewer = current_user.get_id()
     sees_all = bool(roles_of(current_user) & STAFF_ROLES)
-    first = parse_page_request(queries.QUEUE_SORTS, queries.QUEUE_DEFAULT_SORT[table])
-    fetch = functools.partial(queries.list_queue, table, viewer, sees_all)
-    chunks = ([_row(r) for r in rows] for rows in pages(fetch, first))
-    return csv_response(f"lightserv-processing-{table}.csv", HEADER, chunks)
+    return queue_table_csv(
+        "processing", queries, TABLE_NAMES,
+        lambda table: functools.partial(queries.list_queue, table, viewer, sees_all), HEADER, _row,
+    )  # fmt: skip
