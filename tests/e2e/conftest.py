@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.support import processes
+from tests.support.atlas import synthetic_atlas_in_place
 from tests.support.slurm import SlurmCluster, Unavailable
 from tests.viewer.conftest import PROXY_TOKEN, TOKEN, launcher_service  # noqa: F401 - the launcher fixture
 
@@ -59,41 +60,26 @@ def synthetic_atlas(app, settings) -> Iterator[tuple[object, object]]:
     import tifffile
 
     from lib.precomputed import parse_params, run_stage
-    from lib.synth import make_brain, write_atlas
-    from lightserv.db import get_schemas
+    from lib.synth import make_brain
 
     brain = make_brain((32, 96, 96), seed=11, voxel_size_um=(5.0, 5.0, 10.0), n_cells=25)
-    folder = settings.atlas_root / "allen_2017"
-    saved = settings.atlas_root / "allen_2017.saved-e2e"
-    if folder.exists():
-        shutil.rmtree(saved, ignore_errors=True)
-        folder.rename(saved)
-    truth = write_atlas(folder, brain, max_side=64)
-    work = settings.atlas_root / ".allen_2017-overlay-work"
-    work.mkdir(parents=True, exist_ok=True)
-    labels = work / "annotation_uint32.tif"
-    tifffile.imwrite(labels, tifffile.imread(truth.annotation_path).astype(np.uint32), photometric="minisblack")
-    voxel_nm = [v * 1000.0 for v in truth.voxel_size_um]
-    params = parse_params({"layer_path": str(folder / "precomputed"), "layer_type": "segmentation",
-                           "data_type": "uint32", "input_path": str(labels), "progress_dir": str(work / "progress"),
-                           "voxel_size_nm": voxel_nm, "num_scales": 1,
-                           "ontology_path": str(truth.ontology_path)})  # fmt: skip
-    for stage in ("info", "upload", "segment_properties"):
-        run_stage(stage, params)
-    shutil.rmtree(work, ignore_errors=True)
-    with app.app_context():
-        table = get_schemas().lightsheet.Atlas
-        before = (table & {"atlas_name": "allen_2017"}).to_dicts()[0]
-        vx, vy, vz = truth.voxel_size_um
-        table.update1({"atlas_name": "allen_2017", "voxel_x_um": vx, "voxel_y_um": vy, "voxel_z_um": vz})
-    yield brain, truth
-    with app.app_context():
-        get_schemas().lightsheet.Atlas.update1(
-            {k: before[k] for k in ("atlas_name", "voxel_x_um", "voxel_y_um", "voxel_z_um")}
-        )
-    shutil.rmtree(folder, ignore_errors=True)
-    if saved.exists():
-        saved.rename(folder)
+
+    def overlay(folder, truth) -> None:  # the precomputed segmentation with region names, as an admin installs it
+        work = settings.atlas_root / ".allen_2017-overlay-work"
+        work.mkdir(parents=True, exist_ok=True)
+        labels = work / "annotation_uint32.tif"
+        tifffile.imwrite(labels, tifffile.imread(truth.annotation_path).astype(np.uint32), photometric="minisblack")
+        voxel_nm = [v * 1000.0 for v in truth.voxel_size_um]
+        params = parse_params({"layer_path": str(folder / "precomputed"), "layer_type": "segmentation",
+                               "data_type": "uint32", "input_path": str(labels),
+                               "progress_dir": str(work / "progress"), "voxel_size_nm": voxel_nm, "num_scales": 1,
+                               "ontology_path": str(truth.ontology_path)})  # fmt: skip
+        for stage in ("info", "upload", "segment_properties"):
+            run_stage(stage, params)
+        shutil.rmtree(work, ignore_errors=True)
+
+    with synthetic_atlas_in_place(app, settings, brain, prepare=overlay) as truth:
+        yield brain, truth
 
 
 @pytest.fixture

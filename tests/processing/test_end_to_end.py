@@ -16,6 +16,7 @@ import pytest
 
 from lib.naming import rawdata_resolution_dir
 from lightserv.db import get_schemas
+from tests.support.atlas import synthetic_atlas_in_place
 
 from .conftest import (
     PKEY,
@@ -39,28 +40,11 @@ EXPECTED_LAYERS = {
 @pytest.fixture
 def atlas(app, settings):
     """A small synthetic atlas in place of allen_2017 (files and voxel size), restored afterwards."""
-    from lib.synth import make_brain, write_atlas
+    from lib.synth import make_brain
 
     brain = make_brain((32, 96, 96), seed=11, voxel_size_um=(5.0, 5.0, 10.0), n_cells=25)
-    folder = settings.atlas_root / "allen_2017"
-    saved = settings.atlas_root / "allen_2017.saved"
-    if folder.exists():
-        shutil.rmtree(saved, ignore_errors=True)
-        folder.rename(saved)
-    truth = write_atlas(folder, brain, max_side=64)
-    with app.app_context():
-        table = get_schemas().lightsheet.Atlas
-        before = (table & {"atlas_name": "allen_2017"}).to_dicts()[0]
-        vx, vy, vz = truth.voxel_size_um
-        table.update1({"atlas_name": "allen_2017", "voxel_x_um": vx, "voxel_y_um": vy, "voxel_z_um": vz})
-    yield brain, truth
-    with app.app_context():
-        get_schemas().lightsheet.Atlas.update1(
-            {k: before[k] for k in ("atlas_name", "voxel_x_um", "voxel_y_um", "voxel_z_um")}
-        )
-    shutil.rmtree(folder, ignore_errors=True)
-    if saved.exists():
-        saved.rename(folder)
+    with synthetic_atlas_in_place(app, settings, brain) as truth:
+        yield brain, truth
 
 
 @pytest.mark.parametrize("cluster", ["local", "slurm-local"], indirect=True)
