@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from dataclasses import dataclass
 
@@ -89,39 +87,21 @@ def _show(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)[:500]
 
 
-def events_csv(f: EventFilter) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "occurred_at_utc",
-            "actor",
-            "actor_ip",
-            "action",
-            "entity_type",
-            "entity_key",
-            "request_owner",
-            "request_name",
-            "summary",
-            "before",
-            "after",
-        ]
-    )
-    query = _filtered(f).order_by(EventLog.occurred_at.desc(), EventLog.id.desc()).limit(CSV_LIMIT)
-    for e in db.session.scalars(query):
-        writer.writerow(
-            [
-                e.occurred_at.isoformat(),
-                e.actor or "system",
-                e.actor_ip or "",
-                e.action,
-                e.entity_type,
-                json.dumps(e.entity_key),
-                e.request_username or "",
-                e.request_name or "",
-                e.summary,
-                json.dumps(e.before) if e.before is not None else "",
-                json.dumps(e.after) if e.after is not None else "",
-            ]
-        )
-    return out.getvalue()
+CSV_HEADER = ["occurred_at_utc", "actor", "actor_ip", "action", "entity_type", "entity_key", "request_owner",
+              "request_name", "summary", "before", "after"]  # fmt: skip
+
+
+def csv_row(e: EventLog) -> list:
+    return [
+        e.occurred_at.isoformat(),
+        e.actor or "system",
+        e.actor_ip or "",
+        e.action,
+        e.entity_type,
+        json.dumps(e.entity_key),
+        e.request_username or "",
+        e.request_name or "",
+        e.summary,
+        json.dumps(e.before) if e.before is not None else "",
+        json.dumps(e.after) if e.after is not None else "",
+    ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+import functools
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lightserv.auth import services as auth
 from lightserv.common.audit import utcnow
-from lightserv.common.csvexport import csv_response
+from lightserv.common.csvexport import csv_response, pages
 from lightserv.common.forms import form_view
 from lightserv.common.pagination import parse_page_request
 from lightserv.common.permissions import requires
@@ -114,12 +116,11 @@ def event_log():
 @bp.route("/events.csv")
 @requires("admin")
 def event_log_csv():
-    flt = events.EventFilter.from_args(request.args)
-    return Response(
-        events.events_csv(flt),
-        mimetype="text/csv",
-        headers={"Content-Disposition": "attachment; filename=lightserv-events.csv"},
-    )
+    """Every event of the page's filter, in its sort order (at most `events.CSV_LIMIT`)."""
+    fetch = functools.partial(events.list_events, events.EventFilter.from_args(request.args))
+    first = parse_page_request(events.EVENT_SORTS, "occurred_at")
+    chunks = ([events.csv_row(e) for e in rows] for rows in pages(fetch, first, events.CSV_LIMIT))
+    return csv_response("lightserv-events.csv", events.CSV_HEADER, chunks)
 
 
 @bp.route("/storage")
@@ -205,10 +206,6 @@ def retention_page():
 @requires("admin")
 def retention_csv():
     """Every row of the report for the page's filter and sort, with sizes (measured without a time limit)."""
-    import functools
-
-    from lightserv.common.csvexport import pages
-
     from . import retention
 
     settings = current_app.config["SETTINGS"]

@@ -207,11 +207,6 @@ def list_antibody_history(page: PageRequest, search: str) -> Page:
     return Page(items=items, total=total, request=page)
 
 
-def all_antibody_history(page: PageRequest, search: str) -> list[dict]:
-    """Every filtered row in the page's order (CSV export)."""
-    return _history_expression(search).to_dicts(order_by=page.order_by(HISTORY_SORTS, ["antibody_history_id"]))
-
-
 def get_antibody_history(history_id: int) -> dict | None:
     rows = (get_schemas().lightsheet.AntibodyHistory & {"antibody_history_id": history_id}).to_dicts()
     return rows[0] if rows else None

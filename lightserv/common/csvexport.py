@@ -1,4 +1,6 @@
-"""Streamed CSV downloads of list pages: the page's own query, fetched in chunks in its SQL order.
+"""Every CSV the product serves is written here (`csv_response`), so every cell is neutralised the same way.
+
+Streamed CSV downloads of list pages: the page's own query, fetched in chunks in its SQL order.
 
 A list page shows 50 rows; its CSV walks the same query page by page (`CHUNK` rows per statement, the
 key columns as tie-breaker, so no row is repeated or skipped while nothing changes), and writes each

@@ -36,7 +36,7 @@ def test_everyone_logged_in_sees_and_searches_the_history_and_downloads_it(app, 
     found = client.get("/clearing/antibodies/history?q=GFP").get_data(as_text=True)
     assert "goat anti-GFP" in found and "rabbit anti-Fos" not in found
     assert "goat anti-GFP" not in client.get("/clearing/antibodies/history?q=%25'%20OR%201=1").get_data(as_text=True)
-    resp = client.get("/clearing/antibodies/history?q=Fos&format=csv")
+    resp = client.get("/clearing/antibodies/history.csv?q=Fos")
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
     assert rows[0][:4] == ["Date", "Brief description", "Notes", "Primary antibody"]
     assert len(rows) == 2 and rows[1][3] == "rabbit anti-Fos"

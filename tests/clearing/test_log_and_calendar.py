@@ -55,7 +55,7 @@ def test_the_log_downloads_one_csv_row_per_step(app, client, started, act, entry
     fields, _, _ = entry_form(owner, "brains")
     fields.update({"step-edu_click_chemistry-time": "2026-03-02T13:05", "step-edu_click_chemistry-notes": "30 min, RT"})
     act(batch_url(owner, "brains", 1, "/save"), {**fields, "group": "step:edu_click_chemistry"})
-    resp = client.get(batch_url(owner, "brains", 1, "/log?format=csv"))
+    resp = client.get(batch_url(owner, "brains", 1, "/log.csv"))
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))

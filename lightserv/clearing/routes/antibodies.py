@@ -3,14 +3,13 @@ their surrogate id (pitfall 22)."""
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lightserv.common.audit import utcnow
+from lightserv.common.csvexport import csv_response, pages
 from lightserv.common.forms import form_view
 from lightserv.common.pagination import parse_page_request
 from lightserv.common.permissions import STAFF_ROLES, RouteRule, can, login_required, requires, roles_of
@@ -60,17 +59,6 @@ def may_edit_history_row(row: dict) -> bool:
 def antibody_history():
     page_req = parse_page_request(queries.HISTORY_SORTS, "date")
     search = request.args.get("q", "")[:100]
-    if request.args.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([label for label, _ in CSV_COLUMNS])
-        for row in queries.all_antibody_history(page_req, search):
-            writer.writerow(["" if row[c] is None else row[c] for _, c in CSV_COLUMNS])
-        return Response(
-            out.getvalue(),
-            mimetype="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="antibody_history.csv"'},
-        )
     page = queries.list_antibody_history(page_req, search)
     viewer = current_user.get_id()
     staff = bool(roles_of(current_user) & STAFF_ROLES)
@@ -85,6 +73,16 @@ def antibody_history():
         search=search,
         may_add=can(current_user, "antibody.new_trial"),
     )
+
+
+@bp.route("/antibodies/history.csv")
+@login_required
+def antibody_history_csv():
+    """Every row the history page finds for the same search, in its sort order."""
+    first = parse_page_request(queries.HISTORY_SORTS, "date")
+    fetch = functools.partial(queries.list_antibody_history, search=request.args.get("q", "")[:100])
+    chunks = ([[row[c] for _, c in CSV_COLUMNS] for row in rows] for rows in pages(fetch, first))
+    return csv_response("lightserv-antibody-history.csv", [label for label, _ in CSV_COLUMNS], chunks)
 
 
 @bp.route("/antibodies/history/new", methods=["GET", "POST"])

@@ -3,13 +3,11 @@ view the request. Both are driven by the catalogue, so they work for every proto
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Response, abort, current_app, render_template, request
 from flask_login import current_user
 
 from lightserv.common.audit import utcnow
+from lightserv.common.csvexport import csv_response
 from lightserv.common.timefmt import to_local
 from lightserv.requests.emails import absolute
 from schemas.enums import CLEARING_PROGRESS_LABELS
@@ -28,30 +26,11 @@ def _filename(ctx: BatchContext, suffix: str) -> str:
     return f"clearing_{k['username']}_{k['request_name']}_batch{k['clearing_batch_number']}{suffix}"
 
 
-def _csv(ctx: BatchContext, proto, entries: dict, tz: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "step_key", "label", "timestamp", "notes"])
-    for section in proto.sections:
-        for step in section.steps:
-            row = entries.get(step.key)
-            stamp = to_local(row["step_time"], tz).strftime("%Y-%m-%d %H:%M") if row and row["step_time"] else ""
-            writer.writerow([section.label, step.key, step.label, stamp, row["step_notes"] if row else ""])
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(ctx, ".csv")}"'},
-    )
-
-
 @bp.route(BATCH + "/log")
 @batch_route("request.view")
 def batch_log(ctx: BatchContext):
-    tz = current_app.config["SETTINGS"].display_timezone
     proto = load_protocol(ctx.batch["protocol"])
     entries, dates = queries.get_entries(ctx.key)
-    if request.args.get("format") == "csv":
-        return _csv(ctx, proto, entries, tz)
     layout = "horizontal" if request.args.get("layout") == "horizontal" else "vertical"
     return render_template(
         "clearing/log.html",
@@ -65,6 +44,22 @@ def batch_log(ctx: BatchContext):
         samples=queries.list_batch_samples(ctx.key),
         progress_labels=CLEARING_PROGRESS_LABELS,
     )
+
+
+@bp.route(BATCH + "/log.csv")
+@batch_route("request.view")
+def batch_log_csv(ctx: BatchContext):
+    """One row per step of the batch's protocol: section, step key, label, timestamp, notes."""
+    tz = current_app.config["SETTINGS"].display_timezone
+    entries, _dates = queries.get_entries(ctx.key)
+    rows = []
+    for section in load_protocol(ctx.batch["protocol"]).sections:
+        for step in section.steps:
+            row = entries.get(step.key)
+            stamp = to_local(row["step_time"], tz).strftime("%Y-%m-%d %H:%M") if row and row["step_time"] else ""
+            rows.append([section.label, step.key, step.label, stamp, row["step_notes"] if row else ""])
+    header = ["section", "step_key", "label", "timestamp", "notes"]
+    return csv_response(_filename(ctx, ".csv"), header, [rows])
 
 
 @bp.route(BATCH + "/calendar.ics")
