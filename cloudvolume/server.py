@@ -6,7 +6,9 @@
 - `Access-Control-Allow-Origin: *` on every answer, pre-flight requests answered with the allowed headers;
 - a path containing `..`, or one that resolves (symbolic links included) outside the root, is refused;
 - a chunk stored compressed (`<name>.gz`) is sent as it is with `Content-Encoding: gzip`;
-- a multi-threaded server (one thread per connection), nothing is ever written.
+- a multi-threaded server (one thread per connection), nothing is ever written;
+- every GET and HEAD must carry the session's access cookie (lib/viewer_access.py), else 401: the session id
+  and its key come from LIGHTSERV_VIEW_SESSION and LIGHTSERV_VIEW_KEY, without which it does not start.
 
 At start the layer is checked: `<root>/info` must exist and be a precomputed `info`; for `--kind precomputed`
 (image and segmentation layers) cloud-volume must open it. Otherwise the program exits with status 2 and
@@ -26,6 +28,10 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+# lib/viewer_access.py: beside this file in the image (/app/lib), in the checkout's lib/ otherwise
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from lib import viewer_access  # noqa: E402
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CORS_HEADERS = {
@@ -101,6 +107,10 @@ class LayerHandler(BaseHTTPRequestHandler):
         return None
 
     def _serve(self, body: bool) -> None:
+        allowed = viewer_access.check(self.headers.get("Cookie"), self.server.access_key, self.server.session_id)
+        if allowed != 200:
+            self._error(allowed, "open this view from lightserv: the request carries no valid access cookie")
+            return
         found = self._resolve()
         if found is None:
             return
@@ -182,8 +192,9 @@ class LayerServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], root: Path, quiet: bool = True):
+    def __init__(self, address: tuple[str, int], root: Path, access: tuple[str, str], quiet: bool = True):
         self.root = Path(os.path.realpath(root))
+        self.session_id, self.access_key = access
         self.quiet = quiet
         super().__init__(address, LayerHandler)
 
@@ -241,11 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.root)
     try:
+        access = viewer_access.from_env()
         check_layer(root, args.kind)
-    except LayerMissing as exc:
+    except (LayerMissing, viewer_access.AccessConfigError) as exc:
         print(f"cloudvolume server: error: {exc}", file=sys.stderr, flush=True)
         return 2
-    server = LayerServer((args.bind, args.port), root, quiet=not args.verbose)
+    server = LayerServer((args.bind, args.port), root, access, quiet=not args.verbose)
 
     def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pymysql
 from flask import Flask, current_app
-from sqlalchemy import String, select
+from sqlalchemy import String, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lightserv.extensions import db
@@ -32,10 +32,25 @@ def _notifications(app: Flask) -> None:
     two tables, this step marks deployments that have them."""
 
 
+def _viewer_access_removed(app: Flask) -> None:
+    """A viewer session can end because its owner lost access to the request (`access_removed`)."""
+    from schemas.enums import VIEWER_SESSION_END_REASON
+
+    values = ", ".join(f"'{v}'" for v in VIEWER_SESSION_END_REASON)
+    db.session.execute(text(f"ALTER TABLE viewer_session MODIFY end_reason ENUM({values}) NULL"))
+
+
+def _login_sessions(app: Flask) -> None:
+    """0004: one row per browser login (`login_session`); `db.create_all` above makes the table, this step
+    marks deployments that have it."""
+
+
 #: Ordered, idempotent migration steps (data-model.md §9). Append; never edit or reorder.
 MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0001_initial", _initial),
     ("0002_notification_preferences", _notifications),
+    ("0003_viewer_access_removed", _viewer_access_removed),
+    ("0004_login_sessions", _login_sessions),
 ]
 
 

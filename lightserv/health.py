@@ -1,9 +1,9 @@
 """GET /healthz: the state of every part the product depends on (run-and-test.md §1).
 
 Each value is "ok", "not_configured", or a sentence starting "error:" (the part is down; the status is then
-"degraded" with 503) or another word ("unknown: ...", "direct: ...") that names a state which is not a fault.
-Two keys appear only where they apply: `proxy` when the viewer launcher is configured (without
-configurable-http-proxy views open on direct loopback URLs, run-and-test.md §2), and `cluster` when
+"degraded" with 503) or another word ("unknown: ...") that names a state which is not a fault.
+Two keys appear only where they apply: `proxy` when the viewer launcher is configured (views need
+configurable-http-proxy: only behind it do the access cookie and the data share one origin), and `cluster` when
 CLUSTER_BACKEND=slurm (read from the poller's last outcome, no scheduler call here).
 """
 
@@ -94,10 +94,7 @@ def _check_launcher() -> str:
 def _check_proxy() -> str:
     settings = current_app.config["SETTINGS"]
     if not settings.viewer_proxy_api_url:
-        return (
-            "direct: configurable-http-proxy is not configured (VIEWER_PROXY_API_URL); views open on direct "
-            "loopback URLs of the viewer servers"
-        )
+        return "error: configurable-http-proxy is not configured (VIEWER_PROXY_API_URL); views cannot open without it"
     from lib.proxy import ProxyClient, ProxyError
 
     try:

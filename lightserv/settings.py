@@ -145,6 +145,7 @@ class Settings(BaseSettings):
         if not self.secret_key:
             # DEV/TEST only: a fixed, obviously non-production key so sessions survive restarts.
             object.__setattr__(self, "secret_key", f"insecure-{self.lightserv_mode.lower()}-key")
+    viewer_cookie_seconds: int = Field(default=43200, ge=60)  # how long the browser's access to one view lasts
         self.trusted_proxy_networks()  # validates the list
         if not self.processing_python:
             import sys

@@ -4,7 +4,8 @@ and its bundled client, one viewer with the token and state it is given, until S
 Environment: NG_TOKEN (the viewer token; the viewer is at /v/<token>/), NG_LAYERS, NG_LAYOUT, NG_GAIN (see
 ngstate.py), NG_BIND_ADDRESS (default 0.0.0.0), NG_PORT (default 8080), NG_STATIC_CONTENT_URL (optional: a
 client served from elsewhere; by default the client bundled with the package, so viewers work offline).
-No database, no Redis, no other configuration.
+LIGHTSERV_VIEW_SESSION and LIGHTSERV_VIEW_KEY (lib/viewer_access.py): every request to the server must carry
+the session's access cookie, else 401. No database, no Redis, no other configuration.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ import re
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from ngstate import StateError, state_from_env
+
+# lib/viewer_access.py: beside this file in the image (/app/lib), in the checkout's lib/ otherwise
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from lib import viewer_access  # noqa: E402
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -27,7 +33,8 @@ def main(variant: str) -> int:
         return 2
     try:
         state = state_from_env(variant=variant)
-    except StateError as exc:
+        access = viewer_access.from_env()
+    except (StateError, viewer_access.AccessConfigError) as exc:
         print(f"neuroglancer server: error: {exc}", file=sys.stderr)
         return 2
     bind = os.environ.get("NG_BIND_ADDRESS", "0.0.0.0")  # noqa: S104 - inside its container network
@@ -35,6 +42,7 @@ def main(variant: str) -> int:
 
     import neuroglancer
 
+    require_access_cookie(*access)
     neuroglancer.set_server_bind_address(bind_address=bind, bind_port=port)
     static_url = os.environ.get("NG_STATIC_CONTENT_URL", "")
     if static_url:
@@ -49,3 +57,17 @@ def main(variant: str) -> int:
     stopped.wait()
     neuroglancer.stop()
     return 0
+
+
+def require_access_cookie(session_id: str, key: str) -> None:
+    """Every handler of the package's server (page, static files, state events) first checks the cookie."""
+    import neuroglancer.server
+
+    def prepare(handler) -> None:
+        allowed = viewer_access.check(handler.request.headers.get("Cookie"), key, session_id)
+        if allowed != 200:
+            handler.set_status(allowed)
+            handler.set_header("Content-Type", "text/plain; charset=utf-8")
+            handler.finish("Open this view from lightserv: the request carries no valid access cookie.\n")
+
+    neuroglancer.server.BaseRequestHandler.prepare = prepare

@@ -254,7 +254,7 @@ STORAGE_STATUS = ("ok", "warning", "error")
 
 EMAIL_STATUS = ("queued", "sending", "sent", "failed", "suppressed")
 
-VIEWER_SESSION_END_REASON = ("user", "admin", "idle", "max_lifetime", "launch_failed", "orphan")
+VIEWER_SESSION_END_REASON = ("user", "admin", "idle", "max_lifetime", "launch_failed", "orphan", "access_removed")
 
 VIEWER_CONTAINER_ROLE = ("neuroglancer", "cloudvolume", "annotation")
 

@@ -14,7 +14,7 @@ build() {  # name dockerfile context [extra build args]
   DOCKER_BUILDKIT=0 docker build -q -f "$file" --build-arg "BASE_IMAGE=$BASE_IMAGE" "$@" -t "lightserv-$name:$TAG" "$context" >/dev/null
 }
 build flaskcelery flaskcelery.Dockerfile . --build-arg "APP_UID=${APP_UID:-1000}" --build-arg "APP_GID=${APP_GID:-1000}"
-build viewer-launcher viewer-launcher/Dockerfile viewer-launcher
+build viewer-launcher viewer-launcher/Dockerfile .
 build proxy lib/proxy/Dockerfile .
 build cloudvolume cloudvolume/Dockerfile .
 build neuroglancer neuroglancer/Dockerfile .

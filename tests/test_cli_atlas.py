@@ -130,7 +130,12 @@ def test_the_installed_atlas_is_offered_and_opens_in_the_viewer(app, atlas_slot,
 
         assert atlas_problem(NAME) is None
     login_as()
-    assert client.get(f"/viewer/atlas/{NAME}").status_code == 303  # a session of the atlas layer is launched
+    from tests.conftest import csrf_from
+
+    page = client.get(f"/viewer/atlas/{NAME}")
+    assert page.status_code == 200  # its page, with the button that opens it
+    resp = client.post(f"/viewer/atlas/{NAME}/open", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert resp.status_code == 303  # a session of the atlas layer is launched
 
 
 def test_installing_again_replaces_the_files_and_keeps_the_previous_ones(app, atlas_slot, tmp_path):

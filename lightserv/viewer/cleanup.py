@@ -4,7 +4,8 @@
    sessions' `last_activity_at` is updated from the full list.
 2. A session expires when none of its routes was active since the cutoff and it was created before it; also
    past VIEWER_MAX_LIFETIME_SECONDS; a session stuck in `starting` for 10 minutes fails; one stuck in
-   `stopping` for 10 minutes is stopped again.
+   `stopping` for 10 minutes is stopped again; one whose owner may no longer open its link (removed from the
+   request, deactivated, link revoked) is stopped, so its data stops answering within one interval.
 3. Each is stopped through launch.stop (launcher, proxy, row, event).
 4. The launcher removes containers of sessions that are not live; the proxy loses routes of such sessions.
 
@@ -23,8 +24,9 @@ from sqlalchemy import select
 from lib.proxy import ProxyError, Route
 from lightserv.common.audit import utcnow
 from lightserv.extensions import db
-from lightserv.models import ViewerSession
+from lightserv.models import Account, ViewerLink, ViewerSession
 
+from .access import may_open_link
 from .client import LauncherError, belongs_to, launcher, proxy, session_of_route
 from .launch import stop
 from .services import LIVE
@@ -78,6 +80,9 @@ def cleanup(now: dt.datetime | None = None) -> CleanupReport:
             if (s.last_activity_at or s.ready_at or s.created_at) < now - STUCK:
                 doomed.append((s.id, "user"))
             continue
+        if not owner_may_still_open(s):
+            doomed.append((s.id, "access_removed"))
+            continue
         if s.created_at < now - dt.timedelta(seconds=settings.viewer_max_lifetime_seconds):
             doomed.append((s.id, "max_lifetime"))
             continue
@@ -104,6 +109,14 @@ def cleanup(now: dt.datetime | None = None) -> CleanupReport:
         {"failed": report.failed, "expired": report.expired}.get(status, report.restopped).append(session_id)
     sweep_orphans(report)
     return report
+
+
+def owner_may_still_open(session: ViewerSession) -> bool:
+    account = db.session.get(Account, session.owner)
+    link = db.session.get(ViewerLink, session.link_id)
+    if account is None or not account.is_active or link is None or link.revoked_at is not None:
+        return False
+    return may_open_link(link, account)
 
 
 def sweep_orphans(report: CleanupReport | None = None) -> CleanupReport:

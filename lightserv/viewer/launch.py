@@ -14,6 +14,7 @@ import time
 from flask import current_app
 from sqlalchemy import delete, select
 
+from lib import viewer_access
 from lib.proxy import ProxyError
 from lightserv.common.audit import record_event, utcnow
 from lightserv.extensions import db
@@ -25,16 +26,24 @@ from .groups import layout
 
 log = logging.getLogger(__name__)
 FINAL_STATUS = {"user": "stopped", "admin": "stopped", "orphan": "stopped", "idle": "expired",
-                "max_lifetime": "expired", "launch_failed": "failed"}  # fmt: skip
+                "max_lifetime": "expired", "launch_failed": "failed", "access_removed": "stopped"}  # fmt: skip
 
 
 def public_base_url() -> str:
     return current_app.config["SETTINGS"].public_base_url.rstrip("/")
 
 
+def access_key(session_id: str) -> str:
+    """The session's key: its servers check the browser's cookie with it (lib/viewer_access.py)."""
+    return viewer_access.session_key(current_app.config["SETTINGS"].secret_key, session_id)
+
+
 def session_body(session: ViewerSession, link: ViewerLink) -> tuple[dict, list[str]]:
-    """The launcher's session body (viewer.md §6.2) and the warnings of layers left out."""
+    """The launcher's session body and the warnings of layers left out. Views need the proxy: only behind it
+    do the browser's cookie and the data share one origin."""
     settings = current_app.config["SETTINGS"]
+    if not settings.viewer_proxy_api_url:
+        raise LauncherError("The viewer needs configurable-http-proxy (VIEWER_PROXY_API_URL is not set).")
     layers, warnings = resolve_spec(link.spec or {})
     if not layers:
         raise LauncherError("This view is no longer available.")
@@ -44,9 +53,10 @@ def session_body(session: ViewerSession, link: ViewerLink) -> tuple[dict, list[s
         "owner": session.owner,
         "variant": session.variant,
         "layers": [{"name": layer.name, "type": layer.type, "host_path": layer.host_path} for layer in layers],
+        "access_key": access_key(session.id),
         "neuroglancer": {
             "token": session.ng_token,
-            "public_base_url": public_base_url() if settings.viewer_proxy_api_url else "",
+            "public_base_url": public_base_url(),
             "layout": layout(layers, space),
             "gain": settings.viewer_gain,
         },
@@ -97,13 +107,11 @@ def launch(session_id: str) -> str:
 
 
 def _store_containers(session: ViewerSession, result: dict, folders: dict[str, str]) -> dict[str, str]:
-    """One row per container; returns proxy path -> target. Without a proxy the stored path is the server's
-    loopback URL, which the browser then uses directly (run-and-test.md §2)."""
-    direct = not current_app.config["SETTINGS"].viewer_proxy_api_url
+    """One row per container; returns proxy path -> target."""
     db.session.execute(delete(ViewerSessionContainer).where(ViewerSessionContainer.session_id == session.id))
     routes = {}
     for c in result.get("containers", []):
-        path = c["target"] if direct else c.get("proxy_path") or ""
+        path = c.get("proxy_path") or ""
         db.session.add(
             ViewerSessionContainer(
                 session_id=session.id,
@@ -116,8 +124,7 @@ def _store_containers(session: ViewerSession, result: dict, folders: dict[str, s
                 proxy_path=path[:255],
             )
         )
-        if not direct:
-            routes[path] = c["target"]
+        routes[path] = c["target"]
     return routes
 
 

@@ -6,11 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 from flask import current_app, url_for
-from sqlalchemy import select
+from flask_login import current_user
 
 from lightserv.common.audit import utcnow
 from lightserv.extensions import db
-from lightserv.models import ViewerLink, ViewerSession, ViewerSessionContainer
+from lightserv.models import ViewerLink, ViewerSession
 
 from .catalog import resolve_spec
 
@@ -36,17 +36,8 @@ def public(path: str) -> str:
     return current_app.config["SETTINGS"].public_base_url.rstrip("/") + path
 
 
-def viewer_url(session: ViewerSession) -> str | None:
-    """`<PUBLIC_BASE_URL>/nglancer/<session_id>/v/<ng_token>/` once ready (without a proxy: the loopback URL)."""
-    if session.status != "ready":
-        return None
-    ng = db.session.scalars(
-        select(ViewerSessionContainer).where(
-            ViewerSessionContainer.session_id == session.id, ViewerSessionContainer.role == "neuroglancer"
-        )
-    ).first()
-    if ng is not None and ng.proxy_path.startswith("http"):
-        return f"{ng.proxy_path}/v/{session.ng_token}/"
+def viewer_url(session: ViewerSession) -> str:
+    """`<PUBLIC_BASE_URL>/nglancer/<session_id>/v/<ng_token>/`, the Neuroglancer page behind the proxy."""
     return public(f"/nglancer/{session.id}/v/{session.ng_token}/")
 
 
@@ -55,12 +46,18 @@ def link_url(link_id: str) -> str:
 
 
 def status_json(session: ViewerSession) -> dict:
+    """Status, message and, for the session's owner once it is ready, the address that opens it (the cookie
+    that lets the browser read the data is set there; nobody else gets it)."""
     message = ""
     if session.status == "failed":
         message = session.error_message or "The viewer could not start."
     elif session.status in ("stopped", "expired"):
         message = "This viewer session has ended; open the link again to relaunch it."
-    return {"status": session.status, "url": viewer_url(session) or "", "message": message}
+    mine = session.owner == current_user.get_id()
+    url = url_for("viewer.enter_session", session_id=session.id) if mine and session.status == "ready" else ""
+    if not mine and session.status in ("starting", "ready"):
+        message = "This view belongs to someone else; open its link to start your own."
+    return {"status": session.status, "url": url, "message": message}
 
 
 def layer_rows(link: ViewerLink) -> tuple[list[dict], list[str]]:

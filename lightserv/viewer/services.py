@@ -126,7 +126,8 @@ def start_session(link: ViewerLink, owner: str) -> ViewerSession:
 
 
 def open_link(link: ViewerLink, user: str) -> Opened:
-    """Reuse the link's `starting`/`ready` session or launch a new one; count the open (viewer.md §8)."""
+    """Reuse the user's own `starting`/`ready` session of the link or launch one; count the open. Sessions are
+    never shared: each answers only its owner's browser."""
     if link.revoked_at is not None:
         raise LinkGone("This link was revoked.")
     link.open_count = (link.open_count or 0) + 1
@@ -134,7 +135,11 @@ def open_link(link: ViewerLink, user: str) -> Opened:
     db.session.commit()
     existing = db.session.scalars(
         select(ViewerSession)
-        .where(ViewerSession.link_id == link.id, ViewerSession.status.in_(("starting", "ready")))
+        .where(
+            ViewerSession.link_id == link.id,
+            ViewerSession.owner == user,
+            ViewerSession.status.in_(("starting", "ready")),
+        )
         .order_by(ViewerSession.created_at.desc())
     ).first()
     if existing is not None:

@@ -26,7 +26,7 @@ IMAGES = {
     "cloudvolume": ("cloudvolume/Dockerfile", "."),
     "neuroglancer": ("neuroglancer/Dockerfile", "."),
     "neuroglancer-registration": ("neuroglancer-registration/Dockerfile", "."),
-    "viewer-launcher": ("viewer-launcher/Dockerfile", "viewer-launcher"),
+    "viewer-launcher": ("viewer-launcher/Dockerfile", "."),
     "proxy": ("lib/proxy/Dockerfile", "."),
 }
 DOCKER_ARTIFACTS = ARTIFACTS / "docker"
@@ -157,6 +157,7 @@ def viewer_stack(docker_client, viewer_images, data_root):
                 "VIEWER_LAUNCHER_BACKEND": "docker", "ALLOWED_MOUNT_ROOTS": str(data_root),
                 "VIEWER_NETWORK": viewer_net.name, "VIEWER_CONTAINER_UID": "65534:65534", "LIGHTSERV_MODE": mode,
                 "VIEWER_READY_TIMEOUT_SECONDS": "60",
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{public_port}",
                 "CLOUDVOLUME_IMAGE": viewer_images["cloudvolume"],
                 "NEUROGLANCER_IMAGE_GENERAL": viewer_images["neuroglancer"],
                 "NEUROGLANCER_IMAGE_REGISTRATION": viewer_images["neuroglancer-registration"],

@@ -20,7 +20,7 @@ from tests.conftest import free_port
 from tests.support import processes
 from tests.support.atlas import synthetic_atlas_in_place
 from tests.support.slurm import SlurmCluster, Unavailable
-from tests.viewer.conftest import PROXY_TOKEN, TOKEN, launcher_service  # noqa: F401 - the launcher fixture
+from tests.viewer.conftest import PROXY_TOKEN, TOKEN, chp, launcher_service, site_behind_proxy  # noqa: F401 - fixtures
 
 #: every stage (pipelines and conversions) shrunk to fit the 2-core test node
 STAGE_RESOURCES = {"*": {"cpus": 1, "mem_gb": 2, "time_limit": "00:20:00"}}
@@ -89,26 +89,19 @@ def stack(
     settings_overrides,
     slurm_cluster,
     launcher_service,  # noqa: F811 - the fixture imported above
+    chp,  # noqa: F811 - the fixture imported above
     browser,
     monkeypatch,
     tmp_path,
 ) -> Iterator[Stack]:
-    """configurable-http-proxy (the public address, web application as its default target), gunicorn, a Celery
+    """The session's configurable-http-proxy (the public address, web application behind it), gunicorn, a Celery
     worker and Celery beat (polling Slurm every 2 s), all on the test databases, the session's Slurm and the
     real viewer launcher. Data written under DATA_ROOT by the journey is removed afterwards."""
-    from lib.proxy import ProxyUnavailable, start_proxy
 
     if isinstance(slurm_cluster, Unavailable):
         pytest.skip(f"Slurm unavailable: {str(slurm_cluster).splitlines()[0]}")
     assert isinstance(slurm_cluster, SlurmCluster)
-    if shutil.which("elastix") is None:
-        pytest.skip("elastix (Debian package 'elastix') is not installed")
     web_port = free_port()
-    try:
-        chp = start_proxy(free_port(), free_port(), PROXY_TOKEN, tmp_path / "chp.log",
-                          default_target=f"http://127.0.0.1:{web_port}")  # fmt: skip
-    except ProxyUnavailable as exc:
-        pytest.skip(f"configurable-http-proxy unavailable: {exc}")
     viewer = dict(viewer_launcher_url=launcher_service.url, viewer_launcher_token=TOKEN,
                   viewer_proxy_api_url=chp.api_url, configproxy_auth_token=PROXY_TOKEN,
                   public_base_url=chp.public_url)  # fmt: skip
@@ -123,11 +116,11 @@ def stack(
         running.procs.append(processes.gunicorn(env, web_port, tmp_path / "web", workers=2))
         running.procs.append(_celery_worker(env, tmp_path / "worker"))
         running.procs.append(processes.celery_beat(env, tmp_path / "beat"))
-        processes.wait_http(chp.public_url + "/login", timeout=60, proc=running.procs[0])
-        yield running
+        with site_behind_proxy(chp, web_port):
+            processes.wait_http(chp.public_url + "/login", timeout=60, proc=running.procs[0])
+            yield running
     finally:
         for proc in reversed(running.procs):
             proc.stop()
-        chp.stop()
         slurm_cluster.run("scancel", "--quiet", "--user", str(os.getuid()), timeout=20)
         shutil.rmtree(settings.data_root / "rita", ignore_errors=True)

@@ -313,13 +313,14 @@ def check_view(session_page, card, expected: set[str], artifacts, name: str) -> 
     session_id = card.get_attribute("data-session")
     layers = set(card.locator('[data-testid="session-layers"] tbody tr td:nth-child(3)').all_inner_texts())
     assert layers == expected, f"{name}: {layers} != {expected}"
-    url = card.get_by_test_id("open-viewer").get_attribute("href")
-    assert url.startswith(f"{base}/nglancer/{session_id}/v/")
+    enter = card.get_by_test_id("open-viewer").get_attribute("href")
+    assert enter == f"/viewer/session/{session_id}/enter"  # sets the access cookie, then opens Neuroglancer
     seen: list[tuple[int, str]] = []
     viewer = session_page.context.new_page()
     viewer.set_viewport_size({"width": 1280, "height": 900})
     viewer.on("response", lambda r: seen.append((r.status, r.url)))
-    viewer.goto(url)
+    viewer.goto(base + enter)
+    assert viewer.url.startswith(f"{base}/nglancer/{session_id}/v/")
     prefix = f"{base}/cv/{session_id}/"
     chunk = {n: re.compile(re.escape(prefix + n) + r"/(spatial\d+/|[^/]+/\d+-\d+_\d+-\d+_\d+-\d+)") for n in expected}
     deadline = time.monotonic() + 90

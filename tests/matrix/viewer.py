@@ -15,14 +15,23 @@ ROWS = {
     # the session's owner, whoever may open its link, admins
     "viewer.session_page": ("GET", "/viewer/session/{session}", same(200, anonymous=302, stranger=404)),
     "viewer.session_status": ("GET", "/viewer/session/{session}/status", same(200, anonymous=302, stranger=404)),
+    # entering (the access cookie): the session's owner only; the session is still starting here, so the owner is
+    # sent back to its page (303); others who may see it get 403
+    "viewer.enter_session": (
+        "GET",
+        "/viewer/session/{session}/enter",
+        same(403, anonymous=302, stranger=404, owner=303),
+    ),
     # stopping: the session's owner and admins (303, the stop is queued)
     "viewer.stop_session": (
         "POST",
         "/viewer/session/{session}/stop",
         same(403, anonymous=302, stranger=404, owner=303, admin=303),
     ),
-    # opening a link: viewers of its request (the live session is reused: 303 to its page)
-    "viewer.open_link": ("GET", "/viewer/links/{link}", same(303, anonymous=302, stranger=404)),
+    # a link's page (what it shows, a button): viewers of its request; the button's POST starts or reuses the
+    # user's own session (303 to its page)
+    "viewer.open_link": ("GET", "/viewer/links/{link}", same(200, anonymous=302, stranger=404)),
+    "viewer.launch_link": ("POST", "/viewer/links/{link}/open", same(303, anonymous=302, stranger=404)),
     # rename (no title given: 303 back with a message) and revoke: the link's creator (the owner here), the
     # request's owner, admins
     "viewer.edit_link": (
@@ -35,8 +44,9 @@ ROWS = {
         "/viewer/links/{link}/revoke",
         same(403, anonymous=302, stranger=404, owner=303, admin=303),
     ),
-    # any logged-in user may open an atlas on its own
-    "viewer.atlas": ("GET", "/viewer/atlas/allen_2017", same(303, anonymous=302)),
+    # any logged-in user may open an atlas on its own (the page, then its button)
+    "viewer.atlas": ("GET", "/viewer/atlas/allen_2017", same(200, anonymous=302)),
+    "viewer.launch_atlas": ("POST", "/viewer/atlas/allen_2017/open", same(303, anonymous=302)),
     # admins only
     "viewer.admin_sessions": ("GET", "/viewer/admin/sessions", same(403, anonymous=302, admin=200)),
     "viewer.admin_stop": (

@@ -13,7 +13,7 @@ import os
 
 from tests.viewer import conftest as viewer_fixtures
 from tests.viewer.conftest import server_processes
-from tests.viewer.test_sessions import launcher_sessions, routes_of, run, session_row, start_view
+from tests.viewer.test_sessions import launcher_sessions, open_link, routes_of, run, session_row, start_view
 
 # the viewer tests' fixtures, shared with this module: the real launcher under gunicorn, the real proxy, a
 # request whose layers are on disk
@@ -54,9 +54,7 @@ def test_a_layer_server_that_never_becomes_ready_fails_the_view_cleanly_and_leav
 
     # the fault is over: the same link opens
     (link,) = rows(app, ViewerLink)
-    resp = client.get(f"/viewer/links/{link.id}")
-    assert resp.status_code == 303
-    new_id = resp.headers["Location"].rsplit("/", 1)[1]
+    new_id = open_link(client, link.id)
     assert run(app, launch, new_id) == "ready"
     assert sorted(routes_of(chp, new_id)) == sorted(
         [f"/nglancer/{new_id}", f"/cv/{new_id}/raw_ch488_left", f"/cv/{new_id}/raw_ch488_right"]
@@ -65,7 +63,7 @@ def test_a_layer_server_that_never_becomes_ready_fails_the_view_cleanly_and_leav
     assert launcher_sessions(viewer_settings) == [] and server_processes(launcher_service.state_dir) == []
 
 
-def test_healthz_says_when_views_use_direct_loopback_urls_and_when_the_proxy_is_down(
+def test_healthz_says_when_the_proxy_is_missing_or_down(
     app, client, viewer_settings, chp, monkeypatch
 ):
     from tests.conftest import free_port
@@ -73,11 +71,11 @@ def test_healthz_says_when_views_use_direct_loopback_urls_and_when_the_proxy_is_
     body = client.get("/healthz").get_json()
     assert body["launcher"] == "ok" and body["proxy"] == "ok"
 
-    # no configurable-http-proxy (node missing, as make run allows): not a fault, but said plainly
+    # no configurable-http-proxy (node missing): views cannot open, said plainly
     monkeypatch.setattr(viewer_settings, "viewer_proxy_api_url", "")
-    body = client.get("/healthz").get_json()
-    assert body["proxy"].startswith("direct: configurable-http-proxy is not configured (VIEWER_PROXY_API_URL)")
-    assert "views open on direct loopback URLs" in body["proxy"]
+    resp = client.get("/healthz")
+    assert resp.status_code == 503
+    assert resp.get_json()["proxy"].startswith("error: configurable-http-proxy is not configured (VIEWER_PROXY_API_URL)")
 
     # configured but not answering: a fault that names the proxy and its address
     gone = f"http://127.0.0.1:{free_port()}"

@@ -4,9 +4,11 @@ missing), and request rows whose layers are ready."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,8 @@ if str(LAUNCHER_DIR) not in sys.path:
 
 TOKEN = secrets.token_urlsafe(32)
 PROXY_TOKEN = secrets.token_hex(32)
+#: the public address the in-process launcher's sessions name (its API tests talk to the servers directly)
+PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
 
 def sid() -> str:
@@ -73,8 +77,8 @@ def launcher_config(tmp_path, layer_dir):
     from viewer_launcher import LauncherConfig
 
     return LauncherConfig(
-        token=TOKEN, allowed_roots=(layer_dir,), mode="TEST", state_dir=tmp_path / "launcher-state",
-        ready_timeout=30.0, sweep_min_age=600.0,
+        token=TOKEN, allowed_roots=(layer_dir,), public_base_url=PUBLIC_BASE_URL, mode="TEST",
+        state_dir=tmp_path / "launcher-state", ready_timeout=30.0, sweep_min_age=600.0,
     )  # fmt: skip
 
 
@@ -110,15 +114,16 @@ class LauncherService:
 
 
 @pytest.fixture(scope="session")
-def launcher_service(settings, tmp_path_factory):
+def launcher_service(settings, chp, tmp_path_factory):
     """The real launcher under gunicorn (`python -m viewer_launcher`), process back end, allowed roots = the
-    test DATA_ROOT and ATLAS_ROOT."""
+    test DATA_ROOT and ATLAS_ROOT, sessions on the session's proxy (`chp`)."""
     port = free_port()
     state = tmp_path_factory.mktemp("launcher")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "VIEWER_"))}
     env.update(
         VIEWER_LAUNCHER_TOKEN=TOKEN,
         ALLOWED_MOUNT_ROOTS=f"{settings.data_root}{os.pathsep}{settings.atlas_root}",
+        PUBLIC_BASE_URL=chp.public_url,
         LIGHTSERV_MODE="TEST",
         VIEWER_LAUNCHER_STATE_DIR=str(state),
         VIEWER_LAUNCHER_BACKEND="process",
@@ -250,3 +255,15 @@ def world(app, make_user, atlas_installed):
     w.imaging(imaging_progress="complete")
     yield w
     shutil.rmtree(app.config["SETTINGS"].data_root / OWNER, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def site_behind_proxy(chp, web_port: int) -> Iterator[str]:
+    """The session's proxy forwards everything that is not a viewer route to the web application on
+    `web_port` (as the host proxy does in production); yields the public address."""
+    client = chp.client()
+    client.add_route("/", f"http://127.0.0.1:{web_port}")
+    try:
+        yield chp.public_url
+    finally:
+        client.delete_route("/")

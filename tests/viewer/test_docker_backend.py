@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .conftest import TOKEN, auth, sid
+from .conftest import PUBLIC_BASE_URL, TOKEN, auth, sid
 
 
 @dataclass
@@ -77,7 +77,8 @@ def docker_config(layer_dir, tmp_path, **overrides):
     from viewer_launcher import LauncherConfig
 
     values = dict(
-        token=TOKEN, allowed_roots=(layer_dir,), backend="docker", mode="PROD", state_dir=tmp_path,
+        token=TOKEN, allowed_roots=(layer_dir,), public_base_url=PUBLIC_BASE_URL, backend="docker", mode="PROD",
+        state_dir=tmp_path,
         images={"cloudvolume": "lightserv/cloudvolume:1", "annotation": "lightserv/cloudvolume:1",
                 "neuroglancer:general": "lightserv/neuroglancer:1",
                 "neuroglancer:registration": "lightserv/neuroglancer-registration:1"},
@@ -183,7 +184,7 @@ def test_an_image_that_cannot_start_fails_the_session_and_removes_every_sibling(
     doc = {"session_id": session_id, "owner": "alice", "variant": "general",
            "layers": [{"name": "img", "type": "image", "host_path": str(layer_dir / "img")},
                       {"name": "cells", "type": "annotation", "host_path": str(layer_dir / "cells")}],
-           "neuroglancer": {"token": sid(), "public_base_url": "https://lightserv.test.example"}}  # fmt: skip
+           "access_key": "ab" * 32, "neuroglancer": {"token": sid(), "public_base_url": PUBLIC_BASE_URL}}  # fmt: skip
     resp = app.test_client().post("/v1/sessions", json=doc, headers=auth())
     assert resp.status_code == 502 and resp.json["layer"] == "cells" and "did not start" in resp.json["error"]
     assert [c.removed for c in client.made.values()] == [True]  # the cloudvolume sibling is gone too
@@ -199,7 +200,7 @@ def test_a_container_that_never_answers_times_out_and_every_sibling_is_removed(l
     doc = {"session_id": sid(), "owner": "alice", "variant": "general",
            "layers": [{"name": "img", "type": "image", "host_path": str(layer_dir / "img")},
                       {"name": "img2", "type": "image", "host_path": str(layer_dir / "img2")}],
-           "neuroglancer": {"token": sid(), "public_base_url": "https://lightserv.test.example"}}  # fmt: skip
+           "access_key": "ab" * 32, "neuroglancer": {"token": sid(), "public_base_url": PUBLIC_BASE_URL}}  # fmt: skip
     resp = app.test_client().post("/v1/sessions", json=doc, headers=auth())
     assert resp.status_code == 504 and "did not answer within 0.6 s" in resp.json["error"]
     assert len(client.made) == 2 and all(c.removed for c in client.made.values())
@@ -215,13 +216,13 @@ def test_a_container_that_exits_fails_at_once_with_its_last_log_line(layer_dir, 
     app = create_app(config, DockerBackend(config, client=client))
     doc = {"session_id": sid(), "owner": "alice", "variant": "general",
            "layers": [{"name": "img", "type": "image", "host_path": str(layer_dir / "img")}],
-           "neuroglancer": {"token": sid(), "public_base_url": "https://lightserv.test.example"}}  # fmt: skip
+           "access_key": "ab" * 32, "neuroglancer": {"token": sid(), "public_base_url": PUBLIC_BASE_URL}}  # fmt: skip
     resp = app.test_client().post("/v1/sessions", json=doc, headers=auth())
     assert resp.status_code == 502 and "exited before it was ready (server: error: something)" in resp.json["error"]
     assert all(c.removed for c in client.made.values())
 
 
-def test_direct_loopback_urls_are_refused_by_the_docker_back_end(layer_dir, tmp_path):
+def test_a_viewer_pointed_at_another_host_is_refused_by_the_docker_back_end(layer_dir, tmp_path):
     from viewer_launcher import create_app
     from viewer_launcher.backends.docker import DockerBackend
 
@@ -229,6 +230,6 @@ def test_direct_loopback_urls_are_refused_by_the_docker_back_end(layer_dir, tmp_
     app = create_app(config, DockerBackend(config, client=FakeDocker()))
     doc = {"session_id": sid(), "owner": "alice", "variant": "general",
            "layers": [{"name": "img", "type": "image", "host_path": str(layer_dir / "img")}],
-           "neuroglancer": {"token": sid(), "public_base_url": ""}}  # fmt: skip
+           "access_key": "ab" * 32, "neuroglancer": {"token": sid(), "public_base_url": "https://evil.example"}}
     resp = app.test_client().post("/v1/sessions", json=doc, headers=auth())
-    assert resp.status_code == 400 and "public_base_url is required" in resp.json["error"]
+    assert resp.status_code == 400 and "configured PUBLIC_BASE_URL" in resp.json["error"]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from lightserv.extensions import db
 from lightserv.models import EventLog, ViewerLink
+from tests.support.auth import sign_in
 
 PAGE = "/viewer/admin/gallery"
 
@@ -31,10 +32,7 @@ def world(app, make_user):
 
 
 def _as(client, username: str) -> None:
-    with client.session_transaction() as sess:
-        sess.clear()
-        sess["_user_id"] = username
-        sess["_fresh"] = True
+    sign_in(client, username, clear=True)
 
 
 def _post(client, url: str, data: dict | None = None):
@@ -117,8 +115,10 @@ def test_a_marked_view_is_on_the_gallery_and_opens_for_every_signed_in_user(app,
     card = html.split('data-testid="gallery-card"', 1)[1]
     assert "Raw light-sheet data" in card and f'href="/viewer/links/{link}"' in card
     assert 'data-testid="manage-gallery"' not in html  # researchers get no link to the marking page
-    resp = client.get(f"/viewer/links/{link}")
-    assert resp.status_code == 303  # the live session of the link is reused
+    page = client.get(f"/viewer/links/{link}")
+    assert page.status_code == 200 and 'data-testid="start-viewer"' in page.get_data(as_text=True)
+    resp = _post(client, f"/viewer/links/{link}/open")
+    assert resp.status_code == 303  # bo's own session of the link starts
     assert client.get(resp.headers["Location"]).status_code == 200
     _as(client, "root")
     assert 'data-testid="manage-gallery"' in client.get("/gallery").get_data(as_text=True)

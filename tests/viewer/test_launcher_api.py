@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
+import urllib.error
 import urllib.request
 
 import psutil
 import pytest
 
-from .conftest import TOKEN, auth, server_processes, sid
+from lib import viewer_access
+
+from .conftest import PUBLIC_BASE_URL, TOKEN, auth, server_processes, sid
 
 
 def body(layer_dir, session_id=None, layers=None, **ng):
@@ -21,9 +25,15 @@ def body(layer_dir, session_id=None, layers=None, **ng):
         "owner": "alice",
         "variant": "general",
         "layers": layers if layers is not None else default,
-        "neuroglancer": {"token": sid(), "public_base_url": "https://lightserv.test.example", "layout": None,
-                         "gain": 45, **ng},
+        "access_key": secrets.token_hex(32),
+        "neuroglancer": {"token": sid(), "public_base_url": PUBLIC_BASE_URL, "layout": None, "gain": 45, **ng},
     }  # fmt: skip
+
+
+def cookie_for(doc: dict) -> str:
+    """The access cookie the portal would give the session's owner."""
+    value = viewer_access.cookie_value(doc["access_key"], doc["session_id"], int(time.time()) + 600)
+    return f"{viewer_access.COOKIE}={value}"
 
 
 BAD_HEADERS = [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Bearer {TOKEN}x"},
@@ -51,8 +61,13 @@ def test_a_short_token_stops_the_launcher_at_start_naming_the_setting(tmp_path):
         LauncherConfig.from_env({"VIEWER_LAUNCHER_TOKEN": "short", "ALLOWED_MOUNT_ROOTS": str(tmp_path)})
     with pytest.raises(ConfigError, match="ALLOWED_MOUNT_ROOTS"):
         LauncherConfig.from_env({"VIEWER_LAUNCHER_TOKEN": TOKEN})
+    for base in ("", "javascript:alert(1)", "ftp://example.org"):
+        with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+            LauncherConfig.from_env({"VIEWER_LAUNCHER_TOKEN": TOKEN, "ALLOWED_MOUNT_ROOTS": str(tmp_path),
+                                     "PUBLIC_BASE_URL": base})  # fmt: skip
     with pytest.raises(ConfigError, match="VIEWER_CONTAINER_UID"):
         LauncherConfig.from_env({"VIEWER_LAUNCHER_TOKEN": TOKEN, "ALLOWED_MOUNT_ROOTS": str(tmp_path),
+                                 "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
                                  "VIEWER_LAUNCHER_BACKEND": "docker", "CLOUDVOLUME_IMAGE": "cv:1",
                                  "NEUROGLANCER_IMAGE_GENERAL": "ng:1", "NEUROGLANCER_IMAGE_REGISTRATION": "ngr:1",
                                  "VIEWER_CONTAINER_UID": "0"})  # fmt: skip
@@ -95,7 +110,15 @@ def test_paths_outside_the_allowed_roots_are_refused_naming_the_layer(launcher, 
         (lambda b: b.update(session_id="../../etc"), "session_id must be 32 lower-case hex digits"),
         (lambda b: b.update(session_id="A" * 32), "session_id must be 32 lower-case hex digits"),
         (lambda b: b.update(variant="custom"), "variant must be one of general, registration"),
-        (lambda b: b["layers"][0].update(name="bad name/.."), "layer names must match"),
+        (lambda b: b["layers"][0].update(name="bad name/.."), "layer names are 1-64 letters"),
+        (lambda b: b["layers"][0].update(name="."), "layer names are 1-64 letters"),
+        (lambda b: b["layers"][0].update(name=".."), "layer names are 1-64 letters"),
+        (lambda b: b["layers"][0].update(name="-img"), "layer names are 1-64 letters"),
+        (lambda b: b["layers"][0].update(name="img.v2"), "layer names are 1-64 letters"),
+        (lambda b: b.pop("access_key"), "access_key must be 64 lower-case hex digits"),
+        (lambda b: b.update(access_key="00" * 16), "access_key must be 64 lower-case hex digits"),
+        (lambda b: b["neuroglancer"].update(public_base_url="https://evil.example"), "configured PUBLIC_BASE_URL"),
+        (lambda b: b["neuroglancer"].update(public_base_url=""), "configured PUBLIC_BASE_URL"),
         (lambda b: b["layers"].append(dict(b["layers"][0])), "appears twice"),
         (lambda b: b.update(layers=[]), "layers must be a non-empty list"),
         (lambda b: b["neuroglancer"].update(token="short"), "neuroglancer.token"),
@@ -119,9 +142,13 @@ def test_more_layers_than_the_maximum_are_refused(launcher, layer_dir):
     assert resp.status_code == 400 and resp.json["error"] == "at most 12 layers per session"
 
 
-def _get(url: str) -> tuple[int, bytes, dict]:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
-        return resp.status, resp.read(), dict(resp.headers)
+def _get(url: str, cookie: str = "") -> tuple[int, bytes, dict]:
+    req = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
 
 
 def test_a_session_starts_every_server_answers_and_delete_leaves_nothing(launcher, launcher_config, layer_dir):
@@ -145,14 +172,20 @@ def test_a_session_starts_every_server_answers_and_delete_leaves_nothing(launche
     assert by_layer["img"]["proxy_path"] == f"/cv/{session_id}/img"
     assert by_layer[""]["proxy_path"] == f"/nglancer/{session_id}" and by_layer[""]["role"] == "neuroglancer"
     assert by_layer[""]["image"] == "process:neuroglancer-registration/server.py"
-    # every server answers: layer info (with CORS), a chunk, the viewer page
-    status, data, headers = _get(by_layer["img"]["target"] + "/info")
+    # every server answers the owner's cookie: layer info (with CORS), a chunk, the viewer page
+    cookie = cookie_for(doc)
+    status, data, headers = _get(by_layer["img"]["target"] + "/info", cookie)
     assert status == 200 and b"5000_5000_10000" in data and headers["Access-Control-Allow-Origin"] == "*"
-    assert _get(by_layer["img"]["target"] + "/5000_5000_10000/0-128_0-96_0-1")[0] == 200
-    assert _get(by_layer["cells_ch647"]["target"] + "/spatial0/0_0_0")[0] == 200
-    assert _get(by_layer["atlas_allen_2017"]["target"] + "/segment_properties/info")[0] == 200
-    page = _get(f"{by_layer['']['target']}/v/{doc['neuroglancer']['token']}/")
-    assert page[0] == 200 and b"neuroglancer" in page[1]
+    urls = [by_layer["img"]["target"] + "/5000_5000_10000/0-128_0-96_0-1",
+            by_layer["cells_ch647"]["target"] + "/spatial0/0_0_0",
+            by_layer["atlas_allen_2017"]["target"] + "/segment_properties/info",
+            f"{by_layer['']['target']}/v/{doc['neuroglancer']['token']}/"]  # fmt: skip
+    assert [_get(u, cookie)[0] for u in urls] == [200, 200, 200, 200]
+    assert b"neuroglancer" in _get(urls[-1], cookie)[1]
+    # and nobody else, even on the servers' own addresses: no cookie 401, another session's key 403
+    other = cookie_for({**doc, "access_key": secrets.token_hex(32)})
+    assert [_get(u)[0] for u in urls] == [401, 401, 401, 401]
+    assert [_get(u, other)[0] for u in urls] == [403, 403, 403, 403]
     # listed with owner and labels; one session
     listed = client.get("/v1/sessions", headers=auth()).json["sessions"]
     assert [s["session_id"] for s in listed] == [session_id] and listed[0]["owner"] == "alice"
@@ -190,8 +223,8 @@ def test_a_server_that_fails_its_readiness_check_fails_the_session_and_removes_i
 def test_the_session_cap_answers_429_and_the_sweep_removes_sessions_not_kept(layer_dir, tmp_path):
     from viewer_launcher import LauncherConfig, create_app
 
-    config = LauncherConfig(token=TOKEN, allowed_roots=(layer_dir,), mode="TEST", state_dir=tmp_path / "s",
-                            max_sessions=1, sweep_min_age=0.01)  # fmt: skip
+    config = LauncherConfig(token=TOKEN, allowed_roots=(layer_dir,), public_base_url=PUBLIC_BASE_URL, mode="TEST",
+                            state_dir=tmp_path / "s", max_sessions=1, sweep_min_age=0.01)  # fmt: skip
     client = create_app(config).test_client()
     first = body(layer_dir)
     assert client.post("/v1/sessions", json=first, headers=auth()).status_code == 201
@@ -209,9 +242,9 @@ def test_the_session_cap_answers_429_and_the_sweep_removes_sessions_not_kept(lay
 def test_other_environments_servers_are_neither_listed_nor_swept(layer_dir, tmp_path):
     from viewer_launcher import LauncherConfig, create_app
 
-    dev = create_app(LauncherConfig(token=TOKEN, allowed_roots=(layer_dir,), mode="DEV", state_dir=tmp_path))
-    test = create_app(LauncherConfig(token=TOKEN, allowed_roots=(layer_dir,), mode="TEST", state_dir=tmp_path,
-                                     sweep_min_age=0.01))  # fmt: skip
+    common = dict(token=TOKEN, allowed_roots=(layer_dir,), public_base_url=PUBLIC_BASE_URL, state_dir=tmp_path)
+    dev = create_app(LauncherConfig(**common, mode="DEV"))
+    test = create_app(LauncherConfig(**common, mode="TEST", sweep_min_age=0.01))
     doc = body(layer_dir)
     assert dev.test_client().post("/v1/sessions", json=doc, headers=auth()).status_code == 201
     try:
@@ -240,3 +273,4 @@ def test_calls_are_logged_without_the_token_and_servers_do_not_inherit_it(launch
     for proc in pids:
         env = proc.environ()
         assert "VIEWER_LAUNCHER_TOKEN" not in env and TOKEN not in " ".join(env.values())
+        assert env["LIGHTSERV_VIEW_SESSION"] == doc["session_id"] and env["LIGHTSERV_VIEW_KEY"] == doc["access_key"]

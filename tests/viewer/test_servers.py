@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
 import subprocess
 import sys
 import time
@@ -14,11 +15,15 @@ import urllib.request
 
 import pytest
 
+from lib import viewer_access
 from tests.conftest import ROOT, free_port
 
 from .conftest import PROXY_TOKEN
 
 SERVER = ROOT / "cloudvolume" / "server.py"
+SESSION, KEY = "cd" * 16, "ef" * 32
+ACCESS_ENV = {**os.environ, **viewer_access.server_env(SESSION, KEY)}
+COOKIE = f"{viewer_access.COOKIE}={viewer_access.cookie_value(KEY, SESSION, int(time.time()) + 3600)}"
 
 
 def ngstate():
@@ -34,7 +39,8 @@ def ngstate():
 
 
 def request(url: str, method: str = "GET", headers: dict | None = None):
-    req = urllib.request.Request(url, method=method, headers=headers or {})  # noqa: S310
+    """An answer of the server, to a browser holding the session's access cookie unless `headers` say otherwise."""
+    req = urllib.request.Request(url, method=method, headers={"Cookie": COOKIE, **(headers or {})})  # noqa: S310
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
             return resp.status, resp.read(), resp.headers
@@ -53,7 +59,8 @@ def layer_server(layer_dir, tmp_path_factory):
         link.symlink_to(outside / "secret")
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(SERVER), "--root", str(layer_dir / "img"), "--port", str(port),
-                             "--bind", "127.0.0.1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+                             "--bind", "127.0.0.1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=ACCESS_ENV)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -91,6 +98,17 @@ def test_the_layer_server_answers_get_head_options_and_ranges_with_cors(layer_se
     assert status == 200 and headers["Content-Encoding"] == "gzip" and gzip.decompress(body) == b"hello"
 
 
+def test_the_layer_server_answers_only_the_sessions_cookie(layer_server):
+    chunk = layer_server + "/5000_5000_10000/0-128_0-96_0-1"
+    for url in (layer_server + "/info", chunk):
+        assert request(url, headers={"Cookie": ""})[0] == 401
+        assert request(url, "HEAD", headers={"Cookie": "other=1"})[0] == 401
+        for key, session, expires in (("ab" * 32, SESSION, 3600), (KEY, "ab" * 16, 3600), (KEY, SESSION, -5)):
+            value = viewer_access.cookie_value(key, session, int(time.time()) + expires)
+            assert request(url, headers={"Cookie": f"{viewer_access.COOKIE}={value}"})[0] == 403
+        assert request(url, headers={"Cookie": f"a=b; {viewer_access.COOKIE}=junk; {COOKIE}"})[0] == 200
+
+
 def test_the_layer_server_is_read_only_and_stays_inside_its_folder(layer_server):
     assert request(layer_server + "/../layers0/img2/info")[0] == 403
     assert request(layer_server + "/%2e%2e/img2/info")[0] == 403
@@ -104,9 +122,13 @@ def test_the_layer_server_exits_when_the_data_is_missing(layer_dir, tmp_path):
     for folder, reason in [(tmp_path / "nothing", "is not a folder"), (layer_dir / "not_a_layer", "is missing"),
                            (layer_dir / "broken", "has no data")]:  # fmt: skip
         result = subprocess.run([sys.executable, str(SERVER), "--root", str(folder), "--port", "0"],
-                                capture_output=True, text=True, timeout=60)  # fmt: skip
+                                capture_output=True, text=True, timeout=60, env=ACCESS_ENV)  # fmt: skip
         assert result.returncode == 2 and reason in result.stderr, result.stderr
     assert not (tmp_path / "nothing").exists()  # nothing fabricated
+    # without its session's key it does not start at all
+    result = subprocess.run([sys.executable, str(SERVER), "--root", str(layer_dir / "img"), "--port", "0"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2 and "LIGHTSERV_VIEW_SESSION" in result.stderr, result.stderr
 
 
 LAYERS = [

@@ -11,16 +11,42 @@ import urllib.request
 
 import requests
 
+from tests.support.auth import sign_in
+
 from .conftest import OWNER, RAW_SETUP, TOKEN, auth, server_processes, sid
 from .test_setup_pages import post, rows, value
 
 
-def fetch(url: str) -> int:
+def fetch(url: str, cookie: str = "") -> int:
+    """Status of a GET through the proxy, with the browser's access cookie when given."""
+    req = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def enter(client, session_id: str) -> tuple[str, str]:
+    """What the browser gets from "Open in Neuroglancer": the Neuroglancer address and the access cookie."""
+    from lib.viewer_access import COOKIE
+
+    resp = client.get(f"/viewer/session/{session_id}/enter")
+    assert resp.status_code == 303, resp.status_code
+    cookies = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith(f"{COOKIE}=")]
+    assert sorted(c.split("Path=")[1].split(";")[0] for c in cookies) == [f"/cv/{session_id}/",
+                                                                        f"/nglancer/{session_id}/"]  # fmt: skip
+    assert all("HttpOnly" in c and "SameSite=Lax" in c for c in cookies)
+    return resp.headers["Location"], cookies[0].split(";")[0]
+
+
+def open_link(client, link_id: str) -> str:
+    """The link's page starts nothing; its button (a POST) does. Returns the session id."""
+    page = client.get(f"/viewer/links/{link_id}")
+    assert page.status_code == 200 and 'data-testid="start-viewer"' in page.get_data(as_text=True)
+    resp = post(client, f"/viewer/links/{link_id}/open", {})
+    assert resp.status_code == 303
+    return resp.headers["Location"].rsplit("/", 1)[1]
 
 
 def launcher_sessions(settings) -> list[str]:
@@ -33,8 +59,7 @@ def routes_of(chp, session_id: str) -> list[str]:
 
 
 def start_view(app, client, world, *layers) -> str:
-    with client.session_transaction() as sess:
-        sess["_user_id"] = OWNER
+    sign_in(client, OWNER)
     resp = post(client, RAW_SETUP, {"layer": [value(x) for x in layers]})
     assert resp.status_code == 303
     return resp.headers["Location"].rsplit("/", 1)[1]
@@ -72,10 +97,13 @@ def test_a_launched_view_answers_through_the_proxy_and_stopping_leaves_nothing(
     assert routes_of(chp, session_id) == sorted(c.proxy_path for c in containers.values())
     status = client.get(f"/viewer/session/{session_id}/status").get_json()
     assert status["status"] == "ready"
-    assert status["url"] == f"{chp.public_url}/nglancer/{session_id}/v/{s.ng_token}/"
-    assert fetch(status["url"]) == 200
-    assert fetch(f"{chp.public_url}/cv/{session_id}/raw_ch488_left/info") == 200
-    assert fetch(f"{chp.public_url}/cv/{session_id}/raw_ch488_right/5000_5000_10000/0-128_0-96_0-1") == 200
+    assert status["url"] == f"/viewer/session/{session_id}/enter"
+    viewer_url, cookie = enter(client, session_id)
+    assert viewer_url == f"{chp.public_url}/nglancer/{session_id}/v/{s.ng_token}/"
+    info = f"{chp.public_url}/cv/{session_id}/raw_ch488_left/info"
+    chunk = f"{chp.public_url}/cv/{session_id}/raw_ch488_right/5000_5000_10000/0-128_0-96_0-1"
+    assert [fetch(u, cookie) for u in (viewer_url, info, chunk)] == [200, 200, 200]
+    assert [fetch(u) for u in (viewer_url, info, chunk)] == [401, 401, 401]  # no cookie: nothing to read
     assert launcher_sessions(viewer_settings) == [session_id]
     # the page's Stop queues the stop; here the task body runs in-process
     assert post(client, f"/viewer/session/{session_id}/stop", {}).status_code == 303
@@ -83,7 +111,7 @@ def test_a_launched_view_answers_through_the_proxy_and_stopping_leaves_nothing(
     assert run(app, stop, session_id, "user") == "stopped"
     assert routes_of(chp, session_id) == [] and launcher_sessions(viewer_settings) == []
     assert server_processes(launcher_service.state_dir) == []
-    assert fetch(status["url"]) == 404
+    assert fetch(viewer_url, cookie) == 404
     s = session_row(app, session_id)
     assert s.end_reason == "user" and s.ended_at is not None and s.error_message == ""
     actions = [e.action for e in rows(app, EventLog) if e.action.startswith("viewer.session")]
@@ -101,7 +129,7 @@ def test_idle_sessions_expire_the_link_relaunches_and_orphans_are_swept(app, cli
     left = world.layer("raw", "488", "left")
     session_id = start_view(app, client, world, left)
     assert run(app, launch, session_id) == "ready"
-    fetch(f"{chp.public_url}/cv/{session_id}/raw_ch488_left/info")
+    assert fetch(f"{chp.public_url}/cv/{session_id}/raw_ch488_left/info", enter(client, session_id)[1]) == 200
     report = run(app, cleanup)  # just used: nothing happens
     assert report.expired == [] and session_row(app, session_id).status == "ready"
     assert session_row(app, session_id).last_activity_at is not None
@@ -110,7 +138,8 @@ def test_idle_sessions_expire_the_link_relaunches_and_orphans_are_swept(app, cli
     requests.post(viewer_settings.viewer_launcher_url + "/v1/sessions", headers=auth(), timeout=60, json={
         "session_id": orphan, "owner": "ghost", "variant": "general",
         "layers": [{"name": "img", "type": "image", "host_path": str(viewer_settings.data_root / left["layer_path"])}],
-        "neuroglancer": {"token": sid(), "public_base_url": chp.public_url}}).raise_for_status()  # fmt: skip
+        "access_key": "ab" * 32, "neuroglancer": {"token": sid(), "public_base_url": chp.public_url}},
+    ).raise_for_status()  # fmt: skip
     chp.client().add_route(f"/cv/{orphan}/img", "http://127.0.0.1:9")
     time.sleep(0.6)  # older than the launcher's sweep age here (VIEWER_SWEEP_MIN_AGE_SECONDS=0.5; 600 in production)
     # twelve hours later (the idle time) nobody has touched it
@@ -125,11 +154,10 @@ def test_idle_sessions_expire_the_link_relaunches_and_orphans_are_swept(app, cli
     assert run(app, cleanup, later).expired == []  # idempotent
     # the link survives and relaunches
     (link,) = rows(app, ViewerLink)
-    resp = client.get(f"/viewer/links/{link.id}")
-    new_id = resp.headers["Location"].rsplit("/", 1)[1]
-    assert resp.status_code == 303 and new_id != session_id
+    new_id = open_link(client, link.id)
+    assert new_id != session_id
     assert run(app, launch, new_id) == "ready"
-    assert fetch(client.get(f"/viewer/session/{new_id}/status").get_json()["url"]) == 200
+    assert fetch(*enter(client, new_id)) == 200
     run(app, lambda: [services.request_stop(x, "user") for x in services.live_sessions()])
     from lightserv.viewer.launch import stop
 
@@ -187,17 +215,14 @@ def test_sessions_stuck_starting_fail_and_old_ones_reach_their_maximum_lifetime(
     assert launcher_sessions(viewer_settings) == []
 
 
-def test_without_a_proxy_the_view_opens_on_direct_loopback_urls(app, client, world, viewer_settings, monkeypatch):
-    from lightserv.viewer.launch import launch, stop
+def test_without_a_proxy_a_view_fails_with_a_message_naming_it(app, client, world, viewer_settings, monkeypatch):
+    """Only behind the proxy do the browser's access cookie and the data share an origin."""
+    from lightserv.viewer.launch import launch
 
     monkeypatch.setattr(viewer_settings, "viewer_proxy_api_url", "")
-    left = world.layer("raw", "488", "left")
-    session_id = start_view(app, client, world, left)
-    assert run(app, launch, session_id) == "ready"
-    url = client.get(f"/viewer/session/{session_id}/status").get_json()["url"]
-    assert url.startswith("http://127.0.0.1:") and url.endswith(f"/v/{session_row(app, session_id).ng_token}/")
-    assert fetch(url) == 200
-    assert run(app, stop, session_id, "user") == "stopped"
+    session_id = start_view(app, client, world, world.layer("raw", "488", "left"))
+    assert run(app, launch, session_id) == "failed"
+    assert "configurable-http-proxy" in session_row(app, session_id).error_message
     assert launcher_sessions(viewer_settings) == []
 
 
@@ -210,8 +235,7 @@ def test_the_admin_page_shows_containers_and_orphans_and_its_posts_queue_work(
     session_id = start_view(app, client, world, left)
     assert run(app, launch, session_id) == "ready"
     admin = make_user("boss", roles=["facility_admin"])
-    with client.session_transaction() as sess:
-        sess["_user_id"] = admin
+    sign_in(client, admin)
     html = client.get("/viewer/admin/sessions").get_data(as_text=True)
     assert f"lsv-{session_id}-cloudvolume-0" in html and "process:cloudvolume/server.py" in html
     assert "orphan" not in html.split("Ended in the last 7 days")[0].lower().replace("sweep orphans now", "")
@@ -231,9 +255,11 @@ def test_an_atlas_opens_on_its_own_with_region_names_and_its_link_is_shared(
     from lightserv.viewer.launch import launch, stop
 
     someone = make_user("visitor")
-    with client.session_transaction() as sess:
-        sess["_user_id"] = someone
-    resp = client.get("/viewer/atlas/allen_2017")
+    sign_in(client, someone)
+    page = client.get("/viewer/atlas/allen_2017")
+    assert page.status_code == 200 and 'data-testid="start-viewer"' in page.get_data(as_text=True)
+    assert rows(app, ViewerLink) == []  # showing the page makes nothing
+    resp = post(client, "/viewer/atlas/allen_2017/open", {})
     assert resp.status_code == 303
     session_id = resp.headers["Location"].rsplit("/", 1)[1]
     assert run(app, launch, session_id) == "ready"
@@ -241,8 +267,9 @@ def test_an_atlas_opens_on_its_own_with_region_names_and_its_link_is_shared(
     assert link.title == "Atlas: Allen atlas (2017)" and link.request_username is None
     assert {s.variant for s in rows(app, ViewerSession)} == {"registration"}
     base = f"{chp.public_url}/cv/{session_id}/atlas_allen_2017"
-    assert fetch(base + "/info") == 200 and fetch(base + "/segment_properties/info") == 200
-    assert client.get("/viewer/atlas/allen_2017").headers["Location"].endswith(session_id)  # reused
+    cookie = enter(client, session_id)[1]
+    assert fetch(base + "/info", cookie) == 200 and fetch(base + "/segment_properties/info", cookie) == 200
+    assert post(client, "/viewer/atlas/allen_2017/open", {}).headers["Location"].endswith(session_id)  # reused
     assert client.get("/viewer/atlas/paxinos").status_code == 404  # not installed
     assert run(app, stop, session_id, "user") == "stopped"
     assert launcher_sessions(viewer_settings) == []

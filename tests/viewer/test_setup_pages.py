@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import csrf_from
+from tests.support.auth import sign_in
 
 from .conftest import OWNER, RAW_SETUP, REQUEST, SETUP, _now
 
@@ -22,9 +23,7 @@ def rows(app, model):
 
 @pytest.fixture
 def owner(client, world):
-    with client.session_transaction() as sess:
-        sess["_user_id"] = OWNER
-        sess["_fresh"] = True
+    sign_in(client, OWNER)
     return OWNER
 
 
@@ -192,13 +191,16 @@ def test_a_link_reuses_its_live_session_relaunches_after_it_ended_and_refuses_wh
     post(client, RAW_SETUP, {"layer": [value(left), value(right)]})
     (link,) = rows(app, ViewerLink)
     (first,) = rows(app, ViewerSession)
-    resp = client.get(f"/viewer/links/{link.id}")
+    assert client.get(f"/viewer/links/{link.id}").status_code == 200  # its page starts nothing
+    assert len(rows(app, ViewerSession)) == 1
+    resp = post(client, f"/viewer/links/{link.id}/open", {})
     assert resp.status_code == 303 and resp.headers["Location"] == f"/viewer/session/{first.id}"
     with app.app_context():
         db.session.get(ViewerSession, first.id).status = "expired"
         db.session.commit()
     world.set_status(right, "failed")
-    resp = client.get(f"/viewer/links/{link.id}", follow_redirects=True)
+    resp = post(client, f"/viewer/links/{link.id}/open", {})
+    resp = client.get(resp.headers["Location"])
     assert "Layer raw_ch488_right is no longer available and was left out." in resp.get_data(as_text=True)
     assert len(rows(app, ViewerSession)) == 2
     with app.app_context():
@@ -209,11 +211,11 @@ def test_a_link_reuses_its_live_session_relaunches_after_it_ended_and_refuses_wh
         for s in db.session.scalars(select(ViewerSession)):
             s.status = "expired"
         db.session.commit()
-    resp = client.get(f"/viewer/links/{link.id}")
-    assert resp.status_code == 410 and "This view is no longer available." in resp.get_data(as_text=True)
+    for resp in (client.get(f"/viewer/links/{link.id}"), post(client, f"/viewer/links/{link.id}/open", {})):
+        assert resp.status_code == 410 and "This view is no longer available." in resp.get_data(as_text=True)
     assert post(client, f"/viewer/links/{link.id}/revoke", {}).status_code == 303
-    resp = client.get(f"/viewer/links/{link.id}")
-    assert resp.status_code == 410 and "This link was revoked." in resp.get_data(as_text=True)
+    for resp in (client.get(f"/viewer/links/{link.id}"), post(client, f"/viewer/links/{link.id}/open", {})):
+        assert resp.status_code == 410 and "This link was revoked." in resp.get_data(as_text=True)
 
 
 def test_links_are_renamed_and_revoked_only_by_their_creator_the_owner_and_admins(
@@ -232,12 +234,10 @@ def test_links_are_renamed_and_revoked_only_by_their_creator_the_owner_and_admin
         )
     post(client, RAW_SETUP, {"layer": [value(left)]})
     (link,) = rows(app, ViewerLink)
-    with client.session_transaction() as sess:
-        sess["_user_id"] = "colla"
-    assert client.get(f"/viewer/links/{link.id}").status_code == 303  # may open
+    sign_in(client, "colla")
+    assert post(client, f"/viewer/links/{link.id}/open", {}).status_code == 303  # may open
     assert post(client, f"/viewer/links/{link.id}/edit", {"title": "Mine now"}).status_code == 403
-    with client.session_transaction() as sess:
-        sess["_user_id"] = OWNER
+    sign_in(client, OWNER)
     assert post(client, f"/viewer/links/{link.id}/edit", {"title": "  Left   sheet  "}).status_code == 303
     with app.app_context():
         assert db.session.get(ViewerLink, link.id).title == "Left sheet"
@@ -250,8 +250,7 @@ def test_the_admin_page_lists_sessions_without_changing_anything(app, client, wo
     post(client, RAW_SETUP, {"layer": [value(left)]})
     before = [(s.id, s.status, s.last_activity_at) for s in rows(app, ViewerSession)]
     admin = make_user("boss", roles=["facility_admin"])
-    with client.session_transaction() as sess:
-        sess["_user_id"] = admin
+    sign_in(client, admin)
     html = client.get("/viewer/admin/sessions").get_data(as_text=True)
     assert before[0][0][:8] in html and "brains / s1: 1.3x, dorsal, full resolution" in html
     assert "The launcher could not be asked" in html  # none configured in this test
@@ -269,8 +268,7 @@ def test_saved_views_are_listed_on_the_request_overview_with_their_actions(app, 
     assert "brains / s1: 1.3x, dorsal, full resolution" in section and "raw 488 left" in section
     assert f"/viewer/links/{link.id}" in section and "Rename" in section and "Revoke" in section
     staff = make_user("clara", roles=["clearing_staff"])
-    with client.session_transaction() as sess:
-        sess["_user_id"] = staff
+    sign_in(client, staff)
     section = client.get(f"/requests/{OWNER}/{REQUEST}").get_data(as_text=True).split('data-testid="saved-views"')[1]
     assert f"/viewer/links/{link.id}" in section.split("</section>")[0]
     assert "Revoke" not in section.split("</section>")[0]  # staff may open, not revoke

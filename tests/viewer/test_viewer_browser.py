@@ -19,7 +19,7 @@ import requests
 from tests.conftest import free_port
 from tests.support import processes
 
-from .conftest import OWNER, PROXY_TOKEN, SETUP, TOKEN, auth, server_processes
+from .conftest import OWNER, PROXY_TOKEN, SETUP, TOKEN, auth, server_processes, site_behind_proxy
 from .layers import image_volume, write_image_layer
 
 pytestmark = pytest.mark.browser
@@ -27,16 +27,10 @@ PASSWORD = "viewer browser password"
 
 
 @pytest.fixture
-def stack(app, settings, settings_overrides, launcher_service, monkeypatch, tmp_path):
-    """configurable-http-proxy in front of gunicorn, and a Celery worker, all pointed at the real launcher."""
-    from lib.proxy import ProxyUnavailable, start_proxy
-
+def stack(app, settings, settings_overrides, launcher_service, chp, monkeypatch, tmp_path):
+    """The session's configurable-http-proxy in front of gunicorn, and a Celery worker, all pointed at the real
+    launcher."""
     web_port = free_port()
-    try:
-        chp = start_proxy(free_port(), free_port(), PROXY_TOKEN, tmp_path / "chp.log",
-                          default_target=f"http://127.0.0.1:{web_port}")  # fmt: skip
-    except ProxyUnavailable as exc:
-        pytest.skip(f"configurable-http-proxy unavailable: {exc}")
     viewer = dict(viewer_launcher_url=launcher_service.url, viewer_launcher_token=TOKEN,
                   viewer_proxy_api_url=chp.api_url, configproxy_auth_token=PROXY_TOKEN,
                   public_base_url=chp.public_url)  # fmt: skip
@@ -46,12 +40,12 @@ def stack(app, settings, settings_overrides, launcher_service, monkeypatch, tmp_
     web = processes.gunicorn(env, web_port, tmp_path / "web", workers=2)
     worker = processes.celery_worker(env, tmp_path / "worker", name="viewer-browser")
     try:
-        processes.wait_http(chp.public_url + "/login", timeout=60, proc=web)
-        yield chp
+        with site_behind_proxy(chp, web_port):
+            processes.wait_http(chp.public_url + "/login", timeout=60, proc=web)
+            yield chp
     finally:
         worker.stop()
         web.stop()
-        chp.stop()
 
 
 def wait_status(page_, base: str, session_id: str, wanted: str, timeout: float = 90) -> dict:
@@ -136,8 +130,8 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     card = page.locator('[data-testid="session-card"]')
     card.get_by_test_id("session-status").filter(has_text="Ready").wait_for(timeout=90_000)
     ready_after = time.monotonic() - posted
-    viewer_url = card.get_by_test_id("open-viewer").get_attribute("href")
-    assert viewer_url.startswith(f"{base}/nglancer/{session_id}/v/")
+    enter = card.get_by_test_id("open-viewer").get_attribute("href")
+    assert enter == f"/viewer/session/{session_id}/enter"  # sets the access cookie, then opens Neuroglancer
     link_url = card.get_by_test_id("persistent-link").inner_text()
     assert re.fullmatch(re.escape(base) + r"/viewer/links/[A-Za-z0-9]{10}", link_url)
     page.screenshot(path=str(artifacts_dir / "viewer-session-ready.png"), full_page=True)
@@ -147,7 +141,8 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     viewer = page.context.new_page()
     viewer.set_viewport_size({"width": 1280, "height": 900})
     viewer.on("response", lambda r: seen.append((r.status, r.url)))
-    viewer.goto(viewer_url)
+    viewer.goto(base + enter)
+    assert viewer.url.startswith(f"{base}/nglancer/{session_id}/v/")
     names = ["raw_ch488_left", "raw_ch488_right", "blended_ch647", "cells_ch647"]
     chunk = {n: re.compile(rf"/cv/{session_id}/{n}/(5000_5000_10000|10000_10000_10000)/\d") for n in names[:3]}
     chunk["cells_ch647"] = re.compile(rf"/cv/{session_id}/cells_ch647/spatial0/")
@@ -175,8 +170,10 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     assert [p for p in stack.client().routes() if session_id in p] == []
     assert requests.get(launcher_service.url + "/v1/sessions", headers=auth(), timeout=10).json() == {"sessions": []}
 
-    # the persistent link relaunches; after the idle time the clean-up ends it; the link relaunches again
+    # the persistent link relaunches (its page starts nothing until asked); after the idle time the clean-up
+    # ends it; the link relaunches again
     page.goto(link_url)
+    page.get_by_test_id("start-viewer").click()
     page.wait_for_url(re.compile(r".*/viewer/session/[0-9a-f]{32}$"))
     second = page.url.rsplit("/", 1)[1]
     assert second != session_id
@@ -192,12 +189,22 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     assert server_processes(launcher_service.state_dir) == []
     assert [p for p in stack.client().routes() if p.startswith(("/nglancer/", "/cv/"))] == []
     page.goto(link_url)
+    page.get_by_test_id("start-viewer").click()
     page.wait_for_url(re.compile(r".*/viewer/session/[0-9a-f]{32}$"))
     third = page.url.rsplit("/", 1)[1]
     state = wait_status(page, base, third, "ready")
     viewer = page.context.new_page()
-    assert viewer.goto(state["url"]).status == 200
+    assert viewer.goto(base + state["url"]).status == 200
     viewer.close()
+    stranger = page.context.browser.new_context()  # no portal login, no access cookie
+    with app.app_context():
+        from lightserv.extensions import db
+        from lightserv.models import ViewerSession
+
+        token = db.session.get(ViewerSession, third).ng_token
+    assert stranger.request.get(f"{base}/nglancer/{third}/v/{token}/").status == 401
+    assert stranger.request.get(f"{base}/cv/{third}/blended_ch647/info").status == 401
+    stranger.close()
     page.get_by_test_id("stop-session").click()
     wait_status(page, base, third, "stopped", timeout=60)
     assert server_processes(launcher_service.state_dir) == []

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import ConfigError, LauncherConfig
+from .config import CHECKOUT, ConfigError, LauncherConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         "--chdir", str(Path(__file__).resolve().parent.parent),
         "viewer_launcher.wsgi:app",
     ]  # fmt: skip
+    if (CHECKOUT / "lib" / "viewer_access.py").is_file():  # in a checkout; the image has lib/ beside the package
+        command[-1:-1] = ["--pythonpath", str(CHECKOUT)]
     os.execv(command[0], command) if os.path.isabs(command[0]) else os.execvp(command[0], command)  # noqa: S606
     return 0
 

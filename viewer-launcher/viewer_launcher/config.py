@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 #: the repository checkout this package lives in (the process back end runs the server programs from it)
 CHECKOUT = Path(__file__).resolve().parents[2]
 MIN_TOKEN_LENGTH = 32
+URL_RE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
 BACKENDS = ("process", "docker")
 
 
@@ -22,6 +24,7 @@ class ConfigError(RuntimeError):
 class LauncherConfig:
     token: str
     allowed_roots: tuple[Path, ...]
+    public_base_url: str  # where browsers reach the proxy; every session must name exactly this one
     backend: str = "process"
     mode: str = "DEV"  # the `org.lightserv.env` label: sessions of other environments are never touched
     max_layers: int = 12
@@ -57,6 +60,9 @@ class LauncherConfig:
             raise ConfigError(f"ALLOWED_MOUNT_ROOTS is required (absolute folders separated by {os.pathsep!r})")
         if any(not Path(p).is_absolute() for p in roots_raw.split(os.pathsep) if p.strip()):
             raise ConfigError("ALLOWED_MOUNT_ROOTS must list absolute folders")
+        public_base_url = env.get("PUBLIC_BASE_URL", "").rstrip("/")
+        if not URL_RE.match(public_base_url):
+            raise ConfigError("PUBLIC_BASE_URL is required: the http(s) address browsers reach the viewer proxy at")
         backend = env.get("VIEWER_LAUNCHER_BACKEND", "process")
         if backend not in BACKENDS:
             raise ConfigError(f"VIEWER_LAUNCHER_BACKEND must be one of {', '.join(BACKENDS)}")
@@ -78,6 +84,7 @@ class LauncherConfig:
         return cls(
             token=token,
             allowed_roots=roots,
+            public_base_url=public_base_url,
             backend=backend,
             mode=env.get("LIGHTSERV_MODE", "DEV").upper(),
             max_layers=_int(env, "VIEWER_MAX_LAYERS", 12),

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from lib import viewer_access
+
 from .backends.base import Backend, BackendError, ContainerRecord, StartRequest, container_name, labels_for, utc_now_iso
 from .config import LauncherConfig
 from .spec import SESSION_ID_RE, SessionSpec, SpecError, parse_session
@@ -29,14 +31,15 @@ class NotReady(Exception):
     pass
 
 
-def wait_ready(url: str, timeout: float, interval: float, alive: Callable[[], bool]) -> float:
-    """Probe `url` every `interval` s until it answers 200; NotReady when the server exits or time runs out.
-    Returns the seconds it took."""
+def wait_ready(url: str, timeout: float, interval: float, alive: Callable[[], bool], cookie: str = "") -> float:
+    """Probe `url` (with the session's access cookie) every `interval` s until it answers 200; NotReady when the
+    server exits or time runs out. Returns the seconds it took."""
     started = time.monotonic()
     deadline = started + timeout
+    probe = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})  # noqa: S310 - our targets
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=min(2.0, timeout)) as resp:  # noqa: S310 - http targets we made
+            with urllib.request.urlopen(probe, timeout=min(2.0, timeout)) as resp:  # noqa: S310 - http targets we made
                 if resp.status == 200:
                     return time.monotonic() - started
         except (urllib.error.URLError, OSError, ValueError):
@@ -58,7 +61,7 @@ class SessionManager:
     # --- create ---------------------------------------------------------------------------------------
     def create(self, body: Any) -> dict[str, Any]:
         spec = parse_session(
-            body, self.config.allowed_roots, self.config.max_layers, direct_allowed=self.backend.kind == "process"
+            body, self.config.allowed_roots, self.config.max_layers, public_base_url=self.config.public_base_url
         )
         self._reserve(spec.session_id)
         try:
@@ -69,6 +72,10 @@ class SessionManager:
 
     def _start(self, spec: SessionSpec) -> dict[str, Any]:
         created = utc_now_iso()
+        access_env = viewer_access.server_env(spec.session_id, spec.access_key)
+        probe_cookie = f"{viewer_access.COOKIE}=" + viewer_access.cookie_value(
+            spec.access_key, spec.session_id, int(time.time()) + 600
+        )
         counters: dict[str, int] = {}
         requests = []
         for layer in spec.layers:
@@ -77,13 +84,15 @@ class SessionManager:
             name = container_name(spec.session_id, layer.role, k)
             labels = labels_for(spec.session_id, layer.role, layer.name, spec.owner, self.config.mode, created)
             kind = "static" if layer.type == "annotation" else "precomputed"
-            requests.append((layer, StartRequest(name, layer.role, labels, layer.host_path, kind)))
+            requests.append((layer, StartRequest(name, layer.role, labels, layer.host_path, kind, access_env)))
         names = [r.name for _, r in requests]
         ng_name = container_name(spec.session_id, "neuroglancer", 0)
         started: dict[str, ContainerRecord] = {}
         try:
             with ThreadPoolExecutor(max_workers=min(len(requests), 16)) as pool:
-                futures = [(layer, pool.submit(self._start_one, req, "/info")) for layer, req in requests]
+                futures = [
+                    (layer, pool.submit(self._start_one, req, "/info", probe_cookie)) for layer, req in requests
+                ]
                 errors = []
                 for layer, fut in futures:
                     try:
@@ -94,17 +103,12 @@ class SessionManager:
                 # the most telling failure first: one that did not start or exited, before a mere timeout
                 layer, exc = sorted(errors, key=lambda e: "within" in str(e[1]))[0]
                 raise SpecError(f"the server of layer {layer} {exc}", layer, 504 if "within" in str(exc) else 502)
-            direct = spec.public_base_url == ""
             ng_layers = [
-                {
-                    "name": layer.name,
-                    "type": layer.type,
-                    "source": spec.source_of(layer.name, started[layer.name].target if direct else None),
-                    "info": layer.info,
-                }
+                {"name": layer.name, "type": layer.type, "source": spec.source_of(layer.name), "info": layer.info}
                 for layer in spec.layers
             ]
             env = {
+                **access_env,
                 "NG_TOKEN": spec.token,
                 "NG_LAYERS": json.dumps(ng_layers),
                 "NG_LAYOUT": json.dumps(spec.layout),
@@ -114,7 +118,7 @@ class SessionManager:
             ng_labels = labels_for(spec.session_id, "neuroglancer", "", spec.owner, self.config.mode, created)
             ng_request = StartRequest(ng_name, "neuroglancer", ng_labels, None, spec.variant, env)
             try:
-                ng = self._start_one(ng_request, f"/v/{spec.token}/")
+                ng = self._start_one(ng_request, f"/v/{spec.token}/", probe_cookie)
             except (BackendError, NotReady) as exc:
                 raise SpecError(f"the neuroglancer server {exc}", None, 504 if "within" in str(exc) else 502) from exc
         except BaseException:
@@ -131,11 +135,9 @@ class SessionManager:
                 {**c.as_json(), "proxy_path": self._proxy_path(spec.session_id, c)} for c in containers
             ],
         }
-        if spec.public_base_url == "":
-            out["direct_url"] = f"{ng.target}/v/{spec.token}/"
         return out
 
-    def _start_one(self, request: StartRequest, probe_path: str) -> ContainerRecord:
+    def _start_one(self, request: StartRequest, probe_path: str, cookie: str) -> ContainerRecord:
         record = self.backend.start(request)
         try:
             wait_ready(
@@ -143,6 +145,7 @@ class SessionManager:
                 self.config.ready_timeout,
                 self.config.probe_interval,
                 lambda: self.backend.is_running(request.name),
+                cookie,
             )
         except NotReady as exc:
             tail = self.backend.logs_tail(request.name, 5).strip().splitlines()

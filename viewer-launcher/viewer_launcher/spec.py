@@ -1,8 +1,10 @@
 """Validation of a session body (viewer.md §6.1-6.2). Nothing is started until all of it passes.
 
-The caller never chooses an image or a container option: it names layers (name, type, folder) and the
+The caller never chooses an image or a container option: it names layers (name, type, folder), the session's
+access key (handed to its servers, which then answer only browsers with the portal's cookie) and the
 neuroglancer settings. Every folder must be absolute and, after resolving symbolic links, lie inside an
-allowed mount root, be a directory and contain `info`.
+allowed mount root, be a directory and contain `info`. The public base URL must be the configured one, so a
+caller cannot point a viewer at another host.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 
 SESSION_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 TOKEN_RE = SESSION_ID_RE
-LAYER_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+LAYER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # also a URL path segment: no ".", ".."
 OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
-URL_RE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
+ACCESS_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 LAYER_TYPES = ("image", "segmentation", "annotation")
 VARIANTS = ("general", "registration")
 #: role of the server that serves each layer type
@@ -60,13 +62,12 @@ class SessionSpec:
     variant: str
     layers: tuple[LayerSpec, ...]
     token: str
-    public_base_url: str  # "" = direct loopback URLs (process back end without a proxy)
+    access_key: str
+    public_base_url: str
     layout: list[list[list[str]]]
     gain: float
 
-    def source_of(self, layer: str, direct_target: str | None = None) -> str:
-        if direct_target is not None:
-            return f"precomputed://{direct_target}"
+    def source_of(self, layer: str) -> str:
         return f"precomputed://{self.public_base_url.rstrip('/')}/cv/{self.session_id}/{layer}"
 
 
@@ -122,7 +123,7 @@ def _unit_nm(unit: str) -> float:
     return {"m": 1e9, "mm": 1e6, "um": 1e3, "µm": 1e3, "nm": 1.0}[unit]
 
 
-def parse_session(body: Any, roots: tuple[Path, ...], max_layers: int, *, direct_allowed: bool) -> SessionSpec:
+def parse_session(body: Any, roots: tuple[Path, ...], max_layers: int, *, public_base_url: str) -> SessionSpec:
     if not isinstance(body, dict):
         raise SpecError("the body must be a JSON object")
     sid = body.get("session_id")
@@ -146,7 +147,10 @@ def parse_session(body: Any, roots: tuple[Path, ...], max_layers: int, *, direct
             raise SpecError("every layer must be an object")
         name = item.get("name")
         if not isinstance(name, str) or not LAYER_NAME_RE.match(name):
-            raise SpecError("layer names must match [A-Za-z0-9_.-]{1,64}", name if isinstance(name, str) else None)
+            raise SpecError(
+                "layer names are 1-64 letters, digits, '_' or '-', starting with a letter or digit",
+                name if isinstance(name, str) else None,
+            )
         if name in names:
             raise SpecError(f"layer {name} appears twice", name)
         names.add(name)
@@ -167,20 +171,20 @@ def parse_session(body: Any, roots: tuple[Path, ...], max_layers: int, *, direct
     token = ng.get("token")
     if not isinstance(token, str) or not TOKEN_RE.match(token):
         raise SpecError("neuroglancer.token must be 32 lower-case hex digits")
-    base = ng.get("public_base_url", "")
-    if base == "":
-        if not direct_allowed:
-            raise SpecError("neuroglancer.public_base_url is required by this back end")
-    elif not isinstance(base, str) or not URL_RE.match(base):
-        raise SpecError("neuroglancer.public_base_url must be an http(s) URL")
+    access_key = body.get("access_key")
+    if not isinstance(access_key, str) or not ACCESS_KEY_RE.match(access_key):
+        raise SpecError("access_key must be 64 lower-case hex digits")
+    base = ng.get("public_base_url")
+    if not isinstance(base, str) or base.rstrip("/") != public_base_url.rstrip("/"):
+        raise SpecError("neuroglancer.public_base_url must be the launcher's configured PUBLIC_BASE_URL")
     gain = ng.get("gain", 45)
     if not isinstance(gain, int | float) or isinstance(gain, bool) or not 0 < gain <= 10000:
         raise SpecError("neuroglancer.gain must be a number between 0 and 10000")
     layout = _layout(ng.get("layout"), names)
-    extra = sorted(set(body) - {"session_id", "owner", "variant", "layers", "neuroglancer"})
+    extra = sorted(set(body) - {"session_id", "owner", "variant", "layers", "access_key", "neuroglancer"})
     if extra:
         raise SpecError(f"unknown field(s) {', '.join(extra)}")
-    return SessionSpec(sid, owner, variant, tuple(layers), token, base, layout, float(gain))
+    return SessionSpec(sid, owner, variant, tuple(layers), token, access_key, base.rstrip("/"), layout, float(gain))
 
 
 def _layout(raw: Any, names: set[str]) -> list[list[list[str]]]:

@@ -1,4 +1,5 @@
-"""Persistent links (viewer.md §8): open (reuse or relaunch), rename, revoke; an atlas on its own."""
+"""Persistent links: a page that shows what a link opens, a POST that opens it (reuse or relaunch), rename,
+revoke; an atlas on its own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask_login import current_user
 from lightserv.common.permissions import login_required
 from lightserv.common.urls import is_safe_next
 from lightserv.models import ViewerLink
-from schemas.enums import ATLAS_NAME
+from schemas.enums import ATLAS_LABELS, ATLAS_NAME
 
 from .. import catalog, services
 from ..access import link_route
@@ -22,7 +23,8 @@ def _message(title: str, message: str, status: int):
     return render_template("viewer/message.html", title=title, message=message), status
 
 
-def _open(link: ViewerLink):
+def _launch(link: ViewerLink):
+    """Reuse or start the user's session of `link`, then show it."""
     if link.revoked_at is not None:
         return _message("Link revoked", "This link was revoked.", 410)
     layers, warnings = catalog.resolve_spec(link.spec or {})
@@ -40,10 +42,29 @@ def _open(link: ViewerLink):
     return redirect(url_for("viewer.session_page", session_id=opened.session.id), 303)
 
 
+def _confirm(link: ViewerLink, action: str):
+    """What the link shows and a button that starts it: opening a link never starts anything by itself."""
+    if link.revoked_at is not None:
+        return _message("Link revoked", "This link was revoked.", 410)
+    layers, _warnings = catalog.resolve_spec(link.spec or {})
+    if not layers:
+        return _message("View not available", UNAVAILABLE, 410)
+    back = None
+    if link.request_username:
+        back = url_for("requests.overview", username=link.request_username, request_name=link.request_name)
+    return render_template("viewer/open.html", link=link, layers=layers, action=action, back=back)
+
+
 @bp.route("/links/<link_id>")
 @link_route("viewer.open")
 def open_link(link: ViewerLink):
-    return _open(link)
+    return _confirm(link, url_for("viewer.launch_link", link_id=link.id))
+
+
+@bp.route("/links/<link_id>/open", methods=["POST"])
+@link_route("viewer.open")
+def launch_link(link: ViewerLink):
+    return _launch(link)
 
 
 def _back(link: ViewerLink):
@@ -76,15 +97,36 @@ def revoke_link(link: ViewerLink):
     return _back(link)
 
 
-@bp.route("/atlas/<atlas_name>")
-@login_required
-def atlas(atlas_name: str):
+def _installed_atlas(atlas_name: str):
+    """None when the atlas layer is installed, else the page that says it is not."""
     if atlas_name not in ATLAS_NAME:
         abort(404)
     row = catalog.get_atlas(atlas_name)
     if row is None or not row["is_active"] or not (catalog.atlas_folder(row) / "info").is_file():
         return _message("Atlas not installed", f"The {atlas_name} atlas layer is not installed.", 404)
-    return _open(atlas_link(atlas_name, current_user.get_id()))
+    return None
+
+
+@bp.route("/atlas/<atlas_name>")
+@login_required
+def atlas(atlas_name: str):
+    missing = _installed_atlas(atlas_name)
+    if missing:
+        return missing
+    title = f"{ATLAS_LABELS.get(atlas_name, atlas_name)} atlas"
+    return render_template(
+        "viewer/open.html", link=None, title=title, layers=None, back=None,
+        action=url_for("viewer.launch_atlas", atlas_name=atlas_name),
+    )  # fmt: skip
+
+
+@bp.route("/atlas/<atlas_name>/open", methods=["POST"])
+@login_required
+def launch_atlas(atlas_name: str):
+    missing = _installed_atlas(atlas_name)
+    if missing:
+        return missing
+    return _launch(atlas_link(atlas_name, current_user.get_id()))
 
 
 @bp.app_template_global("saved_views")

@@ -1,15 +1,20 @@
-"""The waiting / result page of sessions, its status endpoint (polled every 2 s) and "Stop" (viewer.md §4.3, §5)."""
+"""The waiting / result page of sessions, its status endpoint (polled every 2 s), entering a ready session
+(the access cookie) and "Stop"."""
 
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+import time
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from lib import viewer_access
 from lightserv.extensions import db
 from lightserv.models import ViewerSession
 
 from ..access import may_see_session, may_stop_session, session_route
-from ..pages import session_card, status_json
+from ..launch import access_key
+from ..pages import session_card, status_json, viewer_url
 from ..services import request_stop
 from . import bp
 
@@ -33,6 +38,27 @@ def session_page(session: ViewerSession):
 def session_status(session: ViewerSession):
     response = jsonify(status_json(session))
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/session/<session_id>/enter")
+@session_route("viewer.open")
+def enter_session(session: ViewerSession):
+    """The owner's way into a ready session: sets the cookie its servers require, then opens Neuroglancer.
+    Writes nothing on the server."""
+    if session.owner != current_user.get_id():
+        abort(403)
+    if session.status != "ready":
+        return redirect(url_for("viewer.session_page", session_id=session.id), 303)
+    settings = current_app.config["SETTINGS"]
+    expires = int(time.time()) + settings.viewer_cookie_seconds
+    value = viewer_access.cookie_value(access_key(session.id), session.id, expires)
+    response = redirect(viewer_url(session), 303)
+    for path in viewer_access.cookie_paths(session.id):
+        response.set_cookie(
+            viewer_access.COOKIE, value, max_age=settings.viewer_cookie_seconds, path=path,
+            secure=settings.cookie_secure, httponly=True, samesite="Lax",
+        )  # fmt: skip
     return response
 
 

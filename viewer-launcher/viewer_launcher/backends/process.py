@@ -75,9 +75,9 @@ class ProcessBackend:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        env.update(request.env)
         args = [self.config.python, str(program)]
         if request.role == "neuroglancer":
-            env.update(request.env)
             env.update(NG_BIND_ADDRESS=host, NG_PORT=str(port))
         else:
             if request.host_path is None or not within(Path(os.path.realpath(request.host_path)),
