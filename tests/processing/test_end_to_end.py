@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -30,7 +29,6 @@ from .conftest import (
     wait_until_settled,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("elastix") is None, reason="elastix (Debian package) is not installed")
 EXPECTED_LAYERS = {
     "blended_ch488", "blended_ch647", "downsized_ch488", "downsized_ch647", "registered_ch488_regch",
     "registered_ch647_cellch", "cells_ch647", "cells_registered_ch647",

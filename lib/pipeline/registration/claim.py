@@ -3,9 +3,9 @@
 Every `register` task needs the registration; the first task to arrive does it and the others wait:
 
 - `elastix/registration.lock` is created with O_CREAT | O_EXCL by the task that does the work, which
-  touches it every 30 s while elastix runs. A lock whose modification time a waiter sees unchanged for
-  `STALE_AFTER_S` (its holder was killed) is broken by renaming it away (only one waiter's rename
-  succeeds) and claimed anew.
+  keeps touching it while elastix runs (`Claim.kept_fresh`). A lock whose modification time a waiter sees
+  unchanged for `STALE_AFTER_S` (its holder was killed) is broken by renaming it away (only one waiter's
+  rename succeeds) and claimed anew.
 - `elastix/registration.json` (the done marker, written last) records the inputs' fingerprint; a marker
   whose fingerprint differs from the current inputs (a re-run after a new downsize) counts as not done.
 - `elastix/registration.failed` holds the reason when the working task failed; waiters that see it
@@ -21,9 +21,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,19 +37,38 @@ LOCK_NAME = "registration.lock"
 FAILED_NAME = "registration.failed"
 STALE_AFTER_S = 600.0
 DEFAULT_WAIT_S = 6 * 3600.0  # the register stage's time limit (processing.md §5.2)
+HEARTBEAT_S = 30.0
+# The helper that touches a lock (argv: path, seconds, parent pid) until its parent is gone.
+_KEEPER = """
+import os, sys, time
+path, every, parent = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+while os.getppid() == parent:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+    time.sleep(every)
+"""
 
 
 @dataclass(frozen=True)
 class Claim:
-    """The lock of one registration; `touch` is the heartbeat."""
+    """The lock of one registration."""
 
     path: Path
 
-    def touch(self) -> None:
+    @contextmanager
+    def kept_fresh(self, every_s: float = HEARTBEAT_S) -> Iterator[None]:
+        """Touch the lock every `every_s` while the block runs, from a helper process: elastix holds Python's
+        GIL for a whole registration, so no thread of ours would run. The helper ends with the block, or
+        by itself when this process dies."""
+        argv = [sys.executable, "-c", _KEEPER, str(self.path), repr(every_s), str(os.getpid())]
+        keeper = subprocess.Popen(argv, stdin=subprocess.DEVNULL)  # noqa: S603
         try:
-            os.utime(self.path)
-        except OSError:
-            pass
+            yield
+        finally:
+            keeper.terminate()
+            keeper.wait()
 
 
 def read_done(done: Path, fingerprint: Mapping[str, Any]) -> dict[str, Any] | None:

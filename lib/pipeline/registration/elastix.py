@@ -1,28 +1,28 @@
-"""Running Debian's `elastix` and `transformix` commands (argv lists, never a shell) and the parameter files
-our code writes for them.
+"""Registration with elastix through itk-elastix (PyPI), in this process, and the parameter files it runs on.
 
 The registration is affine, then B-spline on top of it (`HowToCombineTransforms "Compose"`), both by
 Mattes mutual information with adaptive stochastic gradient descent on smoothing pyramids. Images are
-handed over as MetaImage files with explicit spacing in µm, so physical coordinates are µm with the origin
-at voxel (0, 0, 0) of each image. The settings suit volumes of ~50 to ~500 voxels per side: the 25 µm
-Allen template and the small synthetic atlases of the tests alike (the B-spline grid is set in fixed
-voxels, the pyramids by factors).
+handed over with explicit spacing in µm, so physical coordinates are µm with the origin at voxel (0, 0, 0)
+of each image. The settings suit volumes of ~50 to ~500 voxels per side: the 25 µm Allen template and the
+small synthetic atlases of the tests alike (the B-spline grid is set in fixed voxels, the pyramids by
+factors). elastix reads and writes its parameter files as its command line does, so the transform files
+(`TransformParameters.N.txt`) are the same text files and chain to each other by file name.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import itk  # type: ignore[import-untyped]
 import numpy as np
 
 from ..errors import PipelineError
-from .volumes import Matrix
+from .volumes import Array, Matrix, Vec3
 
 ParameterValue = str | int | float | bool | Sequence[str | int | float]
 
@@ -93,81 +93,108 @@ def parameter_text(parameters: Mapping[str, ParameterValue]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def executable(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise PipelineError(f"{name} is not installed on this node (Debian package elastix)")
-    return found
-
-
 def thread_count() -> int:
-    """The CPUs Slurm gave the task, else the machine's."""
+    """The CPUs Slurm gave the task, never more than this machine lets us use."""
+    available = len(os.sched_getaffinity(0))
     value = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    return int(value) if value.isdigit() and int(value) > 0 else max(1, os.cpu_count() or 1)
+    return min(int(value), available) if value.isdigit() and int(value) > 0 else available
+
+
+def _image(volume: Array, spacing: Vec3) -> Any:
+    """A float itk image of a (z, y, x) array with (x, y, z) spacing in µm, origin 0."""
+    image = itk.image_from_array(np.ascontiguousarray(volume, dtype=np.float32))
+    image.SetSpacing([float(v) for v in spacing])
+    return image
+
+
+def _parameter_object(files: Sequence[Path]) -> Any:
+    parameters = itk.ParameterObject.New()
+    for path in files:
+        parameters.AddParameterFile(str(path))
+    return parameters
+
+
+def _run(what: str, log: Path, call: Any) -> Any:
+    """Run one elastix/transformix call on this stage's threads; its failure becomes a `PipelineError` with
+    the log's last error lines."""
+    itk.MultiThreaderBase.SetGlobalDefaultNumberOfThreads(thread_count())
+    try:
+        return call()
+    except RuntimeError as exc:
+        detail = _log_tail(log) if log.is_file() else str(exc).strip().splitlines()[-1]
+        raise PipelineError(f"{what} failed: {detail} (see {log.parent})") from exc
 
 
 def _log_tail(log: Path, lines: int = 5) -> str:
-    try:
-        text = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return "no log"
+    text = log.read_text(encoding="utf-8", errors="replace").splitlines()
     errors = [line.strip() for line in text if "error" in line.lower()]
     return " | ".join((errors or text)[-lines:])
 
 
-def run_tool(argv: Sequence[str], out_dir: Path, log_name: str, heartbeat: Callable[[], None] | None = None) -> None:
-    """Run elastix or transformix writing into `out_dir`; `heartbeat` is called every 30 s while it runs.
-    A non-zero exit raises `PipelineError` with the tool's last error lines."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    console = out_dir / f"{log_name}.console.txt"
-    with console.open("wb") as sink:
-        process = subprocess.Popen(list(argv), stdout=sink, stderr=subprocess.STDOUT)  # noqa: S603
-        while True:
-            try:
-                code = process.wait(timeout=30)
-                break
-            except subprocess.TimeoutExpired:
-                if heartbeat is not None:
-                    heartbeat()
-    if code != 0:
-        log = out_dir / f"{log_name}.log"
-        detail = _log_tail(log if log.is_file() else console)
-        raise PipelineError(f"{Path(argv[0]).name} failed with exit status {code}: {detail} (see {out_dir})")
-
-
-def run_elastix(
-    fixed: Path,
-    moving: Path,
+def register(
+    fixed: Array,
+    fixed_spacing: Vec3,
+    moving: Array,
+    moving_spacing: Vec3,
     parameter_files: Sequence[Path],
     out_dir: Path,
-    heartbeat: Callable[[], None] | None = None,
-) -> None:
-    argv = [executable("elastix"), "-f", str(fixed), "-m", str(moving), "-out", str(out_dir)]
-    for path in parameter_files:
-        argv += ["-p", str(path)]
-    run_tool([*argv, "-threads", str(thread_count())], out_dir, "elastix", heartbeat)
+) -> Array:
+    """Register `moving` to `fixed` with the parameter files in order; writes `TransformParameters.<n>.txt`
+    (each chained to the one before by file name) and `elastix.log` into `out_dir`, returns the moving
+    volume resampled onto the fixed grid (float, (z, y, x))."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result, _ = _run(
+        "elastix",
+        out_dir / "elastix.log",
+        lambda: itk.elastix_registration_method(
+            _image(fixed, fixed_spacing),
+            _image(moving, moving_spacing),
+            parameter_object=_parameter_object(parameter_files),
+            output_directory=str(out_dir),
+            log_to_file=True,
+            log_to_console=False,
+            number_of_threads=thread_count(),
+        ),
+    )
+    return np.asarray(itk.array_from_image(result))
 
 
-def run_transformix(
-    transform: Path,
-    out_dir: Path,
-    moving: Path | None = None,
-    deformation: bool = False,
-    heartbeat: Callable[[], None] | None = None,
-) -> None:
-    """Resample `moving` into the fixed grid (`result.mhd`) and/or write the deformation field
-    (`deformationField.mhd`: fixed-point displacement to the moving point, µm)."""
-    argv = [executable("transformix"), "-tp", str(transform), "-out", str(out_dir)]
-    if moving is not None:
-        argv += ["-in", str(moving)]
-    if deformation:
-        argv += ["-def", "all"]
-    run_tool([*argv, "-threads", str(thread_count())], out_dir, "transformix", heartbeat)
+def _transformix(function: Any, transform_file: Path, moving: Any, out_dir: Path) -> Any:
+    """One transformix call (`itk.transformix_filter` or `itk.transformix_deformation_field`) with a
+    transform file and the files it chains to; logs into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _run(
+        "transformix",
+        out_dir / "transformix.log",
+        lambda: function(
+            moving,
+            transform_parameter_object=_parameter_object([transform_file]),
+            output_directory=str(out_dir),
+            log_to_file=True,
+            log_to_console=False,
+        ),
+    )
+
+
+def transform(transform_file: Path, moving: Array, moving_spacing: Vec3, out_dir: Path) -> Array:
+    """Resample `moving` onto the fixed grid of a transform file."""
+    result = _transformix(itk.transformix_filter, transform_file, _image(moving, moving_spacing), out_dir)
+    return np.asarray(itk.array_from_image(result))
+
+
+def write_deformation_field(transform_file: Path, target: Path) -> None:
+    """The transform's deformation field on the grid of its file (fixed-point displacement to the moving
+    point, µm) as the MetaImage pair `target` (.mhd) and its .raw beside it."""
+    moving = _image(np.zeros((2, 2, 2)), (1.0, 1.0, 1.0))  # transformix wants one; the grid is the file's
+    field = _transformix(itk.transformix_deformation_field, transform_file, moving, target.parent)
+    itk.imwrite(field, str(target), compression=False)
 
 
 # --- transform parameter files ----------------------------------------------------------------------------
 
 _ENTRY = re.compile(r"^\((\w+)\s+(.*)\)\s*$")
+INITIAL_TRANSFORM = "InitialTransformParameterFileName"  # the file name of the transform this one composes on
+_RENAMED = {"InitialTransformParametersFileName": INITIAL_TRANSFORM}  # spelling of elastix before 5.1
 
 
 def read_parameters(path: Path) -> dict[str, list[str]]:
@@ -186,8 +213,9 @@ def rewrite_parameters(source: Path, target: Path, changes: Mapping[str, Paramet
     lines = []
     for line in source.read_text(encoding="utf-8").splitlines():
         match = _ENTRY.match(line.strip())
-        if match and match.group(1) in rendered:
-            lines.append(rendered.pop(match.group(1)))
+        key = match and _RENAMED.get(match.group(1), match.group(1))
+        if key and key in rendered:
+            lines.append(rendered.pop(key))
         else:
             lines.append(line)
     lines.extend(rendered.values())

@@ -2,7 +2,8 @@
 
 Task K handles channels K, K + N, ... (N = task count; normally one channel per task). Every task first
 makes sure the run's registration exists (`claim.once`: whichever task arrives first registers, the others
-wait for it), then resamples each of its non-registration channels into atlas space with transformix.
+wait for it), then resamples each of its non-registration channels into atlas space with transformix
+(elastix and transformix run in this process, through itk-elastix).
 The registration channel's own result is elastix's `elastix/result.1.tif`.
 """
 
@@ -16,14 +17,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import PipelineError
 from ..layout import downsized_volume, elastix_dir, registered_volume
 from ..params import ChannelInput, LavisionParams
 from . import claim, elastix
 from .transform import AFFINE_NAME, BSPLINE_NAME, DONE_NAME, FIELD_DATA_NAME, FIELD_NAME, FIELD_STRIDE
-from .volumes import DownsizedVolume, Vec3, read_metaimage, read_volume, write_metaimage, write_tiff_volume
+from .volumes import DownsizedVolume, Vec3, read_volume, write_tiff_volume
 
 # The downsized target voxel is the atlas voxel ÷ 1.3 (processing.md §4.2), so the atlas voxel is this
 # multiple of the parameter document's `downsized_voxel_um`.
@@ -55,45 +54,33 @@ def _file_state(path: Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _to_metaimage(source: Path, target: Path, spacing: Vec3, what: str) -> tuple[int, int, int]:
-    """Convert a TIFF volume for elastix; returns its (z, y, x) shape."""
-    volume = read_volume(source, what)
-    if volume.dtype.kind not in "uif" or volume.dtype.itemsize > 4:
-        volume = volume.astype(np.float32)
-    write_metaimage(target, volume, spacing)
-    return (volume.shape[0], volume.shape[1], volume.shape[2])
-
-
-def _metaimage_to_tiff(source: Path, target: Path) -> None:
-    write_tiff_volume(target, read_metaimage(source).data)
-
-
-def _register(params: LavisionParams, moving: DownsizedVolume, fixed: Path, held: claim.Claim) -> dict[str, Any]:
+def _register(params: LavisionParams, moving: DownsizedVolume, fixed_path: Path, held: claim.Claim) -> dict[str, Any]:
     """elastix affine + B-spline of the registration channel (moving) to the atlas template (fixed)."""
     folder = elastix_dir(params.output_dir)
     work = folder / f".work-{uuid.uuid4().hex[:12]}"
     work.mkdir(parents=True)
     started = time.monotonic()
     fixed_voxel = atlas_voxel_um(params)
-    fixed_shape = _to_metaimage(fixed, work / "fixed.mhd", fixed_voxel, "atlas template")
-    moving_shape = _to_metaimage(moving.path, work / "moving.mhd", moving.voxel_size_um, "downsized volume")
-    if moving_shape != moving.shape_zyx:
-        raise PipelineError(f"{moving.path} has shape {moving_shape} (z, y, x), its sidecar says {moving.shape_zyx}")
+    fixed = read_volume(fixed_path, "atlas template")
+    volume = read_volume(moving.path, "downsized volume")
+    if volume.shape != moving.shape_zyx:
+        raise PipelineError(f"{moving.path} has shape {volume.shape} (z, y, x), its sidecar says {moving.shape_zyx}")
     parameter_files = [work / "affine.txt", work / "bspline.txt"]
     parameter_files[0].write_text(elastix.parameter_text(elastix.AFFINE), encoding="utf-8")
     parameter_files[1].write_text(elastix.parameter_text(elastix.BSPLINE), encoding="utf-8")
-    elastix.run_elastix(work / "fixed.mhd", work / "moving.mhd", parameter_files, work, held.touch)
+    with held.kept_fresh():
+        result = elastix.register(fixed, fixed_voxel, volume, moving.voxel_size_um, parameter_files, work)
     registered_at = time.monotonic()
 
     # Products: the affine file as written, the B-spline file pointing at the affine's final place.
     shutil.copyfile(work / AFFINE_NAME, folder / AFFINE_NAME)
     elastix.rewrite_parameters(
-        work / BSPLINE_NAME, folder / BSPLINE_NAME, {"InitialTransformParametersFileName": str(folder / AFFINE_NAME)}
+        work / BSPLINE_NAME, folder / BSPLINE_NAME, {elastix.INITIAL_TRANSFORM: str(folder / AFFINE_NAME)}
     )
     shutil.copyfile(work / "elastix.log", folder / "elastix.log")
     for path in parameter_files:
         shutil.copyfile(path, folder / f"parameters.{path.name}")
-    _metaimage_to_tiff(work / "result.1.mhd", folder / "result.1.tif")
+    write_tiff_volume(folder / "result.1.tif", result)
 
     # The deformation field (fixed µm -> displacement to moving µm) on a coarser grid over the atlas,
     # for mapping points sample -> atlas (transform.py).
@@ -105,18 +92,17 @@ def _register(params: LavisionParams, moving: DownsizedVolume, fixed: Path, held
         {
             "Size": tuple((n - 1) // FIELD_STRIDE + 2 for n in grid.size),
             "Spacing": tuple(s * FIELD_STRIDE for s in grid.spacing),
-            "ResultImageFormat": "mhd",
         },
     )
     field_dir = work / "field"
-    elastix.run_transformix(field_parameters, field_dir, deformation=True, heartbeat=held.touch)
+    elastix.write_deformation_field(field_parameters, field_dir / FIELD_NAME)
     (field_dir / FIELD_DATA_NAME).replace(folder / FIELD_DATA_NAME)
     (field_dir / FIELD_NAME).replace(folder / FIELD_NAME)
     shutil.rmtree(work)
     return {
         "fixed_voxel_um": list(fixed_voxel),
         "moving_voxel_um": list(moving.voxel_size_um),
-        "fixed_shape_zyx": list(fixed_shape),
+        "fixed_shape_zyx": list(fixed.shape),
         "moving_shape_zyx": list(moving.shape_zyx),
         "elastix_seconds": round(registered_at - started, 1),
         "host": socket.gethostname(),
@@ -150,15 +136,14 @@ def transform_channel(params: LavisionParams, channel: ChannelInput) -> Path:
     volume = DownsizedVolume.open(downsized_volume(params.output_dir, channel), params.downsized_voxel_um)
     work = folder / f".work-{uuid.uuid4().hex[:12]}"
     work.mkdir(parents=True)
-    _to_metaimage(volume.path, work / "moving.mhd", volume.voxel_size_um, "downsized volume")
     # Copies pointing at each other, so the chain works wherever the output folder has moved.
     shutil.copyfile(folder / AFFINE_NAME, work / AFFINE_NAME)
     elastix.rewrite_parameters(
-        folder / BSPLINE_NAME, work / BSPLINE_NAME, {"InitialTransformParametersFileName": str(work / AFFINE_NAME)}
+        folder / BSPLINE_NAME, work / BSPLINE_NAME, {elastix.INITIAL_TRANSFORM: str(work / AFFINE_NAME)}
     )
-    elastix.run_transformix(work / BSPLINE_NAME, work, moving=work / "moving.mhd")
+    moving = read_volume(volume.path, "downsized volume")
     target = registered_volume(params.output_dir, channel, channel.role)
-    _metaimage_to_tiff(work / "result.mhd", target)
+    write_tiff_volume(target, elastix.transform(work / BSPLINE_NAME, moving, volume.voxel_size_um, work))
     shutil.rmtree(work)
     return target
 

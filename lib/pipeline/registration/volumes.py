@@ -1,5 +1,5 @@
 """Volume files of the registration stages: 16-bit multi-page TIFFs (the pipeline's products), MetaImage
-files (what we hand to elastix, so that voxel spacing is explicit), and the downsized volume's JSON sidecar.
+files (the deformation field elastix writes), and the downsized volume's JSON sidecar.
 
 Arrays are indexed (z, y, x); spacings, points and affines are (x, y, z).
 """
@@ -23,7 +23,7 @@ Array = npt.NDArray[Any]
 Matrix = npt.NDArray[np.float64]
 Vec3 = tuple[float, float, float]
 
-# MetaImage element types we read and write, by numpy dtype.
+# MetaImage element types we read, by numpy dtype.
 MET_TYPES: dict[str, str] = {
     "uint8": "MET_UCHAR",
     "int8": "MET_CHAR",
@@ -64,31 +64,6 @@ def write_tiff_volume(path: Path, volume: Array) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     tifffile.imwrite(partial, to_uint16(volume), photometric="minisblack")
     partial.replace(path)
-
-
-def write_metaimage(path: Path, volume: Array, spacing: Vec3) -> None:
-    """A MetaImage pair (`name.mhd` header, `name.raw` data) with the given (x, y, z) spacing, origin 0."""
-    kind = MET_TYPES.get(np.dtype(volume.dtype).name)
-    if kind is None:
-        raise ValueError(f"no MetaImage type for {volume.dtype}")
-    raw = path.with_suffix(".raw")
-    np.ascontiguousarray(volume, dtype=volume.dtype.newbyteorder("<")).tofile(raw)
-    z, y, x = volume.shape
-    header = [
-        "ObjectType = Image",
-        "NDims = 3",
-        "BinaryData = True",
-        "BinaryDataByteOrderMSB = False",
-        "CompressedData = False",
-        "TransformMatrix = 1 0 0 0 1 0 0 0 1",
-        "Offset = 0 0 0",
-        "CenterOfRotation = 0 0 0",
-        f"ElementSpacing = {spacing[0]!r} {spacing[1]!r} {spacing[2]!r}",
-        f"DimSize = {x} {y} {z}",
-        f"ElementType = {kind}",
-        f"ElementDataFile = {raw.name}",
-    ]
-    path.write_text("\n".join(header) + "\n", encoding="ascii")
 
 
 @dataclass(frozen=True)
