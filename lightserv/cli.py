@@ -7,7 +7,10 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
+    from .backup.commands import register as register_backup_commands
+
     register_atlas_commands(app)  # install-atlas, below
+    register_backup_commands(app)  # backup, restore
 
     @app.cli.command("init-db")
     @click.option("--app-user", default=None, help="Grant this existing MariaDB account the application's privileges.")
