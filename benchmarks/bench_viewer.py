@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.bench_lists import free_port, redis_database  # noqa: E402
 from benchmarks.seed import drop_prefix, settings_for  # noqa: E402
+from tests.support.processes import gunicorn_args  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "viewer.json"
 PASSWORD = "benchmark password 9"  # noqa: S105 - a throwaway account in a throwaway schema
@@ -138,7 +139,7 @@ def launch_once(http, base: str, values: list[str]) -> float:
         assert state["status"] == "starting", state
         time.sleep(0.5)
     names = [f"raw_ch{v.split('|')[3]}_{v.split('|')[4]}" for v in values]
-    urls = [state["url"]] + [f"{base}/cv/{session_id}/{name}/info" for name in names]
+    urls = [base + state["url"]] + [f"{base}/cv/{session_id}/{name}/info" for name in names]  # cookie, then data
     assert all(http.get(u).status_code == 200 for u in urls)
     elapsed = time.perf_counter() - started
     token = csrf(http.get(f"{base}/viewer/session/{session_id}").text)
@@ -186,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             launcher_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
             launcher_env.update(VIEWER_LAUNCHER_TOKEN=launcher_token, LIGHTSERV_MODE="TEST",
                                 ALLOWED_MOUNT_ROOTS=f"{work / 'data'}:{work / 'atlas'}",
+                                PUBLIC_BASE_URL=proxy.public_url,
                                 VIEWER_LAUNCHER_STATE_DIR=str(work / "launcher"),
                                 PYTHONPATH=str(ROOT / "viewer-launcher"))  # fmt: skip
             procs.append(start("launcher", [sys.executable, "-m", "viewer_launcher", "--bind",
                                             f"127.0.0.1:{launcher_port}"], launcher_env, work / "logs"))  # fmt: skip
-            procs.append(start("web", [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{web_port}",
-                                       "run:app"], env, work / "logs"))  # fmt: skip
+            procs.append(start("web", gunicorn_args(web_port, workers=2), env, work / "logs"))
             procs.append(start("worker", [str(BIN / "celery"), "-A", "lightserv.worker", "worker", "--loglevel",
                                           "WARNING", "--concurrency", "2"], env, work / "logs"))  # fmt: skip
             wait_http(f"http://127.0.0.1:{launcher_port}/healthz")

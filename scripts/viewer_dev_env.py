@@ -1,6 +1,7 @@
 """Write var/viewer.env for `make run` (honcho reads it): the viewer-launcher's token and URL, its allowed mount
 roots, and, when configurable-http-proxy is installed (var/node), the proxy's API and token with
-PUBLIC_BASE_URL on the proxy's public port (which forwards everything else to the web application).
+PUBLIC_BASE_URL on the proxy's public port (which forwards everything else to the web application). Views need
+the proxy: only behind it do the browser's access cookie and the data share one origin.
 
 Tokens are generated once per checkout and kept in var/ (never committed). A setting already present in the
 environment is left alone.
@@ -45,7 +46,8 @@ def main() -> int:
         values["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{proxy_port}"
         print(f"Viewer: configurable-http-proxy on http://127.0.0.1:{proxy_port} (the whole site is also there).")
     else:
-        print("Viewer: configurable-http-proxy is not installed; views open on direct loopback URLs.")
+        values["PUBLIC_BASE_URL"] = values["LIGHTSERV_WEB_URL"]
+        print("Viewer: configurable-http-proxy is not installed (it needs node and npm); views cannot open.")
     lines = [f"{k}={v}" for k, v in values.items() if k not in os.environ]
     (VAR / "viewer.env").write_text("\n".join(lines) + "\n")
     (VAR / "viewer.env").chmod(0o600)
