@@ -2,6 +2,7 @@
 
 - `parse_sacct` reads `sacct --parsable2 --noheader --allocations --format=JobID,State,ExitCode,Start,End`.
 - `parse_squeue` reads the `squeue --Format` line of `SQUEUE_FORMAT` (the fallback without accounting).
+- `parse_named_jobs` reads `<job id>|<job name>` lines (`sacct --format=JobID,JobName`, `squeue --format=%F|%j`).
 - `pool_tasks` groups rows by the id before `_` (`123_4`, `123_[5-9%2]`) and applies the pooling rules.
 Anything we cannot read raises `UnparsableOutput`; unknown state names too, rather than guessing.
 """
@@ -157,6 +158,22 @@ def parse_squeue(text: str) -> list[TaskRow]:
         ended = parse_time(end) if parsed.is_terminal else None  # squeue prints the expected end time
         rows.append(TaskRow(job_id, task, parsed, state, exit_code, parse_time(start), ended, count))
     return rows
+
+
+def parse_named_jobs(text: str) -> dict[str, str]:
+    """Job name → job id (digits, array suffix dropped) of `<job id>|<job name>` lines; a name used by
+    several jobs maps to the lowest id (the first submitted)."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        jid, sep, name = line.strip().partition("|")
+        if not sep or not name:
+            raise UnparsableOutput("job id|name line", line)
+        job_id = _split_job_id(jid)[0]
+        if name not in found or int(job_id) < int(found[name]):
+            found[name] = job_id
+    return found
 
 
 def pool_tasks(rows: Iterable[TaskRow], array_sizes: Mapping[str, int] | None = None) -> dict[str, JobStatus]:

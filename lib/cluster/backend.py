@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from typing import Literal, Protocol, runtime_checkable
 
 from .local import LocalExecutor
@@ -20,6 +21,12 @@ from .types import JobStatus, StageSpec
 class ClusterBackend(Protocol):
     def submit(self, stage: StageSpec) -> str:
         """Submit one stage; return its job id (digits only, no array suffix). Raises ClusterError."""
+        ...
+
+    def find(self, names: list[str], since: date) -> dict[str, str]:
+        """Jobs of the cluster user with exactly these names, submitted on or after the day `since`:
+        name → job id. Asked before submitting, so a stage submitted by a caller that died before
+        recording the id is adopted instead of submitted twice."""
         ...
 
     def query(self, job_ids: list[str], array_sizes: Mapping[str, int] | None = None) -> dict[str, JobStatus]:

@@ -1,5 +1,5 @@
-"""Slurm through a transport (processing.md §8): `sbatch --parsable`, `sacct` (or `squeue` when
-accounting is unavailable), `scancel`.
+"""Slurm through a transport: `sbatch --parsable`, `sacct` (or `squeue` when accounting is unavailable),
+`scancel`, and `find` (jobs of the cluster user by exact name, for idempotent submission).
 
 The batch script is written to a file (default: next to the stage's stdout log) and only `exec`s the
 stage's argv, every word quoted with `shlex.quote`; resources and dependencies are sbatch options, so
@@ -12,11 +12,12 @@ import logging
 import re
 import shlex
 from collections.abc import Iterable, Mapping
+from datetime import date
 
-from .accounting import SACCT_FIELDS, SQUEUE_FORMAT, TaskRow, parse_sacct, parse_squeue, pool_tasks
+from .accounting import SACCT_FIELDS, SQUEUE_FORMAT, TaskRow, parse_named_jobs, parse_sacct, parse_squeue, pool_tasks
 from .errors import CommandFailed, SubmissionRejected, UnparsableOutput
 from .transport import CommandResult, Transport
-from .types import ARRAY_INDEX, JOB_ID, JobStatus, StageSpec
+from .types import ARRAY_INDEX, JOB_ID, JobStatus, StageSpec, checked_names
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,33 @@ class SlurmBackend:
         log.info("submitted %s as Slurm job %s", stage.name, job_id)
         return job_id
 
+    # -- find --------------------------------------------------------------------------------------
+    def find(self, names: list[str], since: date) -> dict[str, str]:
+        """Jobs of the cluster user (whom the transport runs as) named exactly one of `names`: name → job id.
+        Jobs the controller still holds come from squeue; the others from sacct (submitted on or after
+        `since`). Without accounting only squeue answers (a job ended MinJobAge ago is then not found)."""
+        wanted = checked_names(names)
+        if not wanted:
+            return {}
+        result = self.transport.run(
+            [self.commands["squeue"], "--noheader", "--me", "--states=all", "--name=" + ",".join(wanted),
+             "--format=%F|%j"]
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise CommandFailed("squeue", result.returncode, result.stderr)
+        found = parse_named_jobs(result.stdout)
+        rest = [name for name in wanted if name not in found]
+        if rest and self.accounting:
+            result = self.transport.run(
+                [self.commands["sacct"], "--noheader", "--parsable2", "--allocations", "--name=" + ",".join(rest),
+                 f"--starttime={since.isoformat()}", "--format=JobID,JobName"]
+            )  # fmt: skip
+            if result.returncode == 0:
+                found.update(parse_named_jobs(result.stdout))
+            else:  # as in polls: squeue's answer alone (a lookup that fails every submission is worse)
+                self._sacct_failed(result)
+        return {name: found[name] for name in wanted if name in found}
+
     # -- query -------------------------------------------------------------------------------------
     def query(self, job_ids: list[str], array_sizes: Mapping[str, int] | None = None) -> dict[str, JobStatus]:
         """Status of every job Slurm still knows, one scheduler call per 200 ids. Jobs Slurm does not
@@ -142,17 +170,20 @@ class SlurmBackend:
             )
             if result.returncode == 0:
                 return parse_sacct(result.stdout)
-            error = result.stderr.lower()
-            if result.returncode == 127 or "accounting storage is disabled" in error:
-                log.warning("Slurm accounting is unavailable (%s); using squeue", result.stderr.strip())
-                self.accounting = False
-            else:
-                log.warning("sacct failed (%s); trying squeue for this poll", result.stderr.strip())
+            self._sacct_failed(result)
             try:
                 return self._squeue_rows(job_ids)
             except CommandFailed:
                 raise CommandFailed("sacct", result.returncode, result.stderr) from None
         return self._squeue_rows(job_ids)
+
+    def _sacct_failed(self, result: CommandResult) -> None:
+        """Note a failed sacct: accounting unavailable (squeue from now on) or failing this once."""
+        if result.returncode == 127 or "accounting storage is disabled" in result.stderr.lower():
+            log.warning("Slurm accounting is unavailable (%s); using squeue", result.stderr.strip())
+            self.accounting = False
+        else:
+            log.warning("sacct failed (%s); using squeue this time", result.stderr.strip())
 
     def _squeue_rows(self, job_ids: list[str]) -> list[TaskRow]:
         result = self.transport.run(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,7 +19,7 @@ ARRAY_INDEX = "{array_index}"
 
 _TIME_LIMIT = re.compile(r"^(?:(\d+)-)?(\d{1,2}):([0-5]\d):([0-5]\d)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_JOB_NAME = re.compile(r"^[A-Za-z0-9_.+-]{1,128}$")
+JOB_NAME = re.compile(r"^[A-Za-z0-9_.+-]{1,128}$")
 _SLURM_WORD = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 JOB_ID = re.compile(r"^\d+$")
 
@@ -86,6 +86,15 @@ _CLASS: dict[SlurmState, str] = {
     },
 }
 TERMINAL_STATES = frozenset(s for s in SlurmState if s.is_terminal)
+
+
+def checked_names(names: Iterable[str]) -> list[str]:
+    """The job names, each once, in order; ValueError for a name Slurm would not take literally."""
+    wanted = list(dict.fromkeys(names))
+    for name in wanted:
+        if not JOB_NAME.match(name):
+            raise ValueError(f"{name!r} is not a job name")
+    return wanted
 
 
 def time_limit_seconds(limit: str) -> int:
@@ -187,7 +196,7 @@ class StageSpec:
             set_(self, "script_path", os.fspath(self.script_path))
         set_(self, "dependencies", tuple(str(d) for d in self.dependencies))
         set_(self, "env", dict(self.env))
-        if not _JOB_NAME.match(self.name):
+        if not JOB_NAME.match(self.name):
             raise ValueError(f"job name {self.name!r} must be 1-128 of letters, digits, _ . + -")
         if not self.argv:
             raise ValueError("argv must not be empty")

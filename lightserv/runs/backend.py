@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flask import current_app
@@ -29,6 +30,16 @@ def get_backend():
         transport=settings.slurm_transport,
         ssh=ssh,
     )
+
+
+def job_name(run: dict, job: dict, settings) -> str:
+    """`lsv-<run id>-<stage index>-<stage>-a<attempt>.<mode>.<schema prefix>`: one name per stage of one
+    attempt of one run of one deployment (its databases), so the engine can look a stage up on the cluster
+    before submitting it, and DEV, TEST and PROD sharing a cluster never take each other's jobs."""
+    deployment = re.sub(r"[^a-z0-9_.+-]", "", f"{settings.lightserv_mode}.{settings.dj_schema_prefix}".lower())
+    head = f"lsv-{run['run_id']}-{job['step_index']}-"
+    tail = f"-a{run['attempt']}.{deployment.strip('._')[:48]}"
+    return head + job["step_name"][: 128 - len(head) - len(tail)] + tail
 
 
 def make_spec(

@@ -2,8 +2,8 @@
 
 - `create_run` writes the run, one job row per stage and the parameter document, in one transaction.
 - `submit_run` submits the stages in order, each after the previous one's id is stored, so a worker that
-  dies mid-way resumes where it stopped (a stage with a stored id is never submitted again, and a stage
-  already known to the scheduler by its job name is adopted instead of resubmitted).
+  dies mid-way resumes where it stopped: a stage with a stored id is never submitted again, and a stage
+  the cluster already knows by its job name (run, stage, attempt, deployment) is recorded, not resubmitted.
 - `apply_observations` writes only what changed (job row, one history row, one event), derives the run
   status, cancels the rest of a failed run, and fires success triggers once.
 """
@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from flask import current_app
@@ -223,48 +224,91 @@ def get_run(run_id: int) -> tuple[dict, list[dict]]:
     return runs[0], jobs
 
 
+SUBMIT_LOCK_SECONDS = 30  # a killed submitter holds its run's lock this long at most
+SUBMIT_LOCK_WAIT = 45.0  # a second submitter waits this long for the first to finish (or its lock to lapse)
+
+
+def submit_lock_key(run_id: int) -> str:
+    return f"lightserv:runs:submitting:{run_id}"
+
+
 def submit_run(run_id: int, backend) -> list[str]:
-    """Submit every stage without a Slurm id, in order. On failure cancel what was submitted and fail the
-    run visibly (pitfall 93). Returns the job ids."""
-    from .failures import fail_run
+    """Submit every stage without a stored job id, in order, each after its dependencies. Idempotent: one
+    submitter per run at a time, and a stage the cluster already knows by its job name (submitted by a
+    worker that died before storing the id) is recorded instead of submitted again. On failure cancel
+    what was submitted and fail the run visibly. Returns the job ids."""
+    from .locks import redis_lock
+
+    with redis_lock(submit_lock_key(run_id), SUBMIT_LOCK_SECONDS, wait=SUBMIT_LOCK_WAIT, if_unreachable=True) as held:
+        if held:
+            return _submit_stages(run_id, backend)
+    current_app.logger.info("run %s is being submitted by another worker; it records every stage", run_id)
+    return stored_ids(get_run(run_id)[1])
+
+
+def stored_ids(jobs: list[dict]) -> list[str]:
+    return [j["slurm_job_id"] for j in sorted(jobs, key=lambda j: j["step_index"]) if j["slurm_job_id"]]
+
+
+def _submit_stages(run_id: int, backend) -> list[str]:
+    from .backend import job_name
 
     run, jobs = get_run(run_id)
-    if run["status"] not in ("queued", "running"):
-        return [j["slurm_job_id"] for j in jobs if j["slurm_job_id"]]
-    schemas = get_schemas()
-    settings = current_app.config["SETTINGS"]
     ids: dict[int, str] = {j["step_index"]: j["slurm_job_id"] for j in jobs if j["slurm_job_id"]}
-    for job in jobs:
-        if job["step_index"] in ids:
-            continue
+    waiting = [j for j in jobs if j["step_index"] not in ids]
+    if not waiting or run["status"] not in ("queued", "running"):
+        return stored_ids(jobs)
+    settings = current_app.config["SETTINGS"]
+    names = {j["step_index"]: job_name(run, j, settings) for j in waiting}
+    since = (run["created_at"] - dt.timedelta(days=1)).date()  # whatever zone the cluster's clock is in
+    with _failure_fails_run(run_id, backend):
+        found = backend.find(list(names.values()), since)
+    for job in waiting:
         deps = [ids[d] for d in job["depends_on_steps"] if d in ids]
-        name = f"lsv-{run_id}-{job['step_name']}"
-        try:
-            existing = backend.find_by_name(name) if hasattr(backend, "find_by_name") else None
+        name = names[job["step_index"]]
+        with _failure_fails_run(run_id, backend):
             spec = backend_spec(backend, job, run, deps, name, settings)
-            job_id = existing or backend.submit(spec)
-        except Exception as exc:  # connection, authentication, rejection, unparsable output
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            # fail_run cancels the stages already submitted (their ids are stored)
-            fail_run(run_id, f"Could not submit: {first_line}"[:512], backend=backend)
-            raise RunError(f"Could not submit: {first_line}") from exc
-        now = utcnow()
+            job_id = found.get(name) or backend.submit(spec)
+        record_submission(run, job, str(job_id), spec_args(spec), adopted=name in found)
+        ids[job["step_index"]] = str(job_id)
+    return [ids[i] for i in sorted(ids)]
+
+
+@contextlib.contextmanager
+def _failure_fails_run(run_id: int, backend) -> Iterator[None]:
+    """An error in the block (connection, authentication, rejection, unparsable output) fails the run
+    (fail_run cancels the stages already submitted: their ids are stored) and raises RunError."""
+    from .failures import fail_run
+
+    try:
+        yield
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail_run(run_id, f"Could not submit: {first_line}"[:512], backend=backend)
+        raise RunError(f"Could not submit: {first_line}") from exc
+
+
+def record_submission(run: dict, job: dict, job_id: str, sbatch_args: str, *, adopted: bool) -> None:
+    """The stage's job id, its SUBMITTED history row and its event, in one transaction."""
+    schemas = get_schemas()
+    key = {"run_id": run["run_id"], "step_index": job["step_index"]}
+    now = utcnow()
+    how = "found on the cluster (submitted before a restart) as" if adopted else "submitted as"
+    with schemas.connection.transaction:
         schemas.jobs.PipelineRun.SlurmJob.update1(
             {
-                "run_id": run_id,
-                "step_index": job["step_index"],
-                "slurm_job_id": str(job_id),
+                **key,
+                "slurm_job_id": job_id,
                 "state": "SUBMITTED",
                 "raw_state": "SUBMITTED",
                 "submitted_at": now,
                 "state_changed_at": now,
-                "sbatch_args": spec_args(spec)[:1024],
+                "sbatch_args": sbatch_args[:1024],
             }
         )
         schemas.jobs.SlurmJobState.insert1(
             {
-                "run_id": run_id,
-                "step_index": job["step_index"],
+                **key,
                 "observed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 "state": "SUBMITTED",
                 "raw_state": "SUBMITTED",
@@ -272,19 +316,16 @@ def submit_run(run_id: int, backend) -> list[str]:
                 "array_done": None,
             }
         )
-        ids[job["step_index"]] = str(job_id)
         record_event(
             "job.submitted",
             "job",
-            {"run_id": run_id, "step_index": job["step_index"]},
-            f"Stage {job['step_name']} of run {run_id} submitted as job {job_id}",
+            key,
+            f"Stage {job['step_name']} of run {run['run_id']} {how} job {job_id}",
             request_key=(run["username"], run["request_name"]),
             actor=None,
+            after={"job_id": job_id, "adopted": adopted},
+            dj_conn=schemas.connection,
         )
-        from lightserv.extensions import db
-
-        db.session.commit()
-    return [ids[i] for i in sorted(ids)]
 
 
 def backend_spec(backend, job: dict, run: dict, deps: list[str], name: str, settings):

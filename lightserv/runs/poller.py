@@ -12,9 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
 import time
-import uuid
 from dataclasses import dataclass
 
 from lib.cluster import ClusterError
@@ -22,6 +20,7 @@ from lightserv.common.redis import get_redis
 from lightserv.db import get_schemas
 
 from .engine import _terminal_sql, apply_observations, settle_run, unsettled_runs
+from .locks import redis_lock
 
 LOCK_KEY = "lightserv:poller:lock"
 LOCK_SECONDS = 60
@@ -95,72 +94,50 @@ def _record_status(redis, error: str = "") -> None:
     redis.set(STATUS_KEY, json.dumps(status), ex=STATUS_TTL)
 
 
-class _LockKeeper(threading.Thread):
-    """Extends our poller lock while the poll runs; a killed process stops extending it."""
-
-    def __init__(self, redis, token: str):
-        super().__init__(name="lightserv-poller-lock", daemon=True)
-        self.redis, self.token = redis, token
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(LOCK_SECONDS / 3):
-            try:
-                if self.redis.get(LOCK_KEY) == self.token:
-                    self.redis.expire(LOCK_KEY, LOCK_SECONDS)
-            except Exception:  # a Redis blip: the lock may lapse, the next poll then simply runs
-                log.warning("poller lock not extended", exc_info=True)
-
-
 def poll(backend) -> PollResult:
     """Ask the scheduler about every active job (batches of 200 ids) and write what changed."""
-    redis = get_redis()
-    token = uuid.uuid4().hex
-    if not redis.set(LOCK_KEY, token, nx=True, ex=LOCK_SECONDS):
-        return PollResult(skipped=True)
-    keeper = _LockKeeper(redis, token)
-    keeper.start()
+    with redis_lock(LOCK_KEY, LOCK_SECONDS) as held:
+        if not held:
+            return PollResult(skipped=True)
+        return _poll(backend, get_redis())
+
+
+def _poll(backend, redis) -> PollResult:
     start = time.monotonic()
+    active = active_jobs()
+    ids = sorted(active)
+    sizes = {job_id: size for job_id, size in active.items() if size}
+    observations: dict[str, dict] = {}
+    calls = 0
     try:
-        active = active_jobs()
-        ids = sorted(active)
-        sizes = {job_id: size for job_id, size in active.items() if size}
-        observations: dict[str, dict] = {}
-        calls = 0
+        for i in range(0, len(ids), BATCH):
+            batch = ids[i : i + BATCH]
+            statuses = backend.query(batch, {j: sizes[j] for j in batch if j in sizes})
+            calls += 1
+            for job_id, status in statuses.items():
+                observations[job_id] = {
+                    "state": str(status.state),
+                    "raw_state": status.raw_state[:64],
+                    "exit_code": status.exit_code[:16],
+                    "started_at": to_utc(status.started_at),
+                    "ended_at": to_utc(status.ended_at),
+                    "array_done": status.array_done,
+                }
+    except ClusterError as exc:
+        # unreachable or refusing: no run changes on missing information; the next poll tries again
+        error = exc.first_line[:300]
+        _record_status(redis, error)
+        log.warning("cluster poll failed, run states left as they were: %s", error)
+        return PollResult(False, len(ids), calls, 0, time.monotonic() - start, error=error)
+    if ids:
+        _record_status(redis)
+    touched = apply_observations(observations, backend=backend) if ids else set()
+    for run_id in unsettled_runs():  # left so by a poll that stopped half-way
+        if run_id in touched:
+            continue
         try:
-            for i in range(0, len(ids), BATCH):
-                batch = ids[i : i + BATCH]
-                statuses = backend.query(batch, {j: sizes[j] for j in batch if j in sizes})
-                calls += 1
-                for job_id, status in statuses.items():
-                    observations[job_id] = {
-                        "state": str(status.state),
-                        "raw_state": status.raw_state[:64],
-                        "exit_code": status.exit_code[:16],
-                        "started_at": to_utc(status.started_at),
-                        "ended_at": to_utc(status.ended_at),
-                        "array_done": status.array_done,
-                    }
-        except ClusterError as exc:
-            # unreachable or refusing: no run changes on missing information; the next poll tries again
-            error = exc.first_line[:300]
-            _record_status(redis, error)
-            log.warning("cluster poll failed, run states left as they were: %s", error)
-            return PollResult(False, len(ids), calls, 0, time.monotonic() - start, error=error)
-        if ids:
-            _record_status(redis)
-        touched = apply_observations(observations, backend=backend) if ids else set()
-        for run_id in unsettled_runs():  # left so by a poll that stopped half-way
-            if run_id in touched:
-                continue
-            try:
-                settle_run(run_id, backend)
-            except Exception:  # one run's hook must not stop the others; it is tried again next poll
-                log.exception("run %s could not be settled", run_id)
-            touched.add(run_id)
-        return PollResult(False, len(ids), calls, len(touched), time.monotonic() - start)
-    finally:
-        keeper.done.set()
-        # release only our own lock (a poll that outlived the lock must not delete the next one's)
-        if redis.get(LOCK_KEY) == token:
-            redis.delete(LOCK_KEY)
+            settle_run(run_id, backend)
+        except Exception:  # one run's hook must not stop the others; it is tried again next poll
+            log.exception("run %s could not be settled", run_id)
+        touched.add(run_id)
+    return PollResult(False, len(ids), calls, len(touched), time.monotonic() - start)

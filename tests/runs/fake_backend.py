@@ -16,6 +16,7 @@ class ScriptedBackend:
         self.cancelled: list[str] = []
         self.query_calls = 0
         self.submit_calls = 0
+        self.find_calls = 0
         self.fail_submit_at = fail_submit_at
 
     def submit(self, spec: StageSpec) -> str:
@@ -28,6 +29,10 @@ class ScriptedBackend:
         self.specs[job_id] = spec
         self.states[job_id] = JobStatus(job_id, SlurmState.PENDING, "PENDING")
         return job_id
+
+    def find(self, names, since):
+        self.find_calls += 1
+        return {spec.name: job_id for job_id, spec in self.specs.items() if spec.name in names}
 
     def set(self, job_id: str, state: str, raw: str | None = None, exit_code: str = "0:0", array_done=None):
         self.states[job_id] = JobStatus(job_id, SlurmState(state), raw or state, exit_code, array_done=array_done)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from lib.cluster.types import StageSpec
 from lightserv.db import get_schemas
 from lightserv.runs import engine
 from lightserv.runs.model import Resources, StageDef
@@ -241,3 +244,51 @@ def test_a_restarted_submission_adopts_nothing_and_resubmits_nothing(app, target
             engine.submit_run(run_id, backend)  # stage 1 submitted, stage 2 failed: the run is failed
         assert engine.submit_run(run_id, backend) == ["1000"]  # a failed run submits nothing more
     assert backend.submit_calls == 2
+
+
+def test_only_a_job_of_this_deployment_run_stage_and_attempt_is_adopted(app, target, settings):
+    """Job names carry the run, stage, attempt and deployment: a job of an earlier attempt of the same run id,
+    or of another deployment (DEV and PROD on one cluster) is never taken for this run's stage."""
+    from lightserv.runs.backend import job_name
+
+    with app.test_request_context():
+        run_id = engine.create_run("precomputed_downsized", target, STAGES, {"run_id": None}, created_by="system",
+                                   output_dir="ana/brains/s1/imaging_request_1/viz/raw", attempt=2)  # fmt: skip
+    with app.app_context():
+        run, jobs = engine.get_run(run_id)
+    other_deployment = settings.model_copy(update={"lightserv_mode": "PROD", "dj_schema_prefix": "lightserv_prod_"})
+    names = [job_name(run, j, settings) for j in jobs]
+    assert names[1] == f"lsv-{run_id}-1-convert-a2.test.{settings.dj_schema_prefix.strip('_')}"
+    backend = ScriptedBackend()
+    for lookalike in (
+        job_name({**run, "attempt": 1}, jobs[0], settings),
+        job_name(run, jobs[0], other_deployment),
+        job_name({**run, "run_id": run_id + 1}, jobs[0], settings),
+    ):
+        backend.specs[f"9{len(backend.specs)}"] = StageSpec(lookalike, ("true",), "/", "/o", "/e")
+    backend.specs["77"] = StageSpec(names[2], ("true",), "/", "/o", "/e")  # this run's own stage 2
+
+    with app.app_context():
+        ids = engine.submit_run(run_id, backend)
+
+    assert ids == ["1000", "1001", "77"] and backend.submit_calls == 2 and backend.find_calls == 1
+    assert backend.specs["1001"].name == names[1]
+
+
+def test_a_second_submitter_waits_for_the_first_or_for_its_lock_to_lapse(app, target, monkeypatch):
+    from lightserv.common.redis import get_redis
+
+    run_id = make_run(app, target)
+    backend = ScriptedBackend()
+    with app.app_context():
+        key = engine.submit_lock_key(run_id)
+        get_redis().set(key, "a-live-submitter", ex=60)
+        monkeypatch.setattr(engine, "SUBMIT_LOCK_WAIT", 1.0)
+        assert engine.submit_run(run_id, backend) == [] and backend.find_calls == backend.submit_calls == 0
+        assert get_redis().get(key) == "a-live-submitter"  # another submitter's lock is left alone
+
+        get_redis().set(key, "a-killed-submitter", ex=2)  # nobody extends it any more
+        monkeypatch.setattr(engine, "SUBMIT_LOCK_WAIT", 6.0)
+        started = time.monotonic()
+        assert engine.submit_run(run_id, backend) == ["1000", "1001", "1002"]
+        assert 1.0 <= time.monotonic() - started < 6 and get_redis().get(key) is None

@@ -152,3 +152,102 @@ def test_a_stage_over_its_time_limit_ends_the_run_out_of_time(app, target, backe
         engine.submit_run(run_id, executor)
     run = run_until_done(app, run_id, executor, timeout=150)
     assert run["status"] == "failed" and run["failure_reason"] == "Slow ran out of time"
+
+
+# --- idempotent submission: a submitter that dies between the scheduler's answer and the commit ---------------
+
+
+class Died(BaseException):
+    """The submitting process ending abruptly (SIGKILL): no `except Exception` sees it, nothing after it runs."""
+
+
+class DiesAfterSubmitting:
+    """The real back end; the submitter "dies" right after the scheduler accepted its `after`-th stage, before
+    the engine stored the id (the job is on the cluster, the database does not know it)."""
+
+    def __init__(self, impl, after: int):
+        self.impl, self.after, self.submitted = impl, after, 0
+
+    def submit(self, spec):
+        job_id = self.impl.submit(spec)
+        self.submitted += 1
+        if self.submitted == self.after:
+            raise Died(job_id)
+        return job_id
+
+    def __getattr__(self, name):
+        return getattr(self.impl, name)
+
+
+def stage_names(app, run_id) -> list[str]:
+    from lightserv.runs.backend import job_name
+
+    with app.app_context():
+        run, jobs = engine.get_run(run_id)
+        return [job_name(run, j, app.config["SETTINGS"]) for j in jobs]
+
+
+def logged_job_ids(settings, run_id, app) -> dict[int, set[str]]:
+    """Stage index -> the job ids that wrote a stdout log (a stage run twice leaves two)."""
+    with app.app_context():
+        run = engine.get_run(run_id)[0]
+    logs = (settings.data_root / run["run_dir"]).glob("stage_*_*_*.out")
+    found: dict[int, set[str]] = {}
+    for path in logs:
+        _, index, job_id, _task = path.stem.split("_")
+        found.setdefault(int(index), set()).add(job_id)
+    return found
+
+
+def test_a_submitter_dying_after_sbatch_is_resumed_with_one_job_per_stage(app, target, cluster, executor, settings):
+    with app.test_request_context():
+        run_id = engine.create_run("lavision_pipeline", target, STAGES, {"run_id": None, "output_dir": None},
+                                   created_by="pat", output_dir="out/resumed")  # fmt: skip
+    with app.app_context(), pytest.raises(Died) as died:
+        engine.submit_run(run_id, DiesAfterSubmitting(executor, after=2))
+    orphan = died.value.args[0]
+    names = stage_names(app, run_id)
+    with app.app_context():
+        stored = [j["slurm_job_id"] for j in engine.get_run(run_id)[1]]
+    assert stored[0] and stored[1:] == [None, None]
+    assert cluster.jobs_named(names[1]) == {orphan}  # on the cluster, unknown to the database
+
+    with app.app_context():
+        ids = engine.submit_run(run_id, executor)  # the retry of the task
+
+    assert ids[1] == orphan
+    assert [cluster.jobs_named(name) for name in names] == [{job_id} for job_id in ids]  # one job per stage
+    run = run_until_done(app, run_id, executor)
+    assert run["status"] == "succeeded"  # the adopted stage and the one submitted after it, wired to its id
+    assert logged_job_ids(settings, run_id, app) == {0: {ids[0]}, 1: {ids[1]}, 2: {ids[2]}}
+    with app.app_context():
+        from lightserv.extensions import db
+        from lightserv.models import EventLog
+
+        events = db.session.scalars(db.select(EventLog).where(EventLog.action == "job.submitted")).all()
+    assert sorted((e.entity_key["step_index"], e.after["adopted"]) for e in events) == [
+        (0, False), (1, True), (2, False)
+    ]  # fmt: skip
+
+
+def test_submitting_again_after_the_stored_ids_were_lost_adopts_every_stage(app, target, cluster, executor):
+    """As if the transaction that stored the ids had been rolled back: the next submission finds every stage."""
+    with app.test_request_context():
+        run_id = engine.create_run("lavision_pipeline", target, STAGES, {"run_id": None, "output_dir": None},
+                                   created_by="pat", output_dir="out/again")  # fmt: skip
+    with app.app_context():
+        first = engine.submit_run(run_id, executor)
+        jobs_schema = get_schemas().jobs
+        for step in range(len(STAGES)):
+            jobs_schema.PipelineRun.SlurmJob.update1(
+                {"run_id": run_id, "step_index": step, "slurm_job_id": None, "state": "NOT_SUBMITTED",
+                 "raw_state": "", "submitted_at": None, "state_changed_at": None, "sbatch_args": ""}
+            )  # fmt: skip
+        (jobs_schema.SlurmJobState & {"run_id": run_id}).delete_quick()
+        again = engine.submit_run(run_id, executor)
+        stored = [j["slurm_job_id"] for j in engine.get_run(run_id)[1]]
+    try:
+        assert again == first == stored
+        assert [cluster.jobs_named(name) for name in stage_names(app, run_id)] == [{job_id} for job_id in first]
+    finally:
+        executor.cancel(first)

@@ -5,6 +5,7 @@ whole suite from tests/conftest.py, so the cluster tests and the engine tests sh
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,11 @@ class Backend:
         assert isinstance(self.impl, LocalExecutor)
         return self.impl.calls
 
+    def jobs_named(self, name: str) -> set[str]:
+        """Every job id the cluster holds under `name` (any user, any state), found without `find`:
+        squeue and sacct for Slurm, the job records on disk for the local executor."""
+        return jobs_named(self.impl, name)
+
     def wait(
         self, job_ids: list[str], arrays: dict[str, int] | None = None, timeout: float = 90.0, until: str = "terminal"
     ) -> dict[str, JobStatus]:
@@ -93,6 +99,21 @@ class Backend:
                     return statuses
             time.sleep(0.5)
         raise AssertionError(f"jobs did not reach {until} within {timeout:.0f} s: {statuses}")
+
+
+def jobs_named(impl: ClusterBackend, name: str) -> set[str]:
+    """See `Backend.jobs_named`."""
+    if isinstance(impl, LocalExecutor):
+        records = (json.loads(path.read_text()) for path in impl.store.jobs.glob("*.json"))
+        return {r["job_id"] for r in records if r["spec"]["name"] == name}
+    assert isinstance(impl, SlurmBackend)
+    queue = impl.transport.run(["squeue", "--noheader", "--states=all", f"--name={name}", "--format=%F"])
+    accounting = impl.transport.run(
+        ["sacct", "--noheader", "--parsable2", "--allocations", "--allusers", f"--name={name}",
+         "--starttime=now-2days", "--format=JobID"]
+    )  # fmt: skip
+    assert queue.returncode == 0 and accounting.returncode == 0, queue.stderr + accounting.stderr
+    return set(queue.stdout.split()) | {line.split("_")[0] for line in accounting.stdout.split()}
 
 
 @pytest.fixture(scope="session")

@@ -22,12 +22,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from ..accounting import pool_job
 from ..errors import SubmissionRejected
-from ..types import JOB_ID, JobStatus, SlurmState, StageSpec
+from ..types import JOB_ID, JobStatus, SlurmState, StageSpec, checked_names
 from .store import JobStore, Record, new_record, now_text, record_rows, spec_to_json, supervisor_alive
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class LocalExecutor:
         job_id = self.store.new_id()
         indexes = list(stage.array.indexes) if stage.array else None
         self.store.create(new_record(job_id, spec_to_json(stage), indexes))
+        self.store.name_job(stage.name, job_id)  # before it starts: a caller that dies now finds it by name
         self._write_batch_script(stage)
         with open(self.store.log_path(job_id), "ab") as log_file:
             starter = subprocess.Popen(  # noqa: S603 - fixed argv
@@ -77,6 +78,17 @@ class LocalExecutor:
             )
         log.info("submitted %s as local job %s", stage.name, job_id)
         return job_id
+
+    def find(self, names: list[str], since: date) -> dict[str, str]:
+        """Jobs named exactly one of `names` and submitted on or after `since`: name → job id (the latest
+        job of each name)."""
+        found = {}
+        for name in checked_names(names):
+            job_id = self.store.job_named(name)
+            record = self.store.read(job_id) if job_id else None
+            if record and datetime.fromisoformat(record["submitted_at"]).date() >= since:
+                found[name] = job_id
+        return found
 
     def _write_batch_script(self, stage: StageSpec) -> None:
         """The same script Slurm would get, for the record (the supervisor runs the argv directly)."""

@@ -5,6 +5,7 @@ Layout of the state dir:
     jobs/<id>.json       the job record (see `new_record`)
     jobs/<id>.lock       flock held while a record is read-modified-written
     jobs/<id>.log        the supervisor's own log (its errors, not the stage's output)
+    names/<name>.id      the id of the last job submitted with that job name (written before it starts)
 
 Every process (the web app, a Celery worker, the supervisors) sees the same jobs through these files.
 """
@@ -62,6 +63,8 @@ class JobStore:
         self.root = Path(state_dir)
         self.jobs = self.root / "jobs"
         self.jobs.mkdir(parents=True, exist_ok=True)
+        self.names = self.root / "names"
+        self.names.mkdir(exist_ok=True)
 
     def path(self, job_id: str) -> Path:
         return self.jobs / f"{int(job_id)}.json"
@@ -78,6 +81,15 @@ class JobStore:
 
     def create(self, record: Record) -> None:
         write_json_atomically(self.path(record["job_id"]), record)
+
+    def name_job(self, name: str, job_id: str) -> None:
+        write_json_atomically(self.names / f"{name}.id", job_id)
+
+    def job_named(self, name: str) -> str | None:
+        try:
+            return str(json.loads((self.names / f"{name}.id").read_text()))
+        except FileNotFoundError:
+            return None
 
     def read(self, job_id: str) -> Record | None:
         try:
