@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from .auth.session import init_auth
     from .celery_app import celery_init_app
+    from .common.headers import init_security_headers
     from .extensions import bootstrap, csrf, db
 
     db.init_app(app)
@@ -54,6 +55,7 @@ def register_extensions(app: Flask) -> None:
     bootstrap.init_app(app)
     init_auth(app)
     celery_init_app(app)
+    init_security_headers(app)
 
 
 def _require_current_database():

@@ -9,7 +9,8 @@ import pytest
 
 from lightserv.common.permissions import ACTIONS, rule_of
 from tests.factories import new_request, submit
-from tests.matrix import SUBJECTS, all_rows
+from tests.matrix import SUBJECTS, all_rows, answer, matrix_url
+from tests.support.auth import login_session_keys
 
 ROUTES = all_rows()
 UNCHECKED = {"static", "bootstrap.static"}
@@ -35,6 +36,7 @@ def test_every_route_declares_a_permission_and_is_in_the_matrix(app):
 def matrix_world(app, make_user):
     """Users for every subject and one request owned by "owner" shared with "auditor" and "collaborator"."""
     users = {s: make_user(f"m-{s}", roles=SUBJECT_ROLES.get(s, ())) for s in SUBJECTS if s != "anonymous"}
+    logins = {s: login_session_keys(app, name) for s, name in users.items()}
     submit(app, new_request(users["owner"], "matrix_req", auditors=[users["auditor"], users["collaborator"]]))
     from lightserv.db import get_schemas
 
@@ -69,28 +71,15 @@ def matrix_world(app, make_user):
     from tests.matrix.viewer import viewer_world
 
     users.update(viewer_world(app, users))  # {link}, {session}
+    users["logins"] = logins
     return users
 
 
 @pytest.mark.parametrize("endpoint", sorted(ROUTES))
 def test_route_answers_each_subject_as_the_matrix_says(app, client, matrix_world, endpoint):
-    from tests.conftest import csrf_from
-
     method, url_template, expected = ROUTES[endpoint]
-    url = url_template.format(**{**matrix_world, "request": "matrix_req"})
-    got = {}
-    for subject in expected:
-        with client.session_transaction() as sess:
-            sess.clear()
-            if subject != "anonymous":
-                sess["_user_id"] = matrix_world[subject]
-                sess["_fresh"] = True
-        if method == "GET":
-            resp = client.get(url)
-        else:
-            token = csrf_from(client.get("/about").get_data(as_text=True))
-            resp = client.post(url, data={"csrf_token": token})
-        got[subject] = resp.status_code
+    url = matrix_url(url_template, matrix_world)
+    got = {subject: answer(client, matrix_world, subject, method, url).status_code for subject in expected}
     assert got == expected, f"{endpoint} {url}: got {got}"
 
 

@@ -6,6 +6,14 @@
     var button = event.target.closest("[data-confirm]");
     if (button && !window.confirm(button.getAttribute("data-confirm"))) { event.preventDefault(); }
   });
+  // "Today" buttons fill the date input they name with today's date in facility time (data-timezone).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-today-for]");
+    if (!button) { return; }
+    var zone = button.getAttribute("data-timezone") || undefined;
+    var today = new Intl.DateTimeFormat("en-CA", {timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit"}).format(new Date());
+    document.getElementById(button.getAttribute("data-today-for")).value = today;
+  });
   // Character counters for fields with a maxlength.
   document.querySelectorAll("textarea[maxlength], input[maxlength]").forEach(function (el) {
     var note = document.createElement("div");

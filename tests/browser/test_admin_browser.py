@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.admin.seed import seed_dashboard
+from tests.support.browser_fixtures import assert_no_csp_violations, watch_csp
 
 pytestmark = pytest.mark.browser
 
@@ -23,13 +24,16 @@ def log_in(page, live_server: str, username: str) -> None:
 
 
 def test_an_admin_grants_a_role_the_queue_appears_and_the_dashboard_has_data(
-    app, live_server, browser, make_user, settings, artifacts_dir
+    app, live_server, browser, make_user, settings, artifacts_dir, csp_violations
 ):
     seed_dashboard(app, make_user, settings)
     make_user("root", roles=["facility_admin"], password=PASSWORD)
     make_user("ivy", password=PASSWORD)
-    admin = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    ivy = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    admin_context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ivy_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    watch_csp(admin_context, csp_violations)
+    watch_csp(ivy_context, csp_violations)
+    admin, ivy = admin_context.new_page(), ivy_context.new_page()
     try:
         log_in(ivy, live_server, "ivy")
         nav = ivy.get_by_test_id("nav")
@@ -72,6 +76,7 @@ def test_an_admin_grants_a_role_the_queue_appears_and_the_dashboard_has_data(
             admin.get_by_test_id("csv-turnaround").click()
         text = open(download.value.path(), encoding="utf-8").read()
         assert "Clearing,2.5,7.9,4" in text
+        assert_no_csp_violations(csp_violations)
     finally:
         admin.context.close()
         ivy.context.close()

@@ -40,6 +40,7 @@ import pytest
 import requests
 
 from lib.naming import rawdata_resolution_dir
+from tests.support.browser_fixtures import assert_no_csp_violations, watch_csp
 from tests.viewer.conftest import auth
 
 pytestmark = pytest.mark.browser
@@ -97,13 +98,14 @@ class Mailbox:
 
 
 @pytest.fixture
-def log_in(browser, stack):
+def log_in(browser, stack, csp_violations):
     """log_in(username) -> a page of a fresh browser context (one person) logged in with the login form; the
-    contexts are closed afterwards."""
+    contexts are closed afterwards, and no page of the app may have reported a CSP violation."""
     contexts = []
 
     def person(username: str):
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        watch_csp(context, csp_violations)
         contexts.append(context)
         page = context.new_page()
         page.goto(stack.base + "/login")
@@ -116,6 +118,7 @@ def log_in(browser, stack):
     yield person
     for context in contexts:
         context.close()
+    assert_no_csp_violations(csp_violations)
 
 
 def open_in_new_tab(page, link):

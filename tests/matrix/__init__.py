@@ -28,3 +28,22 @@ def all_rows() -> dict[str, tuple[str, str, dict[str, int]]]:
 def same(status: int, **exceptions: int) -> dict[str, int]:
     """Every subject gets `status` except those named."""
     return {s: exceptions.get(s, status) for s in SUBJECTS}
+
+
+def answer(client, world: dict, subject: str, method: str, url: str):
+    """The response to `method url` asked by `subject` of `world` (a POST carries a valid CSRF token)."""
+    from tests.conftest import csrf_from
+
+    with client.session_transaction() as sess:
+        sess.clear()
+        if subject != "anonymous":
+            sess.update(world["logins"][subject])  # a live login session of that subject
+    if method == "GET":
+        return client.get(url)
+    token = csrf_from(client.get("/about").get_data(as_text=True))
+    return client.post(url, data={"csrf_token": token})
+
+
+def matrix_url(url_template: str, world: dict) -> str:
+    """A row's url with the world's names filled in."""
+    return url_template.format(**{**world, "request": "matrix_req"})

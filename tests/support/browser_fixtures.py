@@ -31,9 +31,49 @@ def browser():
         b.close()
 
 
+# Every Content-Security-Policy violation a page of the app reports (besides Chromium's own "Refused to ..."
+# console error) is logged, from before any script of the page runs.
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "?") + " in " +
+                e.documentURI + " at " + (e.sourceFile || "?") + ":" + e.lineNumber);
+});
+"""
+# Neuroglancer and its layer data come from the viewer's own servers through the proxy, not from the app
+NOT_THE_APP = ("/nglancer/", "/cv/")
+
+
+def watch_csp(context, violations: list[str]) -> None:
+    """Append to `violations` every CSP violation reported by a page of the app in `context` (every tab)."""
+
+    def console(message) -> None:
+        text = message.text
+        if message.type != "error" or not ("Content Security Policy" in text or text.startswith("CSP violation")):
+            return
+        url = message.page.url if message.page else ""
+        if not any(part in url for part in NOT_THE_APP):
+            violations.append(f"{url}: {text}")
+
+    context.add_init_script(CSP_REPORTER)
+    context.on("console", console)
+
+
 @pytest.fixture
-def page(browser):
+def csp_violations() -> list[str]:
+    """The CSP violations the test's `page` (and its other tabs) reported so far."""
+    return []
+
+
+@pytest.fixture
+def page(browser, csp_violations):
+    """A tab of a fresh browser context; the test fails if a page of the app reported a CSP violation."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    watch_csp(context, csp_violations)
     pg = context.new_page()
     yield pg
     context.close()
+    assert_no_csp_violations(csp_violations)
+
+
+def assert_no_csp_violations(violations: list[str]) -> None:
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
