@@ -27,8 +27,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # openssh-client: `ssh-keygen -F` checks of the known-hosts file; paramiko does the SSH itself.
 # elastix: the register stage, for the DEV stack whose worker runs the pipeline itself (CLUSTER_BACKEND=local).
+# mariadb-client: mariadb-dump and mariadb for `flask backup` and `flask restore` (docs/backup.md).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends openssh-client elastix \
+    && apt-get install -y --no-install-recommends openssh-client elastix mariadb-client \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --gid "${APP_GID}" "${APP_USER}" \
