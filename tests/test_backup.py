@@ -26,7 +26,16 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from tests.conftest import CSRF_RE, DB, ROOT, csrf_from, databases_with_prefix, drop_prefix, server_connection
+from tests.conftest import (
+    CSRF_RE,
+    DB,
+    ROOT,
+    csrf_from,
+    databases_with_prefix,
+    drop_prefix,
+    free_port,
+    server_connection,
+)
 from tests.factories import new_request, submit
 from tests.support import processes
 
@@ -413,6 +422,16 @@ def test_the_documented_backup_account_backs_up_and_the_app_account_cannot_resto
     assert refused.exit_code == 1
     assert "Restore runs as the database administrator" in refused.output and "Nothing was restored." in refused.output
     assert table_state(facility.prefix) == rows_before
+
+
+def test_a_backup_that_cannot_be_taken_says_why_and_leaves_no_archive(facility, archive, tmp_path):
+    down = facility.cli("backup", str(tmp_path), db_port=free_port())
+    assert down.exit_code == 1 and "MariaDB: Can't connect" in down.output and "No backup was written." in down.output
+    missing = facility.cli("backup", str(tmp_path), dj_schema_prefix="lsbk_nothing_here_")
+    assert missing.exit_code == 1 and "do not exist: nothing to back up" in missing.output
+    taken = facility.cli("backup", str(archive))
+    assert taken.exit_code == 1 and f"{archive} exists already" in taken.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_password_reaches_the_mariadb_programs_only_through_their_environment(settings):

@@ -103,7 +103,10 @@ def _check_fields(path: Path, manifest: dict) -> None:
         and isinstance(dump.get("sha256"), str)
         and isinstance(dump.get("bytes"), int)
         and isinstance(tables, dict)
-        and all(isinstance(v, dict) and {"rows", "checksum"} <= v.keys() for v in tables.values())
+        and all(
+            isinstance(v, dict) and isinstance(v.get("rows"), int) and isinstance(v.get("checksum"), str)
+            for v in tables.values()
+        )
     )
     if not valid:
         raise _damaged(path, "its manifest lacks required fields")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pymysql
 from flask import Flask
 
 
@@ -25,6 +26,8 @@ def register(app: Flask) -> None:
             done = backup(app.config["SETTINGS"], destination, _migration_names())
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
+        except pymysql.MySQLError as exc:
+            raise click.ClickException(f"MariaDB: {exc.args[-1]}. No backup was written.") from None
         click.echo(
             f"Backed up {done.tables} tables ({done.rows:,} rows) to {done.path} "
             f"({done.bytes / 1e6:.1f} MB) in {done.seconds:.1f} s."
@@ -45,6 +48,8 @@ def register(app: Flask) -> None:
             done = restore(settings, archive, force=force, code_migrations=_migration_names())
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
+        except pymysql.MySQLError as exc:
+            raise click.ClickException(f"MariaDB: {exc.args[-1]}.") from None
         source = "" if done.source_prefix == done.prefix else f" (taken of prefix {done.source_prefix!r})"
         click.echo(
             f"Restored the backup of {done.taken_at}{source} into prefix {done.prefix!r}: {done.tables} tables, "

@@ -144,9 +144,14 @@ def _dump(settings, lock_conn, snap_conn, databases: list[str], out: IO[bytes]) 
                 raise
         finally:
             lock.execute("BACKUP STAGE END")
-        out.write(head)
-        while chunk := proc.stdout.read(_CHUNK):
-            out.write(chunk)
+        try:
+            out.write(head)
+            while chunk := proc.stdout.read(_CHUNK):
+                out.write(chunk)
+        except BaseException:  # e.g. a full disk: stop the dump too
+            proc.kill()
+            proc.wait()
+            raise
         if proc.wait() != 0 or SNAPSHOT_STARTED not in head:
             errors.seek(0)
             raise BackupError(f"mariadb-dump failed: {errors.read().decode(errors='replace').strip()}")

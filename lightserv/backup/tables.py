@@ -2,9 +2,9 @@
 and the FLOAT values that mariadb-dump cannot print exactly.
 
 Table keys are `<suffix>.<table>` (e.g. `lightsheet.request`, `app.event_log`), so a manifest compares
-across prefixes. The checksum is the sum over rows of the first 64 bits of an MD5 of the row (each column's
-MD5 in order, NULL kept apart from every value), so it does not depend on row order or on storage details
-(a CHECKSUM TABLE value changes with the row format and the server version).
+across prefixes. The checksum is the sum over rows of the first 64 bits of an MD5 of the row, so it does not
+depend on row order or on storage details (a CHECKSUM TABLE value changes with the row format and the server
+version).
 """
 
 from __future__ import annotations
@@ -87,24 +87,26 @@ def list_tables(cur, databases: dict[str, str]) -> list[Table]:
     return sorted(tables, key=lambda t: (order[t.suffix], t.name))
 
 
-def _column_digest(table: Table, column: str, data_type: str, prefix: str) -> tuple[str, list[str]]:
-    """SQL for one column's MD5 (NULL -> '-') and its parameters: a FLOAT as the exact double it stores
-    (its text has only 6 digits), a lineage name without the prefix (it is renamed on restore)."""
+def _column_value(table: Table, column: str, data_type: str, prefix: str) -> tuple[str, list[str]]:
+    """SQL for one column's bytes in the row digest, and its parameters: a FLOAT as the exact double it
+    stores (its text has only 6 digits), a lineage name without the prefix (it is renamed on restore)."""
     value, params = quote_name(column), []
     if data_type == "float":
         value = f"CAST({value} AS DOUBLE)"
     elif table.name == LINEAGE_TABLE and column == LINEAGE_COLUMN and prefix:
         value = f"IF(LEFT({value}, {len(prefix)}) = %s, SUBSTRING({value}, {len(prefix) + 1}), {value})"
         params = [prefix]
-    return f"IFNULL(MD5({value}), '-')", params
+    return f"CAST({value} AS BINARY)", params
 
 
 def table_checksums(cur, tables: Sequence[Table], prefix: str) -> dict[str, dict[str, int | str]]:
-    """{table label: {"rows": n, "checksum": "<decimal>"}} of every table, read in the cursor's transaction."""
+    """{table label: {"rows": n, "checksum": "<decimal>"}} of every table, read in the cursor's transaction.
+    A row's digest is the MD5 of its columns' bytes joined by 0x1F, after a map of which ones are NULL."""
     result: dict[str, dict[str, int | str]] = {}
     for table in tables:
-        parts = [_column_digest(table, column, data_type, prefix) for column, data_type in table.columns]
-        row_md5 = f"MD5(CONCAT({', '.join(sql for sql, _ in parts)}))"
+        parts = [_column_value(table, column, data_type, prefix) for column, data_type in table.columns]
+        nulls = f"CONCAT({', '.join(f'{quote_name(column)} IS NULL' for column, _ in table.columns)})"
+        row_md5 = f"MD5(CONCAT_WS(0x1F, {nulls}, {', '.join(sql for sql, _ in parts)}))"
         cur.execute(
             f"SELECT COUNT(*), COALESCE(SUM(CAST(CONV(LEFT({row_md5}, 16), 16, 10) AS UNSIGNED)), 0)"
             f" FROM {table.sql_name}",
