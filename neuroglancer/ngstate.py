@@ -1,4 +1,4 @@
-"""The initial Neuroglancer state of a viewer session (viewer.md §5.3), as plain JSON.
+"""The initial Neuroglancer state of a viewer session, as plain JSON.
 
 Shared by the `general` (neuroglancer/server.py) and `registration` (neuroglancer-registration/server.py)
 programs. No neuroglancer import here, so the state can be built and tested anywhere.
@@ -6,10 +6,16 @@ programs. No neuroglancer import here, so the state can be built and tested anyw
 Input, from the environment (the launcher writes it):
 
     NG_LAYERS  [{"name": ..., "type": "image" | "segmentation" | "annotation", "source": "precomputed://...",
-                 "info": {"voxel_nm": [x, y, z], "lower": [x, y, z], "upper": [x, y, z]}}, ...]
+                 "info": {"voxel_nm": [x, y, z], "lower": [x, y, z], "upper": [x, y, z]},
+                 "label": "647 nm · cells" (optional: the name Neuroglancer shows, else `name`),
+                 "range": [low, high] (optional, images: the values shown black and white)}, ...]
     NG_LAYOUT  rows of panels; a panel is a layer name or a list of layer names shown together, e.g.
                [["raw_ch488_left", "raw_ch488_right"], [["blended_ch647", "cells_ch647"]]]
-    NG_GAIN    displayed value = normalized value x gain (default 45), adjustable in the viewer
+    NG_GAIN    images without a range: displayed value = normalized value x gain (default 45)
+    NG_TITLE   the browser tab's title (optional)
+
+Layer names in the layout are the route names (`/cv/<session>/<name>`); the state names every layer by its
+label, so the layout's panels are translated.
 """
 
 from __future__ import annotations
@@ -38,6 +44,16 @@ def image_shader(gain: float) -> str:
         f"#uicontrol float gain slider(min=0, max={top:g}, step=0.5, default={gain:g})\n"
         "void main() {\n"
         "  emitGrayscale(toNormalized(getDataValue()) * gain);\n"
+        "}\n"
+    )
+
+
+def range_shader(low: float, high: float) -> str:
+    """Grayscale over the data's own range (low black, high white), with Neuroglancer's contrast control."""
+    return (
+        f"#uicontrol invlerp normalized(range=[{low:g}, {high:g}])\n"
+        "void main() {\n"
+        "  emitGrayscale(normalized());\n"
         "}\n"
     )
 
@@ -71,12 +87,39 @@ def _vec(value: Any, what: str) -> list[float]:
     return [float(v) for v in value]
 
 
-def layer_json(layer: Mapping[str, Any], gain: float, variant: str) -> dict[str, Any]:
+def _range(layer: Mapping[str, Any]) -> tuple[float, float] | None:
+    value = layer.get("range")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int | float) for v in value):
+        raise StateError(f"layer {layer['name']}: range must be two numbers")
+    low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise StateError(f"layer {layer['name']}: range must be finite, low below high")
+    return low, high
+
+
+def display_names(layers: list[Mapping[str, Any]]) -> dict[str, str]:
+    """Route name -> the name Neuroglancer shows: the label, made unique with the route name if it repeats."""
+    out: dict[str, str] = {}
+    for layer in layers:
+        label = layer.get("label") or layer["name"]
+        if not isinstance(label, str):
+            raise StateError(f"layer {layer['name']}: label must be text")
+        out[layer["name"]] = label if label not in out.values() else f"{label} ({layer['name']})"
+    return out
+
+
+def layer_json(layer: Mapping[str, Any], gain: float, variant: str, name: str | None = None) -> dict[str, Any]:
     kind = layer["type"]
-    out: dict[str, Any] = {"type": kind, "source": layer["source"], "name": layer["name"]}
+    out: dict[str, Any] = {"type": kind, "source": layer["source"], "name": name or layer["name"]}
     if kind == "image":
-        out["shader"] = image_shader(gain)
-        out["shaderControls"] = {"gain": gain}
+        span = _range(layer)
+        if span:
+            out["shader"] = range_shader(*span)
+        else:
+            out["shader"] = image_shader(gain)
+            out["shaderControls"] = {"gain": gain}
         out["opacity"] = 1.0
     elif kind == "segmentation":
         # the atlas overlay: semi-transparent in every panel that shows it, region names from the
@@ -94,10 +137,10 @@ def layer_json(layer: Mapping[str, Any], gain: float, variant: str) -> dict[str,
 
 
 def build_state(
-    layers: list[Mapping[str, Any]], layout: Any, gain: float = DEFAULT_GAIN, variant: str = "general"
+    layers: list[Mapping[str, Any]], layout: Any, gain: float = DEFAULT_GAIN, variant: str = "general", title: str = ""
 ) -> dict[str, Any]:
-    """The Neuroglancer state JSON: layers with their shaders, one `xy` panel per layout entry (rows of
-    panels), the coordinate space, start position and zoom from the first image layer's `info`."""
+    """The Neuroglancer state JSON: layers named by their labels with their shaders, one `xy` panel per layout
+    entry (rows of panels), the coordinate space, start position and zoom from the first image layer's `info`."""
     if not layers:
         raise StateError("NG_LAYERS lists no layer")
     by_name: dict[str, Mapping[str, Any]] = {}
@@ -126,9 +169,10 @@ def build_state(
     n_cols = max(len(row) for row in rows)
     n_rows = len(rows)
     scale = max(extent[0] * n_cols / (PANEL_WIDTH_PX * 2), extent[1] * n_rows / (PANEL_HEIGHT_PX * 2))
+    shown_as = display_names([by_name[n] for n in ordered])
     children = []
     for row in rows:
-        viewers = [{"type": "viewer", "layers": panel, "layout": "xy"} for panel in row]
+        viewers = [{"type": "viewer", "layers": [shown_as[n] for n in panel], "layout": "xy"} for panel in row]
         children.append(viewers[0] if len(viewers) == 1 else {"type": "row", "children": viewers})
     layout_json: dict[str, Any] | str
     if len(children) == 1:
@@ -140,13 +184,15 @@ def build_state(
         "position": [lo + e / 2 for lo, e in zip(lower, extent, strict=True)],
         "crossSectionScale": max(scale, 1e-3),
         "projectionScale": max(extent) * 2,
-        "layers": [layer_json(by_name[n], gain, variant) for n in ordered],
+        "layers": [layer_json(by_name[n], gain, variant, shown_as[n]) for n in ordered],
         "layout": layout_json,
         "showSlices": False,
     }
+    if title:
+        state["title"] = title
     atlas = [n for n in ordered if by_name[n]["type"] == "segmentation"]
     if variant == "registration" and atlas:
-        state["selectedLayer"] = {"layer": atlas[0], "visible": False}
+        state["selectedLayer"] = {"layer": shown_as[atlas[0]], "visible": False}
     return state
 
 
@@ -163,4 +209,4 @@ def state_from_env(env: Mapping[str, str] | None = None, variant: str | None = N
         gain = float(env.get("NG_GAIN", DEFAULT_GAIN))
     except ValueError as exc:
         raise StateError("NG_GAIN must be a number") from exc
-    return build_state(layers, layout, gain, variant or env.get("NG_VARIANT", "general"))
+    return build_state(layers, layout, gain, variant or env.get("NG_VARIANT", "general"), env.get("NG_TITLE", ""))

@@ -38,6 +38,14 @@ def may_open_link(link: ViewerLink, user) -> bool:
     return exists and can(user, "viewer.open", relation)
 
 
+def may_see_request(link: ViewerLink, user) -> bool:
+    """Whether the link's request exists and the user may view its overview."""
+    if link.request_username is None:
+        return False
+    exists, relation = request_relation(link, user)
+    return exists and can(user, "request.view", relation)
+
+
 def may_manage_link(link: ViewerLink, user) -> bool:
     if can(user, "viewer.manage_link"):
         return True

@@ -10,7 +10,7 @@ from flask import current_app
 from lightserv.db import get_schemas
 from schemas.enums import MICROSCOPE_OF_RESOLUTION
 
-from .groups import SPACE_OF_PRODUCT, Choice, ResolvedLayer, atlas_layer_name
+from .groups import PURPOSE_WORDS, SPACE_OF_PRODUCT, Choice, ResolvedLayer, atlas_label, atlas_layer_name, layer_label
 
 IKEY = ("username", "request_name", "sample_name", "imaging_request_number")
 
@@ -39,6 +39,15 @@ def single_tile_lavision_channels(ikey: dict) -> list[dict]:
         for r in rows
         if MICROSCOPE_OF_RESOLUTION.get(r["image_resolution"]) == "lavision" and r["tiling_scheme"] == "1x1"
     ]
+
+
+def channel_purposes(ikey: dict) -> dict[tuple[str, bool, str], tuple[str, ...]]:
+    """(resolution, ventral_up, channel) -> what the channel was imaged for (ImagingChannel purpose columns)."""
+    rows = (get_schemas().lightsheet.Request.ImagingChannel & ikey_of(ikey)).to_dicts()
+    return {
+        (r["image_resolution"], bool(r["ventral_up"]), r["channel_name"]): tuple(p for p in PURPOSE_WORDS if r[p])
+        for r in rows
+    }
 
 
 def list_layers(ikey: dict, processing_request_number: int | None = None) -> list[dict]:
@@ -99,7 +108,9 @@ def resolve_spec(spec: dict) -> tuple[list[ResolvedLayer], list[str]]:
     resolved: list[ResolvedLayer] = []
     warnings: list[str] = []
     wants_atlas = bool(spec.get("atlas_only"))
-    space = (spec.get("group") or {}).get("space")
+    group = spec.get("group") or {}
+    space = group.get("space")
+    purposes = channel_purposes(spec["request"] | group) if spec.get("request") else {}
     for choice in choices_of(spec):
         if SPACE_OF_PRODUCT.get(choice.product) != space:
             warnings.append(f"Layer {choice.product} {choice.channel} does not belong to this view and was left out.")
@@ -121,6 +132,12 @@ def resolve_spec(spec: dict) -> tuple[list[ResolvedLayer], list[str]]:
                 atlas_overlay=choice.atlas_overlay and choice.product == "registered",
                 source_path=row["source_path"],
                 layer_path=row["layer_path"],
+                label=layer_label(
+                    choice.product,
+                    choice.channel,
+                    choice.lightsheet,
+                    purposes.get((group["image_resolution"], bool(group["ventral_up"]), choice.channel), ()),
+                ),
             )
         )
         wants_atlas = wants_atlas or (choice.atlas_overlay and choice.product == "registered")
@@ -138,6 +155,7 @@ def resolve_spec(spec: dict) -> tuple[list[ResolvedLayer], list[str]]:
                     host_path=str(folder),
                     product="atlas",
                     layer_path=atlas["precomputed_path"],
+                    label=atlas_label(atlas_name),
                 )
             )
     return resolved, warnings

@@ -1,4 +1,4 @@
-"""View groups, link specs and panel layouts (viewer.md §5.1, §5.3, §8). Pure functions, no database.
+"""View groups, link specs, panel layouts and layer names. Pure functions, no database.
 
 A session shows layers of one coordinate space: one sample, imaging request, processing request, resolution
 and side, and one of three spaces: full resolution, downsized, atlas.
@@ -37,6 +37,16 @@ PANEL_ORDER = [
 ]
 ANNOTATION_PRODUCTS = ("cells", "cells_registered")
 SPEC_VERSION = 1
+#: what a channel was imaged for, as a layer's name says it (ImagingChannel purpose columns); generic imaging
+#: adds nothing
+PURPOSE_WORDS = {
+    "registration": "registration",
+    "cell_detection": "cells",
+    "injection_detection": "injection",
+    "probe_detection": "probe",
+}
+#: how a layer's name tells its product apart from the channel's main image of its space
+PRODUCT_WORDS = {"raw": "raw", "stitched": "stitched", "corrected": "destriped"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def group_title(group: dict) -> str:
 
 def link_title(spec: dict) -> str:
     if spec.get("atlas_only"):
-        return f"Atlas: {ATLAS_LABELS.get(spec.get('atlas_name', ''), spec.get('atlas_name', ''))}"
+        return f"Atlas: {atlas_label(spec.get('atlas_name', ''))}"
     req = spec.get("request") or {}
     group = spec.get("group") or {}
     title = f"{req.get('request_name', '')} / {group.get('sample_name', '')}: {group_title(group)}"
@@ -130,13 +140,32 @@ class ResolvedLayer:
     atlas_overlay: bool = False
     source_path: str = ""
     layer_path: str = ""
+    label: str = ""  # the name Neuroglancer shows ("647 nm · cells"); `name` stays the route and source name
+
+
+def layer_label(product: str, channel: str, lightsheet: str = "none", purposes: tuple[str, ...] = ()) -> str:
+    """The name a researcher reads: wavelength and purpose ("488 nm · registration"), the product when it is not
+    the channel's main image ("488 nm · registration · raw, left sheet"); detected cells "Detected cells · 647 nm"."""
+    if product in ANNOTATION_PRODUCTS:
+        return f"Detected cells · {channel} nm"
+    words = [f"{channel} nm", *(word for p, word in PURPOSE_WORDS.items() if p in purposes)]
+    label = " · ".join([words[0], ", ".join(words[1:])] if len(words) > 1 else words)
+    kind = PRODUCT_WORDS.get(product)
+    if kind:
+        label += f" · {kind}" + (f", {lightsheet} sheet" if lightsheet != "none" else "")
+    return label
+
+
+def atlas_label(atlas_name: str) -> str:
+    return ATLAS_LABELS.get(atlas_name, atlas_name)
 
 
 def layout(layers: list[ResolvedLayer], space: str) -> list[list[list[str]]]:
-    """Rows of panels (each panel: layer names shown together), viewer.md §5.3:
+    """Rows of panels (each panel: layer names shown together), one panel per purpose:
 
     - full resolution: one row per channel, the channel's image layers side by side (left sheet, right
-      sheet, stitched, blended, corrected); its cell layers in each of its panels;
+      sheet, stitched, blended, corrected); its cell layers in each of its panels; when every channel has
+      one panel, the channels side by side in one row;
     - downsized: one row, one panel per layer;
     - atlas: one panel per registered layer; the atlas in the panels that asked for the overlay; registered
       cells in their channel's panels."""
@@ -171,4 +200,6 @@ def layout(layers: list[ResolvedLayer], space: str) -> list[list[list[str]]]:
         if not atlas_row and atlas:
             atlas_row = [[atlas]]
         rows = [atlas_row] if atlas_row else []
+    elif len(rows) > 1 and all(len(row) == 1 for row in rows):
+        rows = [[row[0] for row in rows]]
     return rows or [[[layers[0].name]]]

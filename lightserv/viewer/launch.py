@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -22,7 +23,7 @@ from lightserv.models import ViewerLink, ViewerSession, ViewerSessionContainer
 
 from .catalog import resolve_spec
 from .client import LauncherError, belongs_to, launcher, proxy, session_paths
-from .groups import layout
+from .groups import ResolvedLayer, layout
 
 log = logging.getLogger(__name__)
 FINAL_STATUS = {"user": "stopped", "admin": "stopped", "orphan": "stopped", "idle": "expired",
@@ -52,16 +53,29 @@ def session_body(session: ViewerSession, link: ViewerLink) -> tuple[dict, list[s
         "session_id": session.id,
         "owner": session.owner,
         "variant": session.variant,
-        "layers": [{"name": layer.name, "type": layer.type, "host_path": layer.host_path} for layer in layers],
+        "layers": [layer_body(layer) for layer in layers],
         "access_key": access_key(session.id),
         "neuroglancer": {
             "token": session.ng_token,
             "public_base_url": public_base_url(),
             "layout": layout(layers, space),
             "gain": settings.viewer_gain,
+            "title": link.title,
         },
     }
     return body, warnings
+
+
+def layer_body(layer: ResolvedLayer) -> dict:
+    """A layer of the launch body: its route name, the name Neuroglancer shows and, for images, the contrast
+    the data's own percentiles give (read now from its coarsest scale; absent when unreadable)."""
+    from lib.precomputed.display_range import display_range  # the package loads cloud-volume: worker only
+
+    out = {"name": layer.name, "type": layer.type, "host_path": layer.host_path, "label": layer.label or layer.name}
+    span = display_range(Path(layer.host_path)) if layer.type == "image" else None
+    if span:
+        out["range"] = list(span)
+    return out
 
 
 def launch(session_id: str) -> str:

@@ -12,6 +12,7 @@ from lightserv.common.audit import utcnow
 from lightserv.extensions import db
 from lightserv.models import ViewerLink, ViewerSession
 
+from .access import may_see_request
 from .catalog import resolve_spec
 
 STATUS_LABELS = {
@@ -78,6 +79,7 @@ def layer_rows(link: ViewerLink) -> tuple[list[dict], list[str]]:
             {
                 "resolution": group.get("image_resolution", ""),
                 "lightsheet": layer.lightsheet if layer.lightsheet != "none" else "",
+                "label": layer.label or layer.name,
                 "name": layer.name,
                 "source": source,
                 "folder": folder,
@@ -100,6 +102,20 @@ def session_card(session: ViewerSession) -> dict:
         "layers": rows,
         "warnings": warnings,
     }
+
+
+def back_links(cards: list[dict]) -> list[dict]:
+    """"Back to request <name>" for each request the page's views show that the user may see (atlas views have
+    none)."""
+    seen: dict[tuple[str, str], dict] = {}
+    for card in cards:
+        link = card["link"]
+        if link is None or (link.request_username, link.request_name) in seen:
+            continue
+        if may_see_request(link, current_user):
+            url = url_for("requests.overview", username=link.request_username, request_name=link.request_name)
+            seen[(link.request_username, link.request_name)] = {"name": link.request_name, "url": url}
+    return list(seen.values())
 
 
 def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The setup pages' tables and the parsing of their POST (viewer.md §4). No Flask routing here.
+"""The setup pages' tables, their default choices and the parsing of their POST. No Flask routing here.
 
 A checkbox's value names one layer of the page: `<resolution>|<ventral_up 0/1>|<product>|<channel>|<sheet>`;
 "Show?" boxes are named `layer`, "Overlay atlas?" boxes `overlay`. The server re-checks everything the page
@@ -23,6 +23,8 @@ PRODUCT_TABLES = [
     ("cells_registered", "Registered cells"),
 ]
 SHEETED = ("raw", "stitched")
+#: a channel's full-resolution image, best first (LaVision: blended; SmartSPIM: destriped)
+FULL_IMAGES = ("blended", "corrected")
 STATE_LABELS = {"pending": "converting", "converting": "converting", "failed": "failed", "ready": "ready"}
 MSG_NONE_RAW = "Choose at least one light sheet to display."
 MSG_NONE = "Choose at least one layer to display."
@@ -144,6 +146,26 @@ def general_sections(layers: list[dict]) -> list[Section]:
         if section.tables:
             sections.append(section)
     return sections
+
+
+def default_checked(layers: list[dict], purposes: dict[tuple[str, bool, str], tuple[str, ...]]) -> set[str]:
+    """The boxes ticked when the page opens: one view per purpose. A registration channel: its registered layer
+    with the atlas; a cell-detection channel: its full-resolution image with its detected cells; any other
+    channel (or one whose registered layer is not ready): its full-resolution image. Raw and stitched sheets,
+    downsized and registered copies of other channels only when the researcher ticks them."""
+    ready = {(x["image_resolution"], x["ventral_up"], x["channel_name"], x["product"]): value_of(x)
+             for x in layers if x["status"] == "ready" and x["lightsheet"] == "none"}  # fmt: skip
+    checked: set[str] = set()
+    for res, vu, channel in sorted({key[:3] for key in ready}):
+        wants = purposes.get((res, vu, channel), ())
+        registered = ready.get((res, vu, channel, "registered"))
+        if "registration" in wants and registered:
+            checked |= {registered, f"overlay:{registered}"}
+            continue
+        full = next((ready[k] for p in FULL_IMAGES if (k := (res, vu, channel, p)) in ready), None)
+        cells = ready.get((res, vu, channel, "cells")) if "cell_detection" in wants else None
+        checked |= {v for v in (full, cells) if v}
+    return checked
 
 
 @dataclass

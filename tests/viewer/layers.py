@@ -24,8 +24,11 @@ def image_volume(value: int = 3000, block: tuple[int, int, int, int] = BLOCK) ->
     return vol
 
 
-def write_image_layer(folder: Path, volume_zyx: np.ndarray | None = None, voxel_nm=VOXEL_NM, scales: int = 2) -> Path:
-    """An image layer (uint16, [1024, 1024, 1] planes at scale 0, 2x2x1 further scales)."""
+def write_image_layer(
+    folder: Path, volume_zyx: np.ndarray | None = None, voxel_nm=VOXEL_NM, scales: int = 2, **extra
+) -> Path:
+    """An image layer (uint16, [1024, 1024, 1] planes at scale 0 unless `chunk_size` is given, 2x2x1 further
+    scales)."""
     folder = Path(folder)
     shutil.rmtree(folder, ignore_errors=True)
     work = folder.parent / f".{folder.name}-work"
@@ -34,7 +37,7 @@ def write_image_layer(folder: Path, volume_zyx: np.ndarray | None = None, voxel_
     tifffile.imwrite(tif, image_volume() if volume_zyx is None else volume_zyx, photometric="minisblack")
     params = parse_params({"layer_path": str(folder), "input_path": str(tif), "progress_dir": str(work / "progress"),
                            "voxel_size_nm": list(voxel_nm), "num_scales": scales,
-                           "z_downsampling": "never"})  # fmt: skip
+                           "z_downsampling": "never", **extra})  # fmt: skip
     for stage in ("info", "upload", "downsample"):
         run_stage(stage, params)
     shutil.rmtree(work, ignore_errors=True)

@@ -272,3 +272,93 @@ def test_saved_views_are_listed_on_the_request_overview_with_their_actions(app, 
     section = client.get(f"/requests/{OWNER}/{REQUEST}").get_data(as_text=True).split('data-testid="saved-views"')[1]
     assert f"/viewer/links/{link.id}" in section.split("</section>")[0]
     assert "Revoke" not in section.split("</section>")[0]  # staff may open, not revoke
+
+
+def ticked(html: str) -> set[str]:
+    """The boxes the page opens with ticked: `layer` values, `overlay:<value>` for overlays."""
+    found = set()
+    for tag in re.findall(r"<input[^>]*>", html):
+        if re.search(r"\schecked\b", tag) and 'type="checkbox"' in tag:
+            name, box = re.search(r'name="(\w+)"', tag).group(1), re.search(r'value="([^"]+)"', tag).group(1)
+            found.add(box if name == "layer" else f"{name}:{box}")
+    return found
+
+
+def test_the_general_setup_opens_one_view_per_purpose_by_default(app, client, world, owner, settings, monkeypatch):
+    """488 nm was imaged for registration, 647 nm for cell detection, 555 nm (added here) for nothing in
+    particular: the page opens with the registered 488 nm layer and the atlas, the 647 nm image with its
+    detected cells and the 555 nm image ticked; raw sheets, downsized and other registered layers stay unticked.
+    Posted as it is, that makes two views whose layers Neuroglancer names by wavelength and purpose."""
+    from lightserv.db import get_schemas
+    from lightserv.extensions import db
+    from lightserv.models import ViewerLink, ViewerSession
+    from lightserv.viewer.launch import session_body
+
+    with app.app_context():
+        channels = get_schemas().lightsheet.Request.ImagingChannel
+        row = (channels & {"username": OWNER, "channel_name": "647"}).to_dicts()[0]
+        channels.insert1({**row, "channel_name": "555", "cell_detection": 0, "generic_imaging": 1})
+    layers = {(p, ch): world.layer(p, ch) for p in ("blended", "downsized") for ch in ("488", "555", "647")}
+    for sheet in ("left", "right"):
+        world.layer("raw", "488", sheet)
+    registered = world.layer("registered", "488", role="regch")
+    world.layer("registered", "647", role="cellch")
+    cells = world.layer("cells", "647")
+    world.layer("cells_registered", "647")
+    html = client.get(SETUP).get_data(as_text=True)
+    assert ticked(html) == {value(registered), f"overlay:{value(registered)}", value(layers["blended", "647"]),
+                            value(cells), value(layers["blended", "555"])}  # fmt: skip
+    assert 'href="/viewer/atlas/allen_2017"' in html and "Open the Allen atlas (2017) on its own" in html
+
+    resp = post(client, SETUP, {"layer": [v for v in ticked(html) if ":" not in v],
+                                "overlay": [v.split(":", 1)[1] for v in ticked(html) if ":" in v]})  # fmt: skip
+    assert resp.status_code == 303
+    links = {link.spec["group"]["space"]: link for link in rows(app, ViewerLink)}
+    assert set(links) == {"atlas", "full"}  # two views: registration, and the cells with the other channel
+    assert links["atlas"].spec["layers"] == [
+        {"product": "registered", "channel": "488", "lightsheet": "none", "atlas_overlay": True}
+    ]
+    assert sorted((c["product"], c["channel"]) for c in links["full"].spec["layers"]) == [
+        ("blended", "555"), ("blended", "647"), ("cells", "647")
+    ]  # fmt: skip
+
+    monkeypatch.setattr(settings, "viewer_proxy_api_url", "http://127.0.0.1:9")  # the body is built, not sent
+    sessions = {s.link_id: s for s in rows(app, ViewerSession)}
+    with app.app_context():
+        bodies = {space: session_body(db.session.get(ViewerSession, sessions[link.id].id), link)[0]
+                  for space, link in links.items()}  # fmt: skip
+    atlas, full = bodies["atlas"], bodies["full"]
+    assert [(x["name"], x["label"]) for x in atlas["layers"]] == [
+        ("registered_ch488_regch", "488 nm · registration"), ("atlas_allen_2017", "Allen atlas (2017)")
+    ]  # fmt: skip
+    assert atlas["neuroglancer"]["layout"] == [[["registered_ch488_regch", "atlas_allen_2017"]]]
+    assert {x["name"]: x["label"] for x in full["layers"]} == {
+        "blended_ch555": "555 nm", "blended_ch647": "647 nm · cells", "cells_ch647": "Detected cells · 647 nm"
+    }  # fmt: skip
+    assert full["neuroglancer"]["layout"] == [[["blended_ch555"], ["blended_ch647", "cells_ch647"]]]
+    assert full["neuroglancer"]["title"] == "brains / s1: 1.3x, dorsal, full resolution"
+    # contrast from the data (the synthetic layers: background 0, a block of 3000); none for annotations
+    assert {x["name"]: x.get("range") for x in full["layers"]} == {
+        "blended_ch555": [0.0, 3000.0], "blended_ch647": [0.0, 3000.0], "cells_ch647": None
+    }  # fmt: skip
+
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert f'href="/requests/{OWNER}/{REQUEST}"' in page and f"Back to request {REQUEST}" in page
+    assert "488 nm · registration" in page and "Detected cells · 647 nm" in page
+
+
+def test_a_view_whose_request_the_user_may_not_see_has_no_way_back_to_it(app, client, world, owner, make_user):
+    """A gallery view opens for everyone; the way back is only shown to who may see the request."""
+    from lightserv.extensions import db
+    from lightserv.models import ViewerLink
+
+    left = world.layer("raw", "488", "left")
+    post(client, RAW_SETUP, {"layer": [value(left)]})
+    (link,) = rows(app, ViewerLink)
+    with app.app_context():
+        db.session.get(ViewerLink, link.id).is_gallery = True
+        db.session.commit()
+    sign_in(client, make_user("visitor"))
+    resp = post(client, f"/viewer/links/{link.id}/open", {})
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'data-testid="session-card"' in page and "Back to request" not in page

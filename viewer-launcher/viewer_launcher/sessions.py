@@ -104,9 +104,10 @@ class SessionManager:
                 layer, exc = sorted(errors, key=lambda e: "within" in str(e[1]))[0]
                 raise SpecError(f"the server of layer {layer} {exc}", layer, 504 if "within" in str(exc) else 502)
             ng_layers = [
-                {"name": layer.name, "type": layer.type, "source": spec.source_of(layer.name), "info": layer.info}
+                {"name": layer.name, "type": layer.type, "source": spec.source_of(layer.name), "info": layer.info,
+                 "label": layer.label or layer.name, **({"range": list(layer.range)} if layer.range else {})}
                 for layer in spec.layers
-            ]
+            ]  # fmt: skip
             env = {
                 **access_env,
                 "NG_TOKEN": spec.token,
@@ -114,6 +115,7 @@ class SessionManager:
                 "NG_LAYOUT": json.dumps(spec.layout),
                 "NG_GAIN": f"{spec.gain:g}",
                 "NG_VARIANT": spec.variant,
+                "NG_TITLE": spec.title,
             }
             ng_labels = labels_for(spec.session_id, "neuroglancer", "", spec.owner, self.config.mode, created)
             ng_request = StartRequest(ng_name, "neuroglancer", ng_labels, None, spec.variant, env)

@@ -1,15 +1,16 @@
 """Validation of a session body (viewer.md §6.1-6.2). Nothing is started until all of it passes.
 
-The caller never chooses an image or a container option: it names layers (name, type, folder), the session's
-access key (handed to its servers, which then answer only browsers with the portal's cookie) and the
-neuroglancer settings. Every folder must be absolute and, after resolving symbolic links, lie inside an
-allowed mount root, be a directory and contain `info`. The public base URL must be the configured one, so a
-caller cannot point a viewer at another host.
+The caller never chooses an image or a container option: it names layers (name, type, folder; optionally the
+label Neuroglancer shows and an image's contrast range), the session's access key (handed to its servers,
+which then answer only browsers with the portal's cookie) and the neuroglancer settings. Every folder must be
+absolute and, after resolving symbolic links, lie inside an allowed mount root, be a directory and contain
+`info`. The public base URL must be the configured one, so a caller cannot point a viewer at another host.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ LAYER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # also a URL pa
 OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 ACCESS_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 LAYER_TYPES = ("image", "segmentation", "annotation")
+LABEL_MAX, TITLE_MAX = 80, 128
 VARIANTS = ("general", "registration")
 #: role of the server that serves each layer type
 ROLE_OF_TYPE = {"image": "cloudvolume", "segmentation": "cloudvolume", "annotation": "annotation"}
@@ -49,6 +51,8 @@ class LayerSpec:
     type: str
     host_path: Path  # resolved, inside an allowed root
     info: dict[str, Any]  # {"voxel_nm": [...], "lower": [...], "upper": [...]} for the neuroglancer state
+    label: str = ""  # the name Neuroglancer shows; `name` is the route and source
+    range: tuple[float, float] | None = None  # image contrast: the values shown black and white
 
     @property
     def role(self) -> str:
@@ -66,6 +70,7 @@ class SessionSpec:
     public_base_url: str
     layout: list[list[list[str]]]
     gain: float
+    title: str = ""
 
     def source_of(self, layer: str) -> str:
         return f"precomputed://{self.public_base_url.rstrip('/')}/cv/{self.session_id}/{layer}"
@@ -157,14 +162,18 @@ def parse_session(body: Any, roots: tuple[Path, ...], max_layers: int, *, public
         kind = item.get("type")
         if kind not in LAYER_TYPES:
             raise SpecError(f"layer {name}: type must be one of {', '.join(LAYER_TYPES)}", name)
-        unknown = sorted(set(item) - {"name", "type", "host_path"})
+        unknown = sorted(set(item) - {"name", "type", "host_path", "label", "range"})
         if unknown:
             raise SpecError(f"layer {name}: unknown field(s) {', '.join(unknown)}", name)
-        checked.append((name, kind, item.get("host_path")))
+        label = _text(item.get("label", name), LABEL_MAX, f"layer {name}: label", name)
+        span = _range(item["range"], name) if "range" in item else None
+        if span and kind != "image":
+            raise SpecError(f"layer {name}: only image layers have a range", name)
+        checked.append((name, kind, item.get("host_path"), label, span))
     layers = []
-    for name, kind, raw_path in checked:
+    for name, kind, raw_path, label, span in checked:
         folder = resolve_mount(raw_path, roots, name)
-        layers.append(LayerSpec(name, kind, folder, summarize_info(folder, kind, name)))
+        layers.append(LayerSpec(name, kind, folder, summarize_info(folder, kind, name), label, span))
     ng = body.get("neuroglancer")
     if not isinstance(ng, dict):
         raise SpecError("neuroglancer settings are required")
@@ -181,10 +190,28 @@ def parse_session(body: Any, roots: tuple[Path, ...], max_layers: int, *, public
     if not isinstance(gain, int | float) or isinstance(gain, bool) or not 0 < gain <= 10000:
         raise SpecError("neuroglancer.gain must be a number between 0 and 10000")
     layout = _layout(ng.get("layout"), names)
+    title = _text(ng.get("title", "lightserv"), TITLE_MAX, "neuroglancer.title")
     extra = sorted(set(body) - {"session_id", "owner", "variant", "layers", "access_key", "neuroglancer"})
     if extra:
         raise SpecError(f"unknown field(s) {', '.join(extra)}")
-    return SessionSpec(sid, owner, variant, tuple(layers), token, access_key, base.rstrip("/"), layout, float(gain))
+    return SessionSpec(
+        sid, owner, variant, tuple(layers), token, access_key, base.rstrip("/"), layout, float(gain), title
+    )
+
+
+def _text(value: Any, limit: int, what: str, layer: str | None = None) -> str:
+    """A name shown to people: 1-`limit` printable characters."""
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or not value.isprintable():
+        raise SpecError(f"{what} must be 1-{limit} printable characters", layer)
+    return value
+
+
+def _range(value: Any, layer: str) -> tuple[float, float]:
+    numbers = isinstance(value, list) and len(value) == 2
+    numbers = numbers and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    if not numbers or not all(math.isfinite(v) for v in value) or not value[0] < value[1]:
+        raise SpecError(f"layer {layer}: range must be two finite numbers, the first below the second", layer)
+    return float(value[0]), float(value[1])
 
 
 def _layout(raw: Any, names: set[str]) -> list[list[list[str]]]:

@@ -14,7 +14,7 @@ from lightserv.models import ViewerSession
 
 from ..access import may_see_session, may_stop_session, session_route
 from ..launch import access_key
-from ..pages import session_card, status_json, viewer_url
+from ..pages import back_links, session_card, status_json, viewer_url
 from ..services import request_stop
 from . import bp
 
@@ -30,7 +30,12 @@ def session_page(session: ViewerSession):
     cards = [session_card(s) for s in sessions]
     for card in cards:
         card["may_stop"] = may_stop_session(card["session"], current_user)
-    return render_template("viewer/session.html", cards=cards, waiting=any(s.status == "starting" for s in sessions))
+    return render_template(
+        "viewer/session.html",
+        cards=cards,
+        back=back_links(cards),
+        waiting=any(s.status == "starting" for s in sessions),
+    )
 
 
 @bp.route("/session/<session_id>/status")

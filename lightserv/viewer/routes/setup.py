@@ -7,11 +7,12 @@ from flask_login import current_user
 
 from lightserv.common.forms import form_expired, form_view
 from lightserv.common.permissions import requires_request
+from schemas.enums import ATLAS_LABELS
 
 from .. import catalog
 from ..groups import SPACES, Choice, GroupKey, build_spec
 from ..services import ViewerBusy, create_link, start_session
-from ..setup import Parsed, general_sections, parse_choices, raw_sections
+from ..setup import Parsed, default_checked, general_sections, parse_choices, raw_sections
 from . import bp
 
 NOT_READY_RAW = "Raw data of this sample is not ready to view yet."
@@ -114,6 +115,7 @@ def setup(req: dict, sample_name: str, imaging_request_number: int, processing_r
         return _overview(req)
     parsed = Parsed({}, [], {}, set())
     status = 200
+    atlases = catalog.atlas_of_resolution(pkey)
     if request.method == "POST" and not form_expired():
         parsed = parse_choices(
             request.form.getlist("layer"), request.form.getlist("overlay"), layers,
@@ -122,7 +124,7 @@ def setup(req: dict, sample_name: str, imaging_request_number: int, processing_r
             max_layers=current_app.config["SETTINGS"].viewer_max_layers, raw_only=False,
         )  # fmt: skip
         if not parsed.errors:
-            response, busy = _launch_groups(req, parsed.groups, catalog.atlas_of_resolution(pkey))
+            response, busy = _launch_groups(req, parsed.groups, atlases)
             if response is not None:
                 return response
             status = 503 if busy else 400
@@ -131,8 +133,10 @@ def setup(req: dict, sample_name: str, imaging_request_number: int, processing_r
     elif request.method == "POST":
         parsed.checked = set(request.form.getlist("layer")) | {f"overlay:{v}" for v in request.form.getlist("overlay")}
         status = 400
+    else:
+        parsed.checked = default_checked(layers, catalog.channel_purposes(pkey))
     imaging = catalog.get_imaging_request(pkey) or {}
     return _render(
         "viewer/setup.html", status, req=req, key=pkey, processing=processing, imaging=imaging,
-        sections=general_sections(layers), parsed=parsed,
+        sections=general_sections(layers), parsed=parsed, atlases=atlases, atlas_labels=ATLAS_LABELS,
     )  # fmt: skip
