@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from lightserv.common.pagination import Page, PageRequest
+from lightserv.common.sql import like_prefix
 from lightserv.extensions import db
 from lightserv.models import EventLog
 
@@ -48,8 +49,7 @@ def _filtered(f: EventFilter):
     if f.actor:
         query = query.where(EventLog.actor == f.actor)
     if f.action_prefix:
-        escaped = f.action_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(EventLog.action.like(escaped + "%", escape="\\"))
+        query = query.where(EventLog.action.like(like_prefix(f.action_prefix), escape="!"))
     if f.request_username:
         query = query.where(EventLog.request_username == f.request_username)
     if f.request_name:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from lightserv.common.pagination import Page, PageRequest
+from lightserv.common.sql import search_page
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import Account, RoleGrant
@@ -14,10 +15,9 @@ USER_SORTS = {"username": "username", "email": "email", "last_login_at": "last_l
 
 def list_users(page: PageRequest, search: str = "") -> Page:
     """One page of users (sorted and paged in SQL) with their roles (one extra query for the page)."""
-    users = get_schemas().lightsheet.User()
-    query = users & _like(search) if search else users
-    total = len(query)
-    rows = query.to_dicts(order_by=page.order_by(USER_SORTS, ["username"]), limit=page.per_page, offset=page.offset)
+    users = get_schemas().lightsheet.User
+    found = search_page(users, ("username", "email", "full_name"), search[:100], page, USER_SORTS, ["username"])
+    rows = found.items
     names = [r["username"] for r in rows]
     roles: dict[str, list[str]] = {n: [] for n in names}
     accounts: dict[str, Account] = {}
@@ -32,13 +32,4 @@ def list_users(page: PageRequest, search: str = "") -> Page:
         account = accounts.get(r["username"])
         r["has_password"] = bool(account and account.password_hash)
         r["active"] = bool(account.active) if account else bool(r["is_active"])
-    return Page(items=rows, total=total, request=page)
-
-
-def _like(search: str) -> str:
-    """A SQL condition matching `search` as a literal substring (LIKE wildcards and quotes escaped)."""
-    from pymysql.converters import escape_string
-
-    literal = search[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = escape_string(f"%{literal}%")
-    return f"(username LIKE '{pattern}' OR email LIKE '{pattern}' OR full_name LIKE '{pattern}')"
+    return found

@@ -6,10 +6,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from pymysql.converters import escape_string
 from sqlalchemy import select
 
 from lightserv.common.pagination import Page, PageRequest
+from lightserv.common.sql import search_page
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import Account, EventLog, RoleGrant
@@ -187,24 +187,13 @@ OVERVIEW_SORTS = {
 }
 
 
-def _history_expression(search: str):
-    ls = get_schemas().lightsheet
-    query = ls.AntibodyHistory()
-    search = search.strip()[:100]
-    if search:
-        needle = escape_string(search)
-        columns = ("primary_antibody", "secondary_antibody", "brief_descriptor", "notes")
-        query = query & " OR ".join(f"INSTR(`{c}`, '{needle}') > 0" for c in columns)
-    return query
+HISTORY_SEARCH = ("primary_antibody", "secondary_antibody", "brief_descriptor", "notes")
 
 
 def list_antibody_history(page: PageRequest, search: str) -> Page:
-    query = _history_expression(search)
-    total = len(query)
-    items = query.to_dicts(
-        order_by=page.order_by(HISTORY_SORTS, ["antibody_history_id"]), limit=page.per_page, offset=page.offset
-    )
-    return Page(items=items, total=total, request=page)
+    """Rows whose antibodies, description or notes contain `search` (any text, matched literally)."""
+    table = get_schemas().lightsheet.AntibodyHistory
+    return search_page(table, HISTORY_SEARCH, search.strip()[:100], page, HISTORY_SORTS, ["antibody_history_id"])
 
 
 def get_antibody_history(history_id: int) -> dict | None:

@@ -18,6 +18,8 @@ from pymysql.converters import escape_item
 
 from lightserv.common.pagination import Page, PageRequest
 from lightserv.common.permissions import STAFF_ROLES
+from lightserv.common.sql import contains_any
+from lightserv.common.sql import query as _query
 from lightserv.common.status import COUNT_COLUMNS, derive_status, ratio_sql, status_key_sql, status_rank_sql
 from lightserv.db import get_schemas
 from schemas.enums import IMAGING_REQUEST_DONE
@@ -164,11 +166,6 @@ def _visible(viewer: str, roles: frozenset[str], flt: ListFilter, t: SimpleNames
     return f" JOIN ({keys}) v ON {on}", [viewer, viewer]
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with `!` escaping the wildcards (ESCAPE '!')."""
-    return "%" + "".join("!" + c if c in "!%_" else c for c in text) + "%"
-
-
 def _where(flt: ListFilter, search_columns: tuple[str, ...], owner_column: str = "r.username") -> tuple[str, list]:
     conditions, args = [], []
     if not flt.include_testing:
@@ -180,8 +177,9 @@ def _where(flt: ListFilter, search_columns: tuple[str, ...], owner_column: str =
         conditions.append(f"{owner_column} = %s")
         args.append(flt.owner)
     if flt.search:
-        conditions.append("(" + " OR ".join(f"{c} LIKE %s ESCAPE '!'" for c in search_columns) + ")")
-        args.extend([like_pattern(flt.search)] * len(search_columns))
+        condition, patterns = contains_any(search_columns, flt.search)
+        conditions.append(condition)
+        args.extend(patterns)
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), args
 
 
@@ -190,10 +188,6 @@ def _order(sorts: dict, tiebreak: tuple[str, ...], page: PageRequest, p: str) ->
     first = sorts[page.sort][0].format(p=p)
     rest = [f"{p}{c} {direction}" for c in tiebreak if f"{{p}}{c}" != sorts[page.sort][0]]
     return ", ".join([f"{first} {direction}", *rest])
-
-
-def _query(sql: str, args: list) -> list[dict]:
-    return list(get_schemas().connection.query(sql, args=tuple(args), as_dict=True).fetchall())
 
 
 def _as_counts(row: dict) -> dict:

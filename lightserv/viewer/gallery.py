@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 
 from lightserv.common.audit import record_event
 from lightserv.common.pagination import Page, PageRequest
+from lightserv.common.sql import like_contains
 from lightserv.extensions import db
 from lightserv.models import ViewerLink
 
@@ -44,10 +45,6 @@ class LinkFilter:
         return cls(search=" ".join(args.get("q", "").split())[:100], show=show if show in SHOW else "all")
 
 
-def _like(text: str) -> str:
-    return "%" + "".join("!" + c if c in "!%_" else c for c in text) + "%"
-
-
 def list_links(flt: LinkFilter, page: PageRequest) -> Page:
     """Links that are not revoked, filtered, sorted and paged in SQL (two statements)."""
     query = select(ViewerLink).where(ViewerLink.revoked_at.is_(None))
@@ -56,7 +53,7 @@ def list_links(flt: LinkFilter, page: PageRequest) -> Page:
     elif flt.show == "other":
         query = query.where(ViewerLink.is_gallery.is_(False))
     if flt.search:
-        pattern = _like(flt.search)
+        pattern = like_contains(flt.search)
         query = query.where(
             or_(
                 *(
