@@ -2,9 +2,10 @@
 
 Task K handles channels K, K + N, ... (N = task count; normally one channel per task). Every task first
 makes sure the run's registration exists (`claim.once`: whichever task arrives first registers, the others
-wait for it), then resamples each of its non-registration channels into atlas space with transformix
-(elastix and transformix run in this process, through itk-elastix).
-The registration channel's own result is elastix's `elastix/result.1.tif`.
+wait for it). The registering task then resamples every other channel into atlas space with transformix
+while elastix is loaded (elastix and transformix run in this process, through itk-elastix, whose loading
+costs several seconds of CPU); a task resamples its own channels only when that was not done from the same
+downsized volume. The registration channel's own result is elastix's `elastix/result.1.tif`.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _file_state(path: Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _register(params: LavisionParams, moving: DownsizedVolume, fixed_path: Path, held: claim.Claim) -> dict[str, Any]:
+def _register(params: LavisionParams, moving: DownsizedVolume, fixed_path: Path) -> dict[str, Any]:
     """elastix affine + B-spline of the registration channel (moving) to the atlas template (fixed)."""
     folder = elastix_dir(params.output_dir)
     work = folder / f".work-{uuid.uuid4().hex[:12]}"
@@ -68,8 +69,7 @@ def _register(params: LavisionParams, moving: DownsizedVolume, fixed_path: Path,
     parameter_files = [work / "affine.txt", work / "bspline.txt"]
     parameter_files[0].write_text(elastix.parameter_text(elastix.AFFINE), encoding="utf-8")
     parameter_files[1].write_text(elastix.parameter_text(elastix.BSPLINE), encoding="utf-8")
-    with held.kept_fresh():
-        result = elastix.register(fixed, fixed_voxel, volume, moving.voxel_size_um, parameter_files, work)
+    result = elastix.register(fixed, fixed_voxel, volume, moving.voxel_size_um, parameter_files, work)
     registered_at = time.monotonic()
 
     # Products: the affine file as written, the B-spline file pointing at the affine's final place.
@@ -109,6 +109,32 @@ def _register(params: LavisionParams, moving: DownsizedVolume, fixed_path: Path,
     }
 
 
+def _register_and_resample(
+    params: LavisionParams, moving: DownsizedVolume, fixed_path: Path, held: claim.Claim
+) -> dict[str, Any]:
+    """The registration, then every other channel in atlas space; a channel that cannot be resampled is left
+    to its own task, which reports why. The record lists each resampled channel's downsized volume."""
+    resampled = {}
+    with held.kept_fresh():
+        record = _register(params, moving, fixed_path)
+        for channel in params.channels:
+            if channel.role == "regch":
+                continue
+            try:
+                state = _file_state(downsized_volume(params.output_dir, channel))
+                transform_channel(params, channel)
+            except (OSError, PipelineError):
+                continue
+            resampled[str(channel.index)] = state
+    return {**record, "resampled": resampled}
+
+
+def _resampled_already(params: LavisionParams, channel: ChannelInput, record: dict[str, Any]) -> bool:
+    source = downsized_volume(params.output_dir, channel)
+    done = record.get("resampled", {}).get(str(channel.index))
+    return done == _file_state(source) and registered_volume(params.output_dir, channel, channel.role).is_file()
+
+
 def ensure_registration(params: LavisionParams) -> tuple[dict[str, Any], bool]:
     """The run's registration record, registering now unless another task did or does it."""
     channel = registration_channel(params)
@@ -126,7 +152,7 @@ def ensure_registration(params: LavisionParams) -> tuple[dict[str, Any], bool]:
         elastix_dir(params.output_dir),
         DONE_NAME,
         fingerprint,
-        lambda held: _register(params, moving, fixed, held),
+        lambda held: _register_and_resample(params, moving, fixed, held),
     )
 
 
@@ -159,6 +185,7 @@ def run_register(document: dict[str, Any], task_index: int, task_count: int) -> 
     done = [f"registered ch{regch.index}" if did_it else f"registration of ch{regch.index} ready"]
     for channel in mine:
         if channel.role != "regch":
-            transform_channel(params, channel)
+            if not _resampled_already(params, channel, record):
+                transform_channel(params, channel)
             done.append(f"ch{channel.index} in atlas space")
     return f"{', '.join(done)} (elastix {record.get('elastix_seconds', '?')} s)"
