@@ -16,8 +16,10 @@ import numpy as np
 #: percentiles of the values that map to black and to white
 LOW_PERCENTILE = 1.0
 HIGH_PERCENTILE = 99.5
-#: voxels read at most (planes are whole: a coarsest-scale plane is small by construction)
+#: voxels read at most (planes are whole: a coarsest-scale plane is small by construction), and the evenly
+#: spaced share of them the percentiles are taken from
 VOXEL_BUDGET = 1 << 21
+SAMPLE_SIZE = 1 << 18
 MAX_PLANES = 16
 
 
@@ -43,7 +45,9 @@ def display_range(layer_path: Path, budget: int = VOXEL_BUDGET) -> tuple[float, 
     ]
     if not values:
         return None
-    low, high = (float(v) for v in np.percentile(np.concatenate(values), [LOW_PERCENTILE, HIGH_PERCENTILE]))
+    sample = np.concatenate(values)
+    sample = sample[:: max(1, sample.size // SAMPLE_SIZE)]
+    low, high = (float(v) for v in np.percentile(sample, [LOW_PERCENTILE, HIGH_PERCENTILE]))
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return None
     if dtype.kind in "ui":

@@ -209,3 +209,107 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     wait_status(page, base, third, "stopped", timeout=60)
     assert server_processes(launcher_service.state_dir) == []
     print(f"setup POST to a ready link with 4 layers: {ready_after:.1f} s")
+
+
+def coloured_fraction(image, box) -> float:
+    """Share of clearly coloured pixels (the atlas regions' colours), neither grey data nor the yellow box."""
+    rgb = np.asarray(image.crop(box).convert("RGB")).astype(int)
+    spread = rgb.max(axis=-1) - rgb.min(axis=-1)
+    yellow = (rgb[..., 0] > 200) & (rgb[..., 1] > 200) & (rgb[..., 2] < 80)
+    return float(((spread > 40) & ~yellow).mean()) if rgb.size else 0.0
+
+
+def test_the_default_views_show_each_purpose_under_readable_names_with_region_names_and_a_way_back(
+    app, world, stack, page, artifacts_dir
+):
+    """A registration (488 nm) and cell-detection (647 nm) request opened as the setup page suggests: two views,
+    the registered channel under the atlas, whose regions are named on hover, and the cell channel with its
+    cells; Neuroglancer names the layers by wavelength and purpose; the session page leads back to the request."""
+    from PIL import Image
+
+    from lightserv.auth import services
+
+    from .layers import write_image_layer
+
+    with app.app_context():
+        services.set_password(OWNER, PASSWORD, actor=None)
+    registered = world.layer("registered", "488", role="regch")
+    atlas_voxel = (25000.0, 25000.0, 25000.0)  # the synthetic atlas: 40 x 32 x 8 voxels, two regions side by side
+    brain = np.zeros((8, 32, 40), dtype=np.uint16)
+    brain[:, 6:26, 6:34] = 1200  # a dim brain: its own percentiles make it white
+    write_image_layer(world.settings.data_root / registered["layer_path"], brain, voxel_nm=atlas_voxel, scales=1)
+    world.layer("blended", "647")
+    world.layer("cells", "647")
+    base = stack.public_url
+    page.goto(base + "/login")
+    page.get_by_label("Username").fill(OWNER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/requests/")
+
+    page.goto(base + SETUP)
+    assert page.get_by_label("Overlay atlas on registered_ch488_regch").is_checked()
+    assert page.get_by_label("Show blended_ch647").is_checked() and page.get_by_label("Show cells_ch647").is_checked()
+    assert page.get_by_role("link", name="Open the Allen atlas (2017) on its own").get_attribute("href") == (
+        "/viewer/atlas/allen_2017"
+    )
+    page.get_by_role("button", name="Open in Neuroglancer").click()
+    page.wait_for_url(re.compile(r".*/viewer/session/[0-9a-f]{32}\?with=[0-9a-f]{32}$"))
+    cards = page.locator('[data-testid="session-card"]')
+    titles = sorted(t.split("\n")[0].strip() for t in cards.locator("h2").all_inner_texts())
+    assert [t.split(" Starting")[0].split(" Ready")[0] for t in titles] == [
+        "brains / s1: 1.3x, dorsal, atlas", "brains / s1: 1.3x, dorsal, full resolution"
+    ], titles  # fmt: skip
+    back = page.get_by_role("link", name="Back to request brains")
+    assert back.is_visible() and back.get_attribute("href") == "/requests/ana/brains"
+    atlas_card = cards.filter(has=page.get_by_role("heading", name=re.compile("atlas")))
+    atlas_card.get_by_test_id("session-status").filter(has_text="Ready").wait_for(timeout=90_000)
+    page.screenshot(path=str(artifacts_dir / "viewer-default-views.png"), full_page=True)
+
+    viewer = page.context.new_page()
+    viewer.set_viewport_size({"width": 1280, "height": 900})
+    seen: list[str] = []
+    viewer.on("response", lambda r: seen.append(r.url) if r.status == 200 else None)
+    viewer.goto(base + atlas_card.get_by_test_id("open-viewer").get_attribute("href"))
+    names = viewer.locator(".neuroglancer-layer-item-label")
+    names.first.wait_for(timeout=30_000)
+    assert names.all_inner_texts() == ["488 nm · registration", "Allen atlas (2017)"]
+    deadline = time.monotonic() + 60
+    while not any(u.endswith("/atlas_allen_2017/segment_properties/info") for u in seen):
+        assert time.monotonic() < deadline, f"the region names were not fetched: {seen[-20:]}"
+        viewer.wait_for_timeout(250)
+    shot = artifacts_dir / "viewer-neuroglancer-atlas.png"
+    panel = viewer.locator(".neuroglancer-rendered-data-panel").first.bounding_box()
+    box = (int(panel["x"]), int(panel["y"]), int(panel["x"] + panel["width"]), int(panel["y"] + panel["height"]))
+    deadline = time.monotonic() + 30
+    while True:  # the brain (grey, white under the overlay) and the atlas's coloured regions over it
+        viewer.wait_for_timeout(1000)
+        viewer.screenshot(path=str(shot))
+        image = Image.open(shot)
+        drawn = {"coloured": coloured_fraction(image, box), "bright": bright_fraction(image, box)}
+        if (drawn["coloured"] > 0.05 and drawn["bright"] > 0.01) or time.monotonic() > deadline:
+            break
+    assert drawn["coloured"] > 0.05, f"the atlas is not drawn over the data: {drawn} ({shot})"
+    # hovering a region names it (the atlas's segment properties)
+    middle_x, middle_y = panel["x"] + panel["width"] / 2, panel["y"] + panel["height"] / 2
+    value = viewer.locator(".neuroglancer-layer-item-value").nth(1)
+    for dx, region in ((-0.2, "Cerebrum"), (0.2, "Basic cell groups and regions")):
+        viewer.mouse.move(middle_x + dx * panel["width"], middle_y)
+        deadline = time.monotonic() + 15
+        while region not in value.inner_text():
+            assert time.monotonic() < deadline, f"hovering shows {value.inner_text()!r}, not {region!r}"
+            viewer.wait_for_timeout(250)
+    viewer.screenshot(path=str(artifacts_dir / "viewer-neuroglancer-atlas-hover.png"))
+    viewer.close()
+
+    full_card = cards.filter(has=page.get_by_role("heading", name=re.compile("full resolution")))
+    full_card.get_by_test_id("session-status").filter(has_text="Ready").wait_for(timeout=90_000)
+    viewer = page.context.new_page()
+    viewer.set_viewport_size({"width": 1280, "height": 900})
+    viewer.goto(base + full_card.get_by_test_id("open-viewer").get_attribute("href"))
+    names = viewer.locator(".neuroglancer-layer-item-label")
+    names.first.wait_for(timeout=30_000)
+    assert names.all_inner_texts() == ["647 nm · cells", "Detected cells · 647 nm"]  # one panel: cells on the image
+    viewer.wait_for_timeout(2000)
+    viewer.screenshot(path=str(artifacts_dir / "viewer-neuroglancer-cells.png"))
+    viewer.close()
