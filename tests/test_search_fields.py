@@ -46,6 +46,7 @@ FIELDS = {
     "/admin/retention": ("view", "preference", "age", "owner", "testing", "show"),
     "/admin/retention.csv?view=superseded": ("owner",),
     "/viewer/admin/gallery": ("q", "show"),
+    "/users/suggest": ("q",),
     "/api/v1/requests": (*LIST_FILTERS, *PAGING, "per_page"),
     "/api/v1/samples": ("q", "owner"),
     "/api/v1/runs": ("owner", "request_name", "sample_name", "status", "kind"),

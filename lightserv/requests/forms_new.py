@@ -93,8 +93,11 @@ class SampleForm(Form):
 class NewRequestForm(FlaskForm):
     stage = HiddenField(default="details")
     enter_for_other = BooleanField("I am filling out this form for someone else")
-    other_username = StringField("Username of that person", render_kw={"maxlength": 32})
-    auditors = StringField("Give read-only access to (usernames, comma-separated)")
+    other_username = StringField("Username of that person", render_kw={"maxlength": 32, "list": "user-suggestions"})
+    auditors = StringField(
+        "Give read-only access to (usernames, comma-separated)",
+        render_kw={"list": "user-suggestions", "data-several-names": "", "autocomplete": "off"},
+    )
     request_name = StringField("Request name", render_kw={"maxlength": 64})
     description = TextAreaField("What is the goal of this request?", render_kw={"maxlength": 250})
     labname = StringField("Lab name(s), e.g. Smith/Jones", render_kw={"maxlength": 100})

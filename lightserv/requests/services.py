@@ -14,7 +14,7 @@ from lightserv.db import get_schemas
 from lightserv.extensions import db
 from schemas.enums import MICROSCOPE_OF_RESOLUTION
 
-from . import emails
+from . import emails, people
 from .submission import (
     DEFAULT_REGISTRATION_CHANNELS,
     Catalogue,
@@ -47,7 +47,8 @@ def registration_channels(settings) -> dict[str, tuple[str, ...]]:
     return result
 
 
-def load_catalogue(owner: str) -> Catalogue:
+def load_catalogue(owner: str, named=()) -> Catalogue:
+    """What validation needs from the database for a request of `owner` naming the users `named`."""
     ls = get_schemas().lightsheet
     protocols = {row["protocol"]: row for row in ls.ClearingProtocol().to_dicts(order_by=["sort_order", "protocol"])}
     atlases = frozenset(r["atlas_name"] for r in (ls.Atlas & "is_active = 1").to_dicts())
@@ -57,6 +58,7 @@ def load_catalogue(owner: str) -> Catalogue:
         active_atlases=atlases,
         registration_channels=registration_channels(current_app.config["SETTINGS"]),
         existing_request_names=existing,
+        named_users=people.active_usernames(named),
     )
 
 
@@ -75,7 +77,7 @@ def _as_event_document(req: NewRequest) -> dict:
 
 def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
     """Create everything of requests.md §3 in one transaction, then queue folders and emails."""
-    catalogue = load_catalogue(req.owner)
+    catalogue = load_catalogue(req.owner, req.auditors)
     errors = validate_new_request(req, catalogue)
     if errors:
         raise RequestError(errors)
@@ -90,8 +92,8 @@ def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
     batch_of_sample = {i: cb.number for cb in clearing for i in cb.sample_indexes}
     processing_count = 0
     with conn.transaction:
-        # 1. users
-        for username in {req.owner, submitter, *req.auditors}:
+        # 1. users (auditors are active users already: validated above)
+        for username in {req.owner, submitter}:
             if not (ls.User & {"username": username}):
                 ls.User.insert1(
                     dict(
@@ -401,7 +403,7 @@ def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.da
     from lightserv.auth.services import ensure_user
     from lightserv.common.outbox import dispatch
 
-    for username in {req.owner, submitter, *req.auditors}:
+    for username in {req.owner, submitter}:
         ensure_user(username, actor=submitter)
     from .tasks import create_imaging_folders
 

@@ -17,7 +17,8 @@ from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import Feedback
 
-from .submission import USERNAME_RE, Errors
+from . import people
+from .submission import USERNAME_RE, Errors, unknown_user_message
 
 NAME_MISMATCH_MESSAGE = "The name you typed does not match."
 CLEARING_STARTED_MESSAGE = (
@@ -171,7 +172,8 @@ def _article(level: str) -> str:
 
 
 def _validate_access(owner: str, action: str, typed: str, grantee: str, level: str, current: dict | None) -> Errors:
-    """`typed` is what the user entered (stripped), `grantee` its lower-cased form."""
+    """`typed` is what the user entered (stripped), `grantee` its lower-cased form. Only an active user
+    can be added: a typed name never creates one."""
     errors = Errors()
     if not grantee:
         errors.add("grantee", "Please enter a username.")
@@ -181,6 +183,8 @@ def _validate_access(owner: str, action: str, typed: str, grantee: str, level: s
         errors.add("grantee", "The owner already has access.")
     elif action == "add" and current is not None:
         errors.add("grantee", f"{grantee} already has access to this request.")
+    elif action == "add" and not people.active_usernames([grantee]):
+        errors.add("grantee", unknown_user_message(typed))
     elif action != "add" and current is None:
         errors.add("grantee", f"{grantee} has no access to this request.")
     if action in ("add", "change_level") and level not in ACCESS_LEVELS:
@@ -205,7 +209,6 @@ def change_access(req: dict, action: str, grantee: str, level: str, actor: str) 
     grantee = typed.lower()
     schemas = get_schemas()
     ls, conn = schemas.lightsheet, schemas.connection
-    settings = current_app.config["SETTINGS"]
     key = _key(owner, name)
     now = utcnow()
     with conn.transaction:
@@ -217,17 +220,6 @@ def change_access(req: dict, action: str, grantee: str, level: str, actor: str) 
         before = _access_state(current)
         row_key = {**key, "grantee": grantee}
         if action == "add":
-            if not (ls.User & {"username": grantee}):
-                ls.User.insert1(
-                    dict(
-                        username=grantee,
-                        email=f"{grantee}@{settings.email_domain}",
-                        full_name="",
-                        is_active=1,
-                        created_at=now,
-                        last_login_at=None,
-                    )
-                )
             ls.Request.Access.insert1(
                 dict(**row_key, access_level=level, cc_on_emails=0, granted_by=actor, granted_at=now)
             )
@@ -262,14 +254,12 @@ def change_access(req: dict, action: str, grantee: str, level: str, actor: str) 
 
 
 def _after_access_change(req: dict, change: AccessChange, actor: str, now) -> None:
-    from lightserv.auth.services import ensure_user
     from lightserv.common.outbox import dispatch
 
     from .emails import queue_access_granted
 
     if change.action != "add":
         return
-    ensure_user(change.grantee, actor=actor)
     ids = [queue_access_granted(req, change.grantee, change.after["access_level"], now)]
     db.session.commit()
     dispatch(ids)

@@ -110,6 +110,12 @@ class Catalogue:
     registration_channels: dict[str, tuple[str, ...]]
     existing_request_names: frozenset[str]  # lower-cased names of the owner's requests
     known_subjects: frozenset[str] | None = None  # None: no subject directory configured
+    named_users: frozenset[str] = frozenset()  # the active users among the names on the form
+
+
+def unknown_user_message(name: str) -> str:
+    """A name typed on a form that is not an active user (a typed name never creates one)."""
+    return f"No active user is named '{name}'. Choose a name from the suggestions."
 
 
 class Errors(OrderedDict):
@@ -168,6 +174,8 @@ def validate_request_details(req: NewRequest, errors: Errors, catalogue: Catalog
             errors.add("auditors", f"'{username}' is not a valid username.")
         elif username == req.owner:
             errors.add("auditors", "The owner already has access.")
+        elif username not in catalogue.named_users:
+            errors.add("auditors", unknown_user_message(username))
 
 
 def validate_sample(req: NewRequest, index: int, errors: Errors, catalogue: Catalogue, seen: dict[str, int]) -> None:

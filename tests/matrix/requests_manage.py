@@ -8,6 +8,8 @@ OWNER_OR_ADMIN_POST = same(403, anonymous=LOGIN, stranger=404, owner=400, admin=
 ROWS = {
     "requests.delete_request": ("POST", "/requests/{owner}/{request}/delete", OWNER_OR_ADMIN_POST),
     "requests.change_access": ("POST", "/requests/{owner}/{request}/access", OWNER_OR_ADMIN_POST),
+    # name suggestions for the sharing and new-request forms: everyone who may submit a request
+    "requests.suggest_users": ("GET", "/users/suggest?q=m-", same(200, anonymous=LOGIN)),
     # owner or collaborator only (README §3: staff and admins do not give feedback)
     "requests.feedback": (
         "GET",

@@ -237,13 +237,52 @@ def test_a_researcher_cannot_file_for_someone_else_whatever_is_posted(app, clien
         assert not get_schemas().lightsheet.Request()
 
 
-def test_clearing_staff_files_a_request_for_another_user(app, client, login_as, post):
+def test_clearing_staff_files_a_request_for_another_user(app, client, login_as, make_user, post):
+    make_user("bob")
     login_as("clearing", "clara")
     resp = post(full_form(1, enter_for_other="y", other_username="bob"), "submit")
     assert resp.status_code == 302
     with app.app_context():
         (row,) = get_schemas().lightsheet.Request().to_dicts()
     assert (row["username"], row["requested_by"]) == ("bob", "clara")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"enter_for_other": "y", "other_username": "nosuchuser"}, "other_username"),
+        ({"auditors": "bob, nosuchuser"}, "auditors"),
+    ],
+)
+@pytest.mark.parametrize("action", ["setup", "submit"])
+def test_a_typed_name_that_is_no_user_is_refused_next_to_its_field_and_creates_nobody(
+    app, client, login_as, make_user, post, fields, field, action
+):
+    from lightserv.extensions import db
+    from lightserv.models import Account, EmailOutbox
+
+    make_user("bob")
+    login_as("clearing", "clara")
+    resp = post(full_form(1, **fields) if action == "submit" else details(**fields), action)
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    message = "No active user is named &#39;nosuchuser&#39;. Choose a name from the suggestions."
+    if action == "setup":  # next to the field; once the samples are set up, under the details summary
+        assert re.search(rf'name="{field}"[^>]*>\s*<div class="invalid-feedback">{re.escape(message)}</div>', html)
+    assert message in html.split('data-testid="error-summary"', 1)[1]
+    with app.app_context():
+        assert not get_schemas().lightsheet.User & {"username": "nosuchuser"}
+        assert db.session.get(Account, "nosuchuser") is None
+        assert not get_schemas().lightsheet.Request() and not db.session.scalars(db.select(EmailOutbox)).all()
+
+
+def test_the_name_fields_suggest_users_from_a_static_script(app, client, login_as):
+    login_as("clearing", "clara")
+    html = client.get("/requests/new").get_data(as_text=True)
+    assert '<datalist id="user-suggestions" data-user-suggest="/users/suggest"></datalist>' in html
+    for name in ("other_username", "auditors"):
+        assert re.search(rf'<input[^>]*list="user-suggestions"[^>]*name="{name}"', html), name
+    assert '<script src="/static/user-suggest.js"></script>' in html
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lightserv.db import get_schemas
@@ -44,15 +46,12 @@ def events(app) -> list[EventLog]:
         ).all()
 
 
-def test_the_owner_adds_a_new_user_as_collaborator(app, client, login_as, brains):
+def test_the_owner_adds_an_existing_user_as_collaborator(app, client, login_as, brains, make_user):
+    make_user("newbie")
     login_as("researcher", "ana")
     resp = post(client, "add", grantee=" Newbie ", access_level="collaborator")
     assert resp.status_code == 303
     assert access(app)["newbie"] == ("collaborator", 0)
-    with app.app_context():
-        (user,) = (get_schemas().lightsheet.User & {"username": "newbie"}).to_dicts()
-        assert user["email"] == "newbie@test.example"
-        assert db.session.get(Account, "newbie") is not None  # the user record is created when missing
     (event,) = events(app)
     assert event.before is None
     assert event.after == {"grantee": "newbie", "access_level": "collaborator", "cc_on_emails": 0}
@@ -96,7 +95,32 @@ def test_changing_the_level_toggling_cc_and_removing(app, client, login_as, brai
         assert db.session.scalars(db.select(EmailOutbox).where(EmailOutbox.template == "access_granted")).all() == []
 
 
-def test_an_admin_may_manage_access(app, client, login_as, brains):
+@pytest.mark.parametrize("name", ["nosuchuser", "gone"])
+def test_sharing_with_a_name_that_is_no_active_user_creates_nothing_and_says_so_next_to_the_field(
+    app, client, login_as, brains, make_user, name
+):
+    make_user("gone", active=False)
+    login_as("researcher", "ana")
+    resp = post(client, "add", grantee=name, access_level="collaborator")
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    message = f"No active user is named &#39;{name}&#39;. Choose a name from the suggestions."
+    next_to_field = (
+        r'<input class="form-control is-invalid" type="text" id="sharing-grantee"[^>]*>\s*<datalist[^>]*></datalist>'
+        rf'\s*<div class="invalid-feedback" data-testid="grantee-error">{re.escape(message)}</div>'
+    )
+    assert re.search(next_to_field, html)
+    assert access(app) == {"bo": ("auditor", 0)} and events(app) == []
+    with app.app_context():
+        emails = db.session.scalars(db.select(EmailOutbox)).all()
+        assert [e.template for e in emails if e.template == "access_granted" or name in str(e.to_addrs)] == []
+        if name == "nosuchuser":
+            assert not get_schemas().lightsheet.User & {"username": name}
+            assert db.session.get(Account, name) is None
+
+
+def test_an_admin_may_manage_access(app, client, login_as, brains, make_user):
+    make_user("dee")
     login_as("admin")
     assert post(client, "add", grantee="dee", access_level="auditor").status_code == 303
     assert access(app)["dee"] == ("auditor", 0)

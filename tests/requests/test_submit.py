@@ -109,8 +109,10 @@ def test_self_clearing_and_self_imaging_assign_the_owner(app, make_user):
         assert ib["imager"] == "ana"
 
 
-def test_auditors_get_access_rows_and_user_records(app, make_user):
+def test_auditors_get_access_rows(app, make_user):
     owner = make_user("ana")
+    make_user("bo")
+    make_user("cy")
     submit(app, new_request(owner, "shared", auditors=["bo", "cy"]))
     with app.app_context():
         ls = get_schemas().lightsheet
@@ -119,7 +121,25 @@ def test_auditors_get_access_rows_and_user_records(app, make_user):
             ("bo", "auditor", 0),
             ("cy", "auditor", 0),
         }
-        assert len(ls.User & [{"username": "bo"}, {"username": "cy"}]) == 2
+
+
+def test_an_auditor_who_is_no_active_user_is_refused_and_no_user_is_created(app, make_user):
+    from lightserv.extensions import db
+    from lightserv.models import Account
+    from lightserv.requests.services import RequestError
+
+    owner = make_user("ana")
+    make_user("gone", active=False)
+    with pytest.raises(RequestError) as refused:
+        submit(app, new_request(owner, "shared", auditors=["nosuchuser", "gone"]))
+    assert refused.value.errors["auditors"] == [
+        "No active user is named 'nosuchuser'. Choose a name from the suggestions.",
+        "No active user is named 'gone'. Choose a name from the suggestions.",
+    ]
+    with app.app_context():
+        ls = get_schemas().lightsheet
+        assert not ls.User & {"username": "nosuchuser"} and not ls.Request()
+        assert db.session.get(Account, "nosuchuser") is None
 
 
 def test_a_failure_inside_the_transaction_leaves_no_partial_request(app, make_user, monkeypatch):

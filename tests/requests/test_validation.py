@@ -51,6 +51,7 @@ def test_a_valid_request_has_no_errors(catalogue):
         ({"auditors": ["Bad Name"]}, "auditors", "'Bad Name' is not a valid username."),
         ({"auditors": ["ana"]}, "auditors", "The owner already has access."),
         ({"auditors": [f"u{i}" for i in range(11)]}, "auditors", "At most 10 usernames."),
+        ({"auditors": ["nobody"]}, "auditors", "No active user is named 'nobody'. Choose a name from the suggestions."),
     ],
 )
 def test_request_detail_rules(catalogue, overrides, field, message):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lightserv.common.forms import form_view
-from lightserv.common.permissions import requires_request
+from lightserv.common.permissions import requires, requires_request
 
+from .. import people
 from .. import services_manage as manage
 from ..forms import AccessForm, FeedbackForm
 from . import bp
@@ -74,6 +75,14 @@ def change_access(req):
         return _sharing_page(req, form, exc.errors, exc.status, action)
     flash(change.message, "success")
     return redirect(overview_or_list(req, "sharing"), code=303)
+
+
+@bp.route("/users/suggest")
+@requires("request.submit")
+def suggest_users():
+    """Active users whose username or name starts with `?q=` (at most 10), for the name fields of the
+    sharing and new-request forms: `{"users": [{"username": ..., "full_name": ...}]}`."""
+    return jsonify(users=people.suggest(request.args.get("q", "")))
 
 
 def _sharing_page(req: dict, form: AccessForm, errors: dict, status: int, action: str = ""):

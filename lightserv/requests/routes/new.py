@@ -13,9 +13,10 @@ from lightserv.common.permissions import can, requires
 from lightserv.db import get_schemas
 from schemas.enums import CHANNELS_OF_MICROSCOPE, IMAGE_RESOLUTION, MICROSCOPE_OF_RESOLUTION, SPECIES
 
+from .. import people
 from ..forms_new import NewRequestForm, default_resolution, default_sample, prepare_choices, to_new_request
 from ..services import RequestError, load_catalogue, submit_request
-from ..submission import USERNAME_RE, Errors, protocol_options, validate_request_details
+from ..submission import USERNAME_RE, Errors, protocol_options, unknown_user_message, validate_request_details
 from . import bp
 
 ACTION_RE = re.compile(
@@ -45,6 +46,8 @@ def _owner_and_errors(form: NewRequestForm, errors: Errors) -> str:
         errors.add("other_username", f"'{other}' is not a valid username.")
     elif other == me:
         errors.add("other_username", "Leave the box unticked to file a request for yourself.")
+    elif not people.active_usernames([other]):
+        errors.add("other_username", unknown_user_message(other))
     else:
         return other
     return me
@@ -159,7 +162,7 @@ def new_request():
 
     if name == "setup":
         draft = to_new_request(form, owner)
-        validate_request_details(draft, errors, load_catalogue(owner))
+        validate_request_details(draft, errors, load_catalogue(owner, draft.auditors))
         if errors:
             return _render(form, attach_errors(form, errors), status=400)
         default_protocol = protocol_options(draft.species, load_catalogue(owner))[0]
