@@ -228,11 +228,10 @@ def count_queries(app, user: str, path: str) -> dict:
     from sqlalchemy import event
 
     from lightserv.extensions import db
+    from tests.support.auth import sign_in
 
     client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user
-        sess["_fresh"] = True
+    sign_in(client, user)
     client.get(path)  # warm caches (table headings, roles)
     dj_calls: list[str] = []
     app_calls: list[str] = []

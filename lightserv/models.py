@@ -88,6 +88,23 @@ class RoleGrant(db.Model):
     granted_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
+class LoginSession(db.Model):
+    """One login of one browser. The signed session cookie carries `id`; the login counts while the row
+    is live: not ended, used within SESSION_IDLE_MINUTES, started within SESSION_MAX_HOURS."""
+
+    __tablename__ = "login_session"
+    __table_args__ = (Index("ix_login_session_user", "username", "ended_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # 128-bit random, hex
+    username: Mapped[str] = mapped_column(String(32), nullable=False)
+    method: Mapped[str] = mapped_column(String(16), nullable=False)  # "password" or "sso"
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)  # to the minute
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(24), nullable=True)  # see auth/login_sessions.py
+    ip: Mapped[str] = mapped_column(String(45), nullable=False, default="")  # client address at login
+    user_agent: Mapped[str] = mapped_column(String(255), nullable=False, default="")  # browser at login
+
+
 class EventLog(db.Model):
     """Append-only audit trail; the application's database account has INSERT and SELECT only."""
 

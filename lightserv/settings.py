@@ -7,6 +7,8 @@ own `Settings(...)` and pass it to `create_app`. Nothing here connects to anythi
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +16,10 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY_FILE = PROJECT_ROOT / "var" / "secret-key"
+MIN_SECRET_KEY_BYTES = 32
+# a trusted-proxy network wider than this is refused in PROD unless TRUSTED_PROXIES_ALLOW_WIDE is set
+MIN_PROXY_PREFIX = {4: 16, 6: 48}
 
 
 class SettingsError(RuntimeError):
@@ -57,8 +63,18 @@ class Settings(BaseSettings):
     auth_local: bool = True
     remote_user_header: str = ""
     trusted_proxies: str = ""  # comma-separated addresses or CIDR networks
+    trusted_proxies_allow_wide: bool = False  # PROD: accept networks wider than /16 (IPv4) or /48 (IPv6)
+    #: when set, the identity header counts only with `X-Lightserv-Proxy-Secret: <this value>` from the proxy
+    sso_shared_secret: str = ""
     sso_logout_url: str = ""
-    login_max_failures_per_minute: int = 5
+    #: reverse proxies in front of the app whose X-Forwarded-For entry is believed (0 = none, the peer is the client)
+    proxy_fix_hops: int = Field(default=0, ge=0, le=5)
+    login_free_failures: int = Field(default=5, ge=1)  # failed logins of one account before it must wait
+    login_address_free_failures: int = Field(default=20, ge=1)  # failed logins from one address before it waits
+    login_backoff_max_seconds: int = Field(default=60, ge=1)  # the wait doubles from 1 s up to this
+    login_max_failures_per_hour: int = Field(default=100, ge=1)  # failed logins of one account per hour
+    session_idle_minutes: int = Field(default=30, ge=1)  # a login ends after this long without a request
+    session_max_hours: int = Field(default=12, ge=1)  # and this long after it started, whatever the use
     session_cookie_secure: bool | None = None  # default: True outside DEV/TEST
     wtf_csrf_time_limit: int = 8 * 3600
 
@@ -129,6 +145,7 @@ class Settings(BaseSettings):
     viewer_max_sessions: int = 40
     viewer_max_layers: int = 12
     viewer_gain: float = 45.0
+    viewer_cookie_seconds: int = Field(default=43200, ge=60)  # how long the browser's access to one view lasts
 
     # --- pages ------------------------------------------------------------------------------------
     page_size: int = Field(default=50, ge=1, le=500)
@@ -140,13 +157,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.lightserv_mode == "PROD" and len(self.secret_key) < 32:
-            raise ValueError("SECRET_KEY is required in PROD (at least 32 characters)")
+        if self.lightserv_mode == "PROD" and len(self.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(f"SECRET_KEY is required in PROD (at least {MIN_SECRET_KEY_BYTES} bytes)")
         if not self.secret_key:
-            # DEV/TEST only: a fixed, obviously non-production key so sessions survive restarts.
-            object.__setattr__(self, "secret_key", f"insecure-{self.lightserv_mode.lower()}-key")
-    viewer_cookie_seconds: int = Field(default=43200, ge=60)  # how long the browser's access to one view lasts
-        self.trusted_proxy_networks()  # validates the list
+            # DEV/TEST only: a random key of this checkout, so sessions survive restarts
+            object.__setattr__(self, "secret_key", checkout_secret_key())
+        nets = self.trusted_proxy_networks()  # validates the list
+        if self.lightserv_mode == "PROD" and not self.trusted_proxies_allow_wide:
+            wide = [str(net) for net in nets if _too_wide(net)]
+            if wide:
+                raise ValueError(
+                    f"TRUSTED_PROXIES: {', '.join(wide)} trusts too many addresses (wider than /16 for IPv4 or /48 "
+                    "for IPv6); name the reverse proxy's own addresses, or set TRUSTED_PROXIES_ALLOW_WIDE=true"
+                )
         if not self.processing_python:
             import sys
 
@@ -198,6 +221,34 @@ class Settings(BaseSettings):
         if self.viewer_idle_seconds:
             return self.viewer_idle_seconds
         return 43200 if self.lightserv_mode == "PROD" else 300
+
+
+def _too_wide(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """More addresses than one proxy installation needs; IPv4-mapped IPv6 networks count as IPv4."""
+    if net.version == 6 and net.subnet_of(ipaddress.ip_network("::ffff:0:0/96")):
+        return net.prefixlen - 96 < MIN_PROXY_PREFIX[4]
+    return net.prefixlen < MIN_PROXY_PREFIX[net.version]
+
+
+def checkout_secret_key(path: Path = SECRET_KEY_FILE) -> str:
+    """DEV/TEST without SECRET_KEY: a random key made once per checkout, kept in var/ (mode 600, never
+    committed). The first process to write it wins; the others read its key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise ValueError(f"SECRET_KEY: {path} holds a key shorter than {MIN_SECRET_KEY_BYTES} bytes; delete the file")
+    return key
 
 
 def load_settings(**overrides: object) -> Settings:

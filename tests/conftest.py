@@ -250,10 +250,10 @@ def login_as(client, make_user):
     """login_as("clearing") -> username; the test client is then logged in as that user."""
 
     def login(role: str = "researcher", username: str | None = None) -> str:
+        from tests.support.auth import sign_in
+
         name = make_user(username, roles=ROLE_OF[role])
-        with client.session_transaction() as sess:
-            sess["_user_id"] = name
-            sess["_fresh"] = True
+        sign_in(client, name)
         return name
 
     return login

@@ -12,6 +12,7 @@ import pytest
 
 from lib.naming import rawdata_resolution_dir
 from tests.conftest import server_connection
+from tests.support.auth import sign_in
 
 pytestmark = pytest.mark.skipif(
     shutil.which("elastix") is None, reason="elastix (Debian package) is not installed: the demo sample is registered"
@@ -104,9 +105,7 @@ def test_the_demo_seed_shows_every_state_with_raw_data_and_a_processed_sample_an
     assert any("synthetic atlas installed" in line for line in said), said
 
     # what the researcher sees
-    with client.session_transaction() as sess:
-        sess["_user_id"] = "researcher"
-        sess["_fresh"] = True
+    sign_in(client, "researcher")
     assert request_rows(client.get("/requests/").get_data(as_text=True)) == EXPECTED_ROWS
     setup = client.get(complete.extra.removeprefix("layers: "))
     assert setup.status_code == 200

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from tests.matrix import all_rows
+from tests.support.auth import sign_in
 from tests.test_permissions import matrix_world  # noqa: F401  (fixture)
 
 ROUTES = all_rows()
@@ -50,10 +51,7 @@ def _url(template: str, world, owner: str | None = None, request: str | None = N
 
 
 def _login(client, username: str) -> None:
-    with client.session_transaction() as sess:
-        sess.clear()
-        sess["_user_id"] = username
-        sess["_fresh"] = True
+    sign_in(client, username, clear=True)
 
 
 def _event_count(app) -> int:

@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from lightserv.auth.forms import StrongPassword
 from schemas.enums import ROLE
 
 ROLE_LABELS = {r: r.replace("_", " ").capitalize() for r in ROLE}
@@ -26,6 +27,6 @@ class NewUserForm(FlaskForm):
     full_name = StringField("Full name", validators=[Optional(), Length(max=100)])
     password = PasswordField(
         "Initial password (optional: leave empty for single sign-on only)",
-        validators=[Optional(), Length(min=10, max=256)],
+        validators=[Optional(), StrongPassword()],
     )
     create = SubmitField("Create user")

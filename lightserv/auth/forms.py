@@ -1,6 +1,22 @@
+from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField, ValidationError
 from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from .passwords import password_problem
+
+
+class StrongPassword:
+    """The password policy as a form validator: the reason shows next to the field. The form's username
+    (or the logged-in user's) is a word a guesser tries first."""
+
+    def __call__(self, form, field) -> None:
+        if not field.data:
+            return
+        username = form.username.data if "username" in form else current_user.get_id()
+        problem = password_problem(field.data, [username or ""])
+        if problem:
+            raise ValidationError(problem)
 
 
 class LoginForm(FlaskForm):
@@ -17,7 +33,7 @@ class ProfileForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired()])
-    new_password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=256)])
+    new_password = PasswordField("New password", validators=[DataRequired(), StrongPassword()])
     confirm = PasswordField(
         "Repeat the new password", validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")]
     )
@@ -26,3 +42,7 @@ class PasswordForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField("Log out")
+
+
+class EndSessionsForm(FlaskForm):
+    """The "End" button of one other session and "End all other sessions" (the CSRF token is the form)."""

@@ -1,4 +1,4 @@
-"""Accounts, passwords, roles and login throttling. Every change is event-logged."""
+"""Accounts, passwords, roles and logging in. Every change is event-logged."""
 
 from __future__ import annotations
 
@@ -6,26 +6,21 @@ import re
 
 from flask import current_app
 from sqlalchemy import delete, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from lightserv.common.audit import record_event, utcnow
-from lightserv.common.redis import get_redis
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import Account, RoleGrant
 from schemas.enums import ROLE
 
+from . import login_sessions, throttle
+from .passwords import hash_password, password_problem, verify_password
+
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
-PASSWORD_METHOD = "scrypt"  # noqa: S105 - a hashing method name, not a password
-MIN_PASSWORD_LENGTH = 10
 
 
 class AuthError(Exception):
     """A domain error with a message safe to show to the user."""
-
-
-class LoginThrottled(AuthError):
-    pass
 
 
 def validate_username(username: str) -> str:
@@ -37,9 +32,11 @@ def validate_username(username: str) -> str:
     return username
 
 
-def validate_password(password: str) -> str:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"Passwords must have at least {MIN_PASSWORD_LENGTH} characters.")
+def validate_password(password: str, username: str = "") -> str:
+    """The password policy (length, not common or guessable); AuthError says what is wrong."""
+    problem = password_problem(password, [username])
+    if problem:
+        raise AuthError(problem)
     return password
 
 
@@ -74,7 +71,7 @@ def ensure_user(
     if account is None:
         account = Account(username=username, active=True, created_at=utcnow(), failed_logins=0)
         if password is not None:
-            account.password_hash = generate_password_hash(validate_password(password), PASSWORD_METHOD)
+            account.password_hash = hash_password(validate_password(password, username))
         db.session.add(account)
         record_event(
             "user.created",
@@ -88,15 +85,21 @@ def ensure_user(
     return account
 
 
-def set_password(username: str, password: str, *, actor: str | None) -> None:
+def set_password(username: str, password: str, *, actor: str | None, keep_session: str | None = None) -> None:
+    """Set the password and end the user's login sessions (all but `keep_session`, the one that changed it)."""
     account = db.session.get(Account, username)
     if account is None:
         raise AuthError(f"There is no user {username!r}.")
-    account.password_hash = generate_password_hash(validate_password(password), PASSWORD_METHOD)
+    account.password_hash = hash_password(validate_password(password, username))
+    login_sessions.end_all(username, "password_changed", keep=keep_session)
     record_event(
         "user.password_changed", "user", {"username": username}, f"Password of {username} changed", actor=actor
     )
     db.session.commit()
+
+
+def check_own_password(account: Account, password: str) -> bool:
+    return verify_password(account.password_hash, password)
 
 
 def set_email(username: str, email: str, *, actor: str | None) -> None:
@@ -127,6 +130,8 @@ def set_active(username: str, active: bool, *, actor: str | None) -> None:
     before = bool(account.active)
     account.active = active
     users.update1({"username": username, "is_active": int(active)})
+    if not active:
+        login_sessions.end_all(username, "deactivated")
     record_event(
         "user.activated" if active else "user.deactivated",
         "user",
@@ -178,52 +183,26 @@ def revoke_role(username: str, role: str, *, actor: str | None) -> bool:
     return True
 
 
-# ----------------------------------------------------------------------------------------------
-# Login with throttling: 5 failures per minute per username and per address (Redis counters, so
-# every web worker shares them).
-# ----------------------------------------------------------------------------------------------
-
-
-def _throttle_keys(username: str, address: str | None) -> list[str]:
-    keys = [f"lightserv:loginfail:user:{username}"]
-    if address:
-        keys.append(f"lightserv:loginfail:addr:{address}")
-    return keys
-
-
-def check_throttle(username: str, address: str | None) -> None:
-    limit = current_app.config["SETTINGS"].login_max_failures_per_minute
-    r = get_redis()
-    counts = r.mget(_throttle_keys(username, address))
-    if any(int(c or 0) >= limit for c in counts):
-        raise LoginThrottled("Too many failed logins. Wait a minute and try again.")
-
-
-def _note_failure(username: str, address: str | None) -> None:
-    r = get_redis()
-    pipe = r.pipeline()
-    for key in _throttle_keys(username, address):
-        pipe.incr(key)
-        pipe.expire(key, 60, nx=True)
-    pipe.execute()
-    account = db.session.get(Account, username)
-    if account is not None:
-        account.failed_logins = (account.failed_logins or 0) + 1
-        db.session.commit()
-
-
 def authenticate(username: str, password: str, address: str | None) -> Account:
-    """Return the account for a correct password, or raise AuthError with one neutral message."""
+    """Return the account for a correct password, or raise AuthError with one neutral message
+    (throttle.LoginThrottled while the account or address must wait). Unknown usernames cost the same
+    password check as known ones, so response times do not tell which usernames exist."""
     username = (username or "").strip().lower()
-    check_throttle(username, address)
+    throttle.check(username, address)
     account = db.session.get(Account, username) if USERNAME_RE.fullmatch(username) else None
-    if account is None or not account.password_hash or not check_password_hash(account.password_hash, password):
-        _note_failure(username, address)
+    if not verify_password(account.password_hash if account else None, password) or account is None:
+        throttle.note_failure(username, address)
+        if account is not None:
+            account.failed_logins = (account.failed_logins or 0) + 1
+            db.session.commit()
         raise AuthError("Unknown username or wrong password.")
+    throttle.note_success(username)
     return account
 
 
-def note_login(account: Account, method: str) -> None:
+def log_in(account: Account, method: str) -> None:
+    """Log this browser in as `account` with a new login session; recorded on the user and in the event log."""
+    login_sessions.start(account, method)
     now = utcnow()
     account.last_login_at = now
     account.failed_logins = 0

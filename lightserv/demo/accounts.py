@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from lightserv.auth.passwords import password_problem
 from lightserv.auth.services import ensure_user, grant_role, set_password
 from lightserv.settings import PROJECT_ROOT
 
@@ -27,7 +28,9 @@ def demo_password(path: Path = PASSWORD_FILE) -> str:
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    password = "demo-" + secrets.token_urlsafe(9)
+    password = "demo-" + secrets.token_urlsafe(12)
+    while password_problem(password, [name for name, _ in DEMO_USERS]):  # practically never: 96 random bits
+        password = "demo-" + secrets.token_urlsafe(12)
     path.write_text(password + "\n")
     path.chmod(0o600)
     return password

@@ -15,6 +15,7 @@ from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import EventLog
 from tests.factories import new_request, submit
+from tests.support.auth import sign_in
 
 COLUMNS = (
     "owner", "request_name", "submitted_date", "species", "labname", "description", "correspondence_email",
@@ -179,9 +180,7 @@ def test_preview_then_import_creates_archival_requests_visible_on_the_list(app, 
         assert client.get(link).status_code == 200, link
     # an owner sees their archival request, and it refuses additional imaging
     client.get("/logout")
-    with client.session_transaction() as sess:
-        sess.clear()
-        sess["_user_id"] = "ana"
+    sign_in(client, "ana", clear=True)
     assert 'id="ana-cfos_2019"' in client.get("/requests/").get_data(as_text=True)
     assert client.get("/imaging/new/ana/cfos_2019").status_code == 400
 

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from tests.support.auth import sign_in
+
 REQUEST_ROW = re.compile(r'<tr class="[^"]*" id="([^"]+)" data-testid="request-row">')
 SAMPLE_ROW = re.compile(
     r'<tr data-testid="sample-row">\s*<td>([^<]+)</td>\s*<td><a href="[^"]*">([^<]+)</a></td>\s*<td>([^<]+)</td>'
@@ -22,9 +24,7 @@ EXPECTED_REQUESTS = {
 def page_rows(app, username: str, path: str, pattern: re.Pattern) -> list[tuple]:
     """The rows a signed-in browser session of `username` sees on an HTML list page."""
     client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = username
-        sess["_fresh"] = True
+    sign_in(client, username)
     return pattern.findall(client.get(path).get_data(as_text=True))
 
 

@@ -61,20 +61,30 @@ def test_sso_only_account_cannot_log_in_with_any_password(client, make_user):
     assert login(client, "sso-user", PASSWORD).status_code == 401
 
 
-def test_five_failures_in_a_minute_lock_the_username_even_for_the_right_password(client, make_user):
+def test_after_five_failures_the_account_waits_longer_each_time_even_for_the_right_password(client, make_user):
     make_user("ana", password=PASSWORD)
     for _ in range(5):
         assert login(client, "ana", "wrong-password").status_code == 401
     resp = login(client, "ana", PASSWORD)
-    assert resp.status_code == 429
-    assert "Too many failed logins" in resp.get_data(as_text=True)
+    assert resp.status_code == 429 and resp.headers["Retry-After"] == "1"
+    assert "Too many failed logins. Try again in 1 second." in resp.get_data(as_text=True)
+    time.sleep(1.1)
+    assert login(client, "ana", "wrong-password").status_code == 401  # the sixth failure: 2 s now
+    resp = login(client, "ana", PASSWORD)
+    assert resp.status_code == 429 and "Try again in 2 seconds." in resp.get_data(as_text=True)
+    time.sleep(2.1)
+    assert login(client, "ana", PASSWORD).status_code == 302
 
 
-def test_failures_from_one_address_lock_that_address_for_other_usernames(client, make_user):
+def test_twenty_failures_from_one_address_make_that_address_wait_but_not_others(client, make_user):
     make_user("ana", password=PASSWORD)
-    for i in range(5):
-        login(client, f"ghost{i}", "whatever-password")
-    assert login(client, "ana", PASSWORD).status_code == 429
+    for i in range(20):
+        assert login(client, f"ghost{i}", "whatever-password").status_code == 401
+    resp = login(client, "ana", PASSWORD)
+    assert resp.status_code == 429 and "Try again in 1 second." in resp.get_data(as_text=True)
+    elsewhere = client.application.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert login(elsewhere, "ana", PASSWORD).status_code == 302
 
 
 @pytest.mark.parametrize("target", ["/requests/?page=2", "/profile"])

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import csrf_from
 from tests.factories import new_request, sample, submit
+from tests.support.auth import sign_in
 
 RAT_PROTOCOLS = {"idisco_abbreviated_rat", "udisco_rat"}
 ALL_PROTOCOLS = (
@@ -122,9 +123,7 @@ def started(app, make_user, make_request, client, act):
         owner = make_user("ana")
         make_request(owner, "brains", protocol, **kw)
         clearer = make_user("cleo", roles=["clearing_staff"])
-        with client.session_transaction() as sess:
-            sess["_user_id"] = clearer
-            sess["_fresh"] = True
+        sign_in(client, clearer)
         assert act(batch_url(owner, "brains", 1, "/start")).status_code == 303
         return owner, clearer
 
@@ -132,10 +131,7 @@ def started(app, make_user, make_request, client, act):
 
 
 def login(client, username: str) -> None:
-    with client.session_transaction() as sess:
-        sess.clear()
-        sess["_user_id"] = username
-        sess["_fresh"] = True
+    sign_in(client, username, clear=True)
 
 
 def batch_row(app, owner: str = "ana", name: str = "brains", number: int = 1) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import csrf_from
+from tests.support.auth import sign_in
 
 
 def batch_url(owner: str = "ana", name: str = "brains", cb: int = 1, ir: int = 1, ib: int = 1, suffix: str = "") -> str:
@@ -12,10 +13,7 @@ def batch_url(owner: str = "ana", name: str = "brains", cb: int = 1, ir: int = 1
 
 
 def login(client, username: str) -> None:
-    with client.session_transaction() as sess:
-        sess.clear()
-        sess["_user_id"] = username
-        sess["_fresh"] = True
+    sign_in(client, username, clear=True)
 
 
 def finish_clearing(app, owner: str = "ana", name: str = "brains", number: int = 1) -> None:

@@ -6,6 +6,9 @@ ROWS = {
     "auth.login": ("GET", "/login", same(302, anonymous=200)),
     "auth.logout": ("GET", "/logout", same(200)),
     "auth.profile": ("GET", "/profile", same(200, anonymous=LOGIN)),
+    # nobody's session: ending it is a 404, whoever asks
+    "auth.end_session": ("POST", "/profile/sessions/0123456789abcdef0123456789abcdef/end", same(404, anonymous=LOGIN)),
+    "auth.end_other_sessions": ("POST", "/profile/sessions/end-others", same(302, anonymous=LOGIN)),
     "health.healthz": ("GET", "/healthz", same(503)),  # no worker runs in this test
     "requests.home": ("GET", "/", same(302)),
     "requests.request_list": ("GET", "/requests/", same(200, anonymous=LOGIN)),

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import csrf_from
 from tests.factories import channel, new_request, resolution, sample, submit
 from tests.runs.fake_backend import ScriptedBackend
+from tests.support.auth import sign_in
 
 OWNER, REQUEST = "ana", "brains"
 PKEY = dict(
@@ -51,10 +52,7 @@ def act(client):
 
 
 def login(client, username: str) -> None:
-    with client.session_transaction() as sess:
-        sess.clear()
-        sess["_user_id"] = username
-        sess["_fresh"] = True
+    sign_in(client, username, clear=True)
 
 
 def lavision_request(app, owner: str = OWNER, name: str = REQUEST, samples=("s1",), res: str = "1.3x", **kw):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from lightserv.common.status import COUNT_COLUMNS, STATUSES, derive_status, status_key_sql
 from tests.factories import channel, new_request, resolution, sample, submit
+from tests.support.auth import sign_in
 
 ROW_RE = re.compile(r'<tr class="status-(\w+)" id="([^"]+)" data-testid="request-row">(.*?)</tr>', re.S)
 
@@ -132,10 +133,7 @@ def shared(app, make_user):
 
 
 def as_user(client, username: str) -> None:
-    with client.session_transaction() as sess:
-        sess.clear()
-        sess["_user_id"] = username
-        sess["_fresh"] = True
+    sign_in(client, username, clear=True)
 
 
 @pytest.mark.parametrize(

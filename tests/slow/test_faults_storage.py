@@ -18,6 +18,7 @@ from tests.conftest import csrf_from
 from tests.processing import conftest as processing
 from tests.slow import test_faults_worker as worker_faults
 from tests.slow.conftest import wait_for
+from tests.support.auth import sign_in
 
 STORAGE = "The data storage (DATA_ROOT) cannot be written at the moment"
 atlas_files = processing.atlas_files  # fixture: placeholder atlas files (start checks that they exist)
@@ -150,8 +151,7 @@ def test_a_request_submitted_on_a_read_only_data_root_gets_its_folders_once_it_i
     make_user("ana", email="ana@lab.example")
     worker = start_worker(**worker_settings)
     folder = settings.data_root / rawdata_resolution_dir("ana", "brains", "brains-001", 1, "1.3x")
-    with client.session_transaction() as sess:
-        sess["_user_id"] = "ana"
+    sign_in(client, "ana")
     try:
         with read_only(settings.data_root):
             token = csrf_from(client.get("/requests/new").get_data(as_text=True))

@@ -20,6 +20,7 @@ import pytest
 
 from benchmarks import load
 from tests.slow.conftest import PRODUCTION_WEB
+from tests.support.auth import sign_in
 
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "300"))
 LOAD_USERS = int(os.environ.get("LOAD_USERS", "20"))
@@ -108,8 +109,7 @@ def test_first_saves_of_two_batches_at_once_both_succeed(app, client, make_user,
     with app.test_request_context():
         services.start_batch(key1, cleo, roles)
         services.start_batch(key2, cleo, roles)
-    with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = cleo, True
+    sign_in(client, cleo)
     fields, _ = read_form(client.get(f"/clearing/batch/{owner}/first/1").get_data(as_text=True))
     step = next(n for n in fields if n.endswith("-notes") and n.startswith("step-"))[len("step-") : -len("-notes")]
     fields[f"step-{step}-notes"] = "saved during a deadlock"
