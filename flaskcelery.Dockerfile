@@ -23,13 +23,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH \
-    PORT=5000
+    PORT=5000 \
+    WEB_WORKERS=4
 
-# openssh-client: `ssh-keygen -F` checks of the known-hosts file; paramiko does the SSH itself.
-# elastix: the register stage, for the DEV stack whose worker runs the pipeline itself (CLUSTER_BACKEND=local).
+# openssh-client: `ssh-keygen -F` checks of the known-hosts file; paramiko does the SSH itself. (The register
+# stage runs elastix through itk-elastix from requirements.txt.)
 # mariadb-client: mariadb-dump and mariadb for `flask backup` and `flask restore` (docs/backup.md).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends openssh-client elastix mariadb-client \
+    && apt-get install -y --no-install-recommends openssh-client mariadb-client \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --gid "${APP_GID}" "${APP_USER}" \
@@ -58,6 +59,8 @@ EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "scripts/healthcheck.py", "web"]
 
-# Production web server: gunicorn with process workers (one DataJoint connection each), no reload,
-# no debug (pitfall 123). The worker and beat services override the command.
-CMD ["sh", "-c", "exec gunicorn --workers ${WEB_WORKERS:-4} --threads 1 --bind 0.0.0.0:${PORT} --timeout 60 --access-logfile - run:app"]
+# Production web server: gunicorn with the project's config (lightserv/gunicorn.conf.py: WEB_WORKERS threaded
+# workers, each running one request at a time on its one DataJoint connection, client timeouts), no reload,
+# no debug (pitfall 123). nginx buffers requests in front of it (docker-compose-prod.yml). The worker and
+# beat services override the command.
+CMD ["sh", "-c", "exec gunicorn --config lightserv/gunicorn.conf.py --bind 0.0.0.0:${PORT}"]

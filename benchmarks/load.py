@@ -4,7 +4,7 @@ what the database holds afterwards.
     python -m benchmarks.load [--users 20] [--seconds 300] [--think 1.0]
 
 `main` seeds its own schema prefix (5,000 requests, 20,000 samples, `benchmarks.seed`), starts gunicorn with
-the production options of `flaskcelery.Dockerfile`, one Celery worker and a local SMTP sink, runs the users,
+the project's config and the production image's workers, one Celery worker and a local SMTP sink, runs the users,
 checks the database and writes `benchmarks/results/load.json`. `tests/slow/test_load.py` (`make test-slow`)
 runs the same driver (`prepare`, `run_users`, `summarize`, `verify`) against gunicorn started by its fixtures.
 
@@ -64,6 +64,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.seed import db_params, drop_prefix, seed_prefix, settings_for  # noqa: E402
+from tests.support.processes import gunicorn_args, production_web_options  # noqa: E402
 
 PASSWORD = "load test password 11"  # noqa: S105 - throwaway accounts in a throwaway schema
 RESULTS = ROOT / "benchmarks" / "results" / "load.json"
@@ -77,20 +78,6 @@ RESOLUTIONS = ("1.3x", "1.1x", "3.6x", "2x")
 RETENTION = ("important", "kind_of_important", "not_important", "not_sure")
 OVERVIEW_RE = re.compile(r'href="/requests/([a-z0-9][a-z0-9._-]{0,31})/([A-Za-z0-9_]+)"')
 SAVE_ACTIONS = ("clearing.step_saved", "clearing.notes_saved", "imaging.sample_saved")
-
-
-# --------------------------------------------------------------------------------------------------
-# Production web options
-# --------------------------------------------------------------------------------------------------
-
-
-def production_web_options() -> dict[str, int]:
-    """gunicorn's workers, threads and timeout from the production image's command (flaskcelery.Dockerfile)."""
-    text = (ROOT / "flaskcelery.Dockerfile").read_text()
-    match = re.search(r"gunicorn --workers \$\{WEB_WORKERS:-(\d+)\} --threads (\d+) .*--timeout (\d+)", text)
-    if not match:
-        raise RuntimeError("flaskcelery.Dockerfile no longer has the gunicorn command this driver reads")
-    return {"workers": int(match.group(1)), "threads": int(match.group(2)), "timeout": int(match.group(3))}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -882,12 +869,11 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> N
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], log_dir: Path, options: dict[str, int]):
+def serve(env: dict[str, str], log_dir: Path, options: dict[str, str | int]):
     """gunicorn with the production options and one Celery worker; yields the base URL."""
     port = free_port()
     bin_dir = Path(sys.executable).parent
-    web_cmd = [str(bin_dir / "gunicorn"), "--workers", str(options["workers"]), "--threads", str(options["threads"])]
-    web_cmd += ["--timeout", str(options["timeout"]), "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "run:app"]
+    web_cmd = gunicorn_args(port, **options)  # the project's config (lightserv/gunicorn.conf.py)
     worker_cmd = [str(bin_dir / "celery"), "-A", "lightserv.worker", "worker", "--loglevel", "INFO"]
     worker_cmd += ["--concurrency", "1", "--hostname", f"load-{uuid.uuid4().hex[:6]}@%h"]
     log_dir.mkdir(parents=True, exist_ok=True)

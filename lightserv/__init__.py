@@ -6,6 +6,7 @@ import warnings
 
 from flask import Flask
 
+from .common.threads import SerialFlask, read_body_first
 from .settings import Settings, load_settings
 
 # Known and accepted (docs/decisions.md): we configure DataJoint in code, not with datajoint.json, and
@@ -17,7 +18,7 @@ warnings.filterwarnings("ignore", message="MariaDB is not officially supported b
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app. Nothing connects to a database or broker here."""
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = SerialFlask(__name__)  # one request at a time per process, threads wait on clients
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         TESTING=settings.lightserv_mode == "TEST",
         DEBUG=False,
     )
+    app.wsgi_app = read_body_first(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

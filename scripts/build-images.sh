@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build every project image from its Dockerfile: the app (web, worker, beat), the viewer-launcher, the proxy
+# Build every project image from its Dockerfile: the app (web, worker, beat), the viewer-launcher, the proxy, nginx
 # and the three viewer servers the launcher starts. Usage:
 #   BASE_IMAGE=python:3.11.11-slim-bookworm TAG=dev bash scripts/build-images.sh
 # (the Docker tier uses BASE_IMAGE=lightserv-base:bookworm, made by scripts/provision-docker.sh).
@@ -16,6 +16,7 @@ build() {  # name dockerfile context [extra build args]
 build flaskcelery flaskcelery.Dockerfile . --build-arg "APP_UID=${APP_UID:-1000}" --build-arg "APP_GID=${APP_GID:-1000}"
 build viewer-launcher viewer-launcher/Dockerfile .
 build proxy lib/proxy/Dockerfile .
+build front nginx/Dockerfile .
 build cloudvolume cloudvolume/Dockerfile .
 build neuroglancer neuroglancer/Dockerfile .
 build neuroglancer-registration neuroglancer-registration/Dockerfile .

@@ -6,10 +6,11 @@ set -euo pipefail
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # configurable-http-proxy (viewer), installed below
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)  # the production front proxy's config (nginx/lightserv.conf)
 command -v mariadb-dump >/dev/null 2>&1 || need_apt+=(mariadb-client)  # flask backup / restore (tests/test_backup.py)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
-  bash "$(dirname "$0")/apt-install.sh" "browser, proxy tests" "${need_apt[@]}" || true
+  bash "$(dirname "$0")/apt-install.sh" "browser, proxy, front proxy tests" "${need_apt[@]}" || true
 fi
 
 # configurable-http-proxy for the viewer tests, into var/node/ (pinned in lib/proxy/node/).

@@ -24,8 +24,9 @@ README_SERVICES = {
     "dev": {"web", "worker", "beat", "redis", "db", "confproxy", "viewer-launcher"},
     "prod": {"web", "worker", "beat", "redis", "confproxy", "viewer-launcher"},
 }
+EXTRA_SERVICES = {"dev": set(), "prod": {"front"}}  # nginx buffering requests in front of the web app
 APP_SERVICES = {"web", "worker", "beat"}
-PUBLISHERS = {"dev": {"web", "confproxy", "db", "redis"}, "prod": {"web", "confproxy"}}
+PUBLISHERS = {"dev": {"web", "confproxy", "db", "redis"}, "prod": {"front", "confproxy"}}
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN)|_KEY$")
 INTERPOLATION = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
 RESTART = {"always", "unless-stopped", "on-failure"}
@@ -63,7 +64,7 @@ def test_every_service_of_readme_section_7_is_there_with_a_healthcheck_and_a_res
     services = load(kind)["services"]
     assert README_SERVICES[kind] <= set(services)
     if kind == "prod":
-        assert set(services) == README_SERVICES["prod"]  # MariaDB is the facility's own server
+        assert set(services) == README_SERVICES["prod"] | EXTRA_SERVICES["prod"]  # MariaDB is the facility's
     for name, service in services.items():
         check = service.get("healthcheck") or {}
         assert check.get("test") and not check.get("disable"), f"{kind}: {name} has no healthcheck"
@@ -121,10 +122,33 @@ def test_production_runs_gunicorn_without_reload_and_mounts_the_cluster_key_as_a
     dockerfile = (ROOT / "flaskcelery.Dockerfile").read_text()
     cmd = dockerfile.split("\nCMD ", 1)[1]
     assert "gunicorn" in cmd and "--reload" not in cmd and "--debug" not in cmd
+    # the one gunicorn config (threaded workers, client timeouts) in the image and in `make run`
+    procfile_web = next(line for line in (ROOT / "Procfile.dev").read_text().splitlines() if line.startswith("web:"))
+    for command in (cmd, procfile_web):
+        assert "gunicorn --config lightserv/gunicorn.conf.py --bind " in command, command
+        assert not re.search(r"--(workers|threads|worker-class|timeout)\b", command), command
     assert set(prod["secrets"]) == {"slurm_ssh_key", "slurm_known_hosts"}
     assert environment_of(prod["services"]["worker"])["SLURM_SSH_KEY_PATH"] == "/run/secrets/slurm_ssh_key"
     assert prod["networks"]["viewer"]["internal"] is True
     assert "viewer" in prod["services"]["confproxy"]["networks"]
+
+
+def test_production_reaches_the_web_app_only_through_the_buffering_nginx():
+    import ipaddress
+
+    prod = load("prod")
+    web, front = prod["services"]["web"], prod["services"]["front"]
+    assert front["build"]["dockerfile"] == "nginx/Dockerfile" and "ports" not in web
+    assert front["networks"] == ["front"] and set(web["networks"]) == {"lightserv", "front"}
+    assert [p.split(":")[-1] for p in front["ports"]] == ["8080"]
+    assert "COPY nginx/lightserv.conf " in (ROOT / "nginx" / "Dockerfile").read_text()
+    conf = (ROOT / "nginx" / "lightserv.conf").read_text()
+    assert "listen 8080;" in conf and "set $web http://web:5000;" in conf and "proxy_request_buffering on;" in conf
+    # the identity header is trusted from the front network only: nginx, the web app and the host's gateway
+    subnet = re.sub(r"^\$\{[A-Z_]+:-(.*)\}$", r"\1", prod["networks"]["front"]["ipam"]["config"][0]["subnet"])
+    trusted = [ipaddress.ip_network(n) for n in env_example()["TRUSTED_PROXIES"].split(",")]
+    assert subnet == env_example()["LIGHTSERV_FRONT_SUBNET"]
+    assert all(n.subnet_of(ipaddress.ip_network(subnet)) for n in trusted)
 
 
 def test_the_image_runs_as_a_non_root_user_with_uid_and_gid_build_arguments_and_pinned_packages():
@@ -153,6 +177,8 @@ def test_env_example_holds_no_secret_and_names_only_known_settings():
     compose_vars = set()
     for path in [*COMPOSE.values(), ROOT / "flaskcelery.Dockerfile"]:
         compose_vars |= set(re.findall(r"\$\{([A-Z0-9_]+)", path.read_text()))
+    gunicorn_config = (ROOT / "lightserv" / "gunicorn.conf.py").read_text()
+    compose_vars |= set(re.findall(r"environ\.get\(\"([A-Z0-9_]+)\"", gunicorn_config))  # WEB_WORKERS, ...
     known = {name.upper() for name in Settings.model_fields} | compose_vars
     assert set(values) <= known, f"unknown settings in .env.example: {sorted(set(values) - known)}"
     # with its secrets filled in, the example is a valid production configuration

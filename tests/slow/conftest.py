@@ -2,15 +2,14 @@
 tests/browser's `live_server` does, but with the production gunicorn options and on request.
 
 - `own_prefix`: a schema prefix of the test's own (inside the session prefix), dropped afterwards;
-- `start_web(**settings)`: gunicorn (production workers/threads/timeout) serving the test settings, with
-  any setting overridden (e.g. `dj_schema_prefix=own_prefix`); stopped after the test;
+- `start_web(**settings)`: gunicorn (the project's config with the production image's workers) serving the
+  test settings, with any setting overridden (e.g. `dj_schema_prefix=own_prefix`); stopped after the test;
 - `start_worker(**settings)`: a Celery worker with the same settings; stopped after the test.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -21,19 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, drop_prefix, free_port
+from tests.conftest import drop_prefix, free_port
 from tests.support import processes
 
-
-def production_web_options() -> dict[str, int]:
-    """gunicorn's workers, threads and timeout as the production image runs it (flaskcelery.Dockerfile)."""
-    text = (ROOT / "flaskcelery.Dockerfile").read_text()
-    match = re.search(r"gunicorn --workers \$\{WEB_WORKERS:-(\d+)\} --threads (\d+) .*--timeout (\d+)", text)
-    assert match, "flaskcelery.Dockerfile no longer has the gunicorn command these fixtures copy"
-    return {"workers": int(match.group(1)), "threads": int(match.group(2)), "timeout": int(match.group(3))}
-
-
-PRODUCTION_WEB = production_web_options()
+PRODUCTION_WEB = processes.production_web_options()
 
 
 @dataclass
@@ -63,10 +53,7 @@ def start_web(settings_overrides, tmp_path_factory):
         env = processes.env_for({**settings_overrides, **settings})
         port = free_port()
         log_dir: Path = tmp_path_factory.mktemp("web")
-        args = [str(processes.BIN / "gunicorn"), "--workers", str(options["workers"])]
-        args += ["--threads", str(options["threads"]), "--timeout", str(options["timeout"])]
-        args += ["--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "run:app"]
-        proc = processes.Proc("web", args, env, log_dir)
+        proc = processes.gunicorn(env, port, log_dir, **options)
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
         processes.wait_http(url + "/login", timeout=60, proc=proc)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
+import runpy
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,22 +48,29 @@ class Proc:
         return self.log_path.read_text(errors="replace")
 
 
-def gunicorn(env: dict[str, str], port: int, log_dir: Path, workers: int = 2) -> Proc:
-    return Proc(
-        "web",
-        [
-            str(BIN / "gunicorn"),
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--access-logfile",
-            "-",
-            "run:app",
-        ],
-        env,
-        log_dir,
-    )
+GUNICORN_CONFIG = ROOT / "lightserv" / "gunicorn.conf.py"
+
+
+def gunicorn_args(port: int, **options) -> list[str]:
+    """The web app's gunicorn command with the project's config (lightserv/gunicorn.conf.py) on a loopback
+    port; `options` (workers=4, threads=1, ...) override single settings of the config."""
+    args = [str(BIN / "gunicorn"), "--config", str(GUNICORN_CONFIG), "--bind", f"127.0.0.1:{port}"]
+    for name, value in options.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return args
+
+
+def gunicorn(env: dict[str, str], port: int, log_dir: Path, **options) -> Proc:
+    return Proc("web", gunicorn_args(port, **options), env, log_dir)
+
+
+def production_web_options() -> dict[str, str | int]:
+    """gunicorn's worker class, workers, threads and timeout as the production image runs the web app: the
+    project's config under the image's WEB_* environment (flaskcelery.Dockerfile)."""
+    image_env = dict(re.findall(r"\b(WEB_[A-Z_]+)=(\S+)", (ROOT / "flaskcelery.Dockerfile").read_text()))
+    with mock.patch.dict(os.environ, image_env):
+        config = runpy.run_path(str(GUNICORN_CONFIG))
+    return {name: config[name] for name in ("worker_class", "workers", "threads", "timeout")}
 
 
 def celery_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Proc:
