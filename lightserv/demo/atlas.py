@@ -26,8 +26,9 @@ from lightserv.db import get_schemas
 from schemas.enums import ATLAS_LABELS
 
 DEMO_ATLAS = "allen_2017"  # the atlas a new request registers to unless the researcher picks another
-#: the same small brain the processing tests register (tests/processing/test_end_to_end.py)
-BRAIN = {"shape": (32, 96, 96), "seed": 11, "voxel_size_um": (5.0, 5.0, 10.0), "n_cells": 25}
+#: (z, y, x) planes x rows x columns: large enough to look like a brain in the viewer, small enough to keep
+#: the seed (which processes it) short
+BRAIN = {"shape": (96, 320, 256), "seed": 11, "voxel_size_um": (5.0, 5.0, 10.0), "n_cells": 150}
 ATLAS_MAX_SIDE = 64
 SYNTHETIC_NAME = "synthetic"  # the `name` lib.synth writes into atlas.json
 

@@ -315,11 +315,10 @@ def seed_demo_requests(backend=None, echo: Echo | None = None) -> list[Seeded]:
     ctx = _Context(backend=backend, registration=False, echo=echo)
     if todo:
         ctx.backend = backend or get_backend()
-        ctx.registration = atlas.usable and shutil.which("elastix") is not None
+        ctx.registration = atlas.usable
         if "demo_complete" in todo and not ctx.registration:
-            reason = atlas.message if not atlas.usable else "elastix is not installed (Debian package elastix)"
-            ctx.notes.append(f"registration skipped: {reason}")
-            echo(f"  demo_complete is processed without registration and cell detection: {reason}")
+            ctx.notes.append(f"registration skipped: {atlas.message}")
+            echo(f"  demo_complete is processed without registration and cell detection: {atlas.message}")
     seeded = []
     for name, build in BUILDERS.items():
         created = name in todo
