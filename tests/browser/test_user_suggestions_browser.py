@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.test_admin_browser import PASSWORD, log_in
 from tests.factories import new_request, submit
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "browser test password"
 
 
 def test_the_sharing_field_suggests_existing_users_as_a_name_is_typed(live_server, page, app, make_user):
@@ -22,12 +21,7 @@ def test_the_sharing_field_suggests_existing_users_as_a_name_is_typed(live_serve
     with app.app_context():
         get_schemas().lightsheet.User.update1({"username": "cy", "full_name": "Cy Boden"})
     submit(app, new_request("ana", "brains"))
-    page.goto(live_server + "/login")
-    page.get_by_label("Username").fill("ana")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/requests/")
-
+    log_in(page, live_server, "ana")
     page.goto(live_server + "/requests/ana/brains")
     page.locator("#sharing-grantee").press_sequentially("bo", delay=50)
     options = page.locator("#sharing-users option")
