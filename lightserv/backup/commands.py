@@ -30,7 +30,7 @@ def register(app: Flask) -> None:
             raise click.ClickException(f"MariaDB: {exc.args[-1]}. No backup was written.") from None
         click.echo(
             f"Backed up {done.tables} tables ({done.rows:,} rows) to {done.path} "
-            f"({done.bytes / 1e6:.1f} MB) in {done.seconds:.1f} s."
+            f"({done.bytes / 1e6:.1f} MB) in {done.seconds:.1f} s; commits waited {done.commits_paused_ms} ms."
         )
         if done.binlog:
             click.echo(f"Binary-log position of the snapshot: {done.binlog['file']}:{done.binlog['position']} "

@@ -3,7 +3,7 @@
 
 Both snapshots start while commits are paused (BACKUP STAGE BLOCK_COMMIT, RELOAD privilege): ours first,
 then mariadb-dump's, which has begun once it writes its first `-- Current Database:` line. Commits resume
-at once (a few tens of milliseconds); reads are never blocked.
+after tens to hundreds of milliseconds (reported as `commits_paused_ms`); reads are never blocked.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class BackupDone:
     rows: int
     binlog: dict | None  # {"file", "position", "gtid"} of the snapshot when the server keeps binary logs
     exact_floats: int  # rows whose FLOAT values the archive sets exactly after the dump
+    commits_paused_ms: int  # how long commits waited while the snapshots started
 
 
 def backup(settings, destination: Path, code_migrations: Sequence[str]) -> BackupDone:
@@ -71,7 +72,7 @@ def backup(settings, destination: Path, code_migrations: Sequence[str]) -> Backu
                                   "(check DJ_SCHEMA_PREFIX, or run init-db).")  # fmt: skip
             tables = list_tables(cur, databases)
             with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as out:
-                binlog = _dump(settings, lock_conn, snap_conn, list(databases.values()), out)
+                binlog, paused = _dump(settings, lock_conn, snap_conn, list(databases.values()), out)
                 checksums = table_checksums(cur, tables, prefix)  # still in the snapshot of the dump
                 cur.execute(f"SELECT name FROM {quote_name(databases['app'])}.`schema_migration` ORDER BY name")
                 applied = [row[0] for row in cur.fetchall()]
@@ -96,6 +97,7 @@ def backup(settings, destination: Path, code_migrations: Sequence[str]) -> Backu
             "dump_program": tool_version("mariadb-dump"),
             "binlog": binlog,
             "exact_floats": exact,
+            "commits_paused_ms": paused,
             "dump": {"sha256": sha256, "bytes": size},
             "tables": checksums,
         }
@@ -109,12 +111,14 @@ def backup(settings, destination: Path, code_migrations: Sequence[str]) -> Backu
         tables=len(checksums),
         rows=sum(int(t["rows"]) for t in checksums.values()),
         binlog=binlog,
+        commits_paused_ms=paused,
         exact_floats=exact,
     )
 
 
-def _dump(settings, lock_conn, snap_conn, databases: list[str], out: IO[bytes]) -> dict | None:
-    """Run mariadb-dump into `out`; `snap_conn` is left in a transaction seeing what the dump saw."""
+def _dump(settings, lock_conn, snap_conn, databases: list[str], out: IO[bytes]) -> tuple[dict | None, int]:
+    """Run mariadb-dump into `out`; `snap_conn` is left in a transaction seeing what the dump saw.
+    Returns the snapshot's binary-log position and how long commits were paused (ms)."""
     lock, snap = lock_conn.cursor(), snap_conn.cursor()
     snap.execute("SELECT @@log_bin")
     log_bin = bool(snap.fetchone()[0])
@@ -125,6 +129,7 @@ def _dump(settings, lock_conn, snap_conn, databases: list[str], out: IO[bytes]) 
         try:
             lock.execute(f"SET SESSION lock_wait_timeout = {SNAPSHOT_TIMEOUT_SECONDS}")
             lock.execute("BACKUP STAGE START")
+            paused_at = time.monotonic()
             lock.execute("BACKUP STAGE BLOCK_COMMIT")
         except pymysql.MySQLError as exc:
             raise BackupError(
@@ -144,6 +149,7 @@ def _dump(settings, lock_conn, snap_conn, databases: list[str], out: IO[bytes]) 
                 raise
         finally:
             lock.execute("BACKUP STAGE END")
+            paused = round((time.monotonic() - paused_at) * 1000)
         try:
             out.write(head)
             while chunk := proc.stdout.read(_CHUNK):
@@ -155,7 +161,7 @@ def _dump(settings, lock_conn, snap_conn, databases: list[str], out: IO[bytes]) 
         if proc.wait() != 0 or SNAPSHOT_STARTED not in head:
             errors.seek(0)
             raise BackupError(f"mariadb-dump failed: {errors.read().decode(errors='replace').strip()}")
-    return binlog
+    return binlog, paused
 
 
 def _read_until_snapshot(proc: subprocess.Popen) -> bytes:
