@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import new_request, resolution, sample, submit
+from tests.factories import channel, new_request, resolution, sample, submit
 from tests.requests.test_lists import as_user, counting_queries
 
 URL = "/requests/owner/brains"
@@ -131,13 +131,14 @@ def test_every_imaging_and_every_processing_request_of_every_sample_is_listed(ap
         )
     as_user(client, "collab")
     html = client.get(URL).get_data(as_text=True)
-    samples = html.split('id="samples"', 1)[1].split("</section>", 1)[0].split('data-testid="sample-row"')[1:]
+    samples = html.split('id="samples"', 1)[1].split("</section>", 1)[0].split('data-testid="sample-card"')[1:]
     counts = [(s.count('data-testid="imaging-request"'), s.count('data-testid="processing-request"')) for s in samples]
-    assert counts == [(2, 4), (1, 1), (2, 2)]  # s1: PR 1-3 + "N/A" for IR 2; s2: 2x only; s3: 1 + N/A
+    assert counts == [(2, 4), (1, 1), (2, 2)]  # s1: PR 1-3 + "none" for IR 2; s2: 2x only; s3: 1 + none
     s1 = samples[0]
-    assert all(f"#{n}" in s1 for n in (1, 2, 3))
+    assert "Additional imaging (request 2)" in s1
+    assert all(f"Additional processing (request {n})" in s1 for n in (2, 3))
     assert "Stage 1 of 1: blend — Not submitted" in s1  # the latest run's stage summary
-    assert "Running" in s1 and "Processing N/A" in samples[1]
+    assert "Processing in progress" in s1 and "No processing requested" in samples[1]
     assert "/clearing/batch/owner/brains/1/log" in s1
 
 
@@ -210,3 +211,60 @@ def test_hostile_activity_page_values_never_cause_a_server_error(client, world):
         assert client.get(URL, query_string={"activity_page": value, "_scheme": value}).status_code == 200
 
     check()
+
+
+def sample_cards(client) -> dict[str, str]:
+    """sample name -> the HTML of its card on the request page."""
+    section = client.get(URL).get_data(as_text=True).split('id="samples"', 1)[1].split("</section>", 1)[0]
+    cards = section.split('data-testid="sample-card"')[1:]
+    return {re.search(r'id="sample-\d+-title">([^<\s]+)', c).group(1): c for c in cards}
+
+
+def step_of(card: str) -> tuple[str, str]:
+    """(badge text, colour class) of a card's current step."""
+    badge = re.search(r'class="badge status-badge (status-\w+)" data-testid="sample-step">([^<]+)<', card)
+    return badge.group(2), badge.group(1)
+
+
+def test_each_card_says_where_its_sample_is_and_what_comes_next(app, client, world, set_progress):
+    from lightserv.db import get_schemas
+
+    as_user(client, "owner")
+    cards = sample_cards(client)
+    assert list(cards) == ["s1", "s2", "s3"]
+    assert step_of(cards["s1"]) == ("Waiting for the clearing team", "status-pending")
+    assert 'aria-current="step"' in cards["s1"].split("Imaging</span>")[0]  # clearing is the current step
+    set_progress("owner", "brains", clearing="in_progress")
+    assert step_of(sample_cards(client)["s3"]) == ("Clearing in progress", "status-progress")
+    set_progress("owner", "brains", clearing="complete")
+    cards = sample_cards(client)
+    assert step_of(cards["s1"]) == ("Waiting for the imaging team", "status-pending")
+    assert "Processing comes after imaging." in cards["s1"]
+    set_progress("owner", "brains", imaging="complete")
+    cards = sample_cards(client)
+    assert step_of(cards["s1"]) == ("Waiting for the processing team", "status-pending")
+    assert step_of(cards["s2"]) == ("Imaged", "status-complete")  # 2x: nothing to process
+    assert "No processing was requested" in cards["s2"] and "not needed" in cards["s2"]
+    with app.app_context():
+        part = get_schemas().lightsheet.Request
+        pkey = {"username": "owner", "request_name": "brains", "sample_name": "s3", "imaging_request_number": 1}
+        part.ProcessingRequest.update1(
+            {**pkey, "processing_request_number": 1, "processing_progress": "failed", "failure_summary": "out of disk"}
+        )
+    s3 = sample_cards(client)["s3"]
+    assert step_of(s3) == ("Processing needs attention", "status-attention")
+    assert "out of disk" in s3 and "the facility is looking into it" in s3
+    assert 'data-testid="view-data"' not in s3
+
+
+def test_each_card_shows_what_was_ordered(app, client, make_user):
+    make_user("ana")
+    channels = (channel("488", "registration"), channel("647", "cell_detection"))
+    regcells = resolution("1.3x", *channels, atlas_name="paxinos")
+    samples = [sample("s1", regcells, resolution("2x", channel("555", "generic_imaging")))]
+    submit(app, new_request("ana", "brains", samples))
+    as_user(client, "ana")
+    ordered = client.get("/requests/ana/brains").get_data(as_text=True).split('data-testid="ordered"', 1)[1]
+    assert "1.3x: 488 nm: registration; 647 nm: cell detection" in ordered
+    assert "2x: 555 nm: generic imaging" in ordered
+    assert "1.3x: Franklin–Paxinos mouse brain atlas, sagittal output" in ordered

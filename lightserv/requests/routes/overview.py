@@ -1,21 +1,24 @@
-"""The request overview (requests.md §6): summary, sharing, clearing batches, samples with every imaging
-and processing request (pitfall 78), activity and actions, for everyone who may view the request.
+"""The request overview: summary, sharing, clearing batches, one card per sample (its step, what happens next,
+its data, every imaging and processing request ordered for it), cell counts, saved views, activity in
+sentences and actions, for everyone who may view the request.
 
 The page runs a fixed number of queries whatever the number of samples (lightserv.requests.queries
-.get_overview fetches each part table once for the request). Links to pages of other areas appear as
-those pages land (`optional_url`)."""
+.get_overview fetches each part table once for the request; the cards add two). Links to pages of other
+areas appear as those pages land (`optional_url`)."""
 
 from __future__ import annotations
 
 from flask import g, render_template, request
 from flask_login import current_user
 
+from lightserv.common.activity import describe
 from lightserv.common.permissions import can, requires_request
-from lightserv.common.status import IMAGING_PROGRESS_LABELS, PROCESSING_PROGRESS_LABELS, fraction
+from lightserv.common.status import fraction
 from schemas.enums import ATLAS_LABELS, CLEARING_PROGRESS_LABELS, RETENTION_PREFERENCE_LABELS
 
 from .. import queries
 from ..cell_counts import request_cell_counts
+from ..overview_cards import CLEARING_COLOURS, build_cards
 from . import bp
 from .lists import attach_sample_links, delete_available, delete_refusal, has_template, optional_url, safe_external
 
@@ -97,6 +100,7 @@ def overview(req: dict):
         req=req,
         relation=relation,
         data=data,
+        cards=build_cards(req, data["samples"]),
         status=data["status"],
         fractions={
             "cleared": fraction(counts["cleared"], counts["samples"]),
@@ -105,11 +109,11 @@ def overview(req: dict):
         },
         actions=_actions(req, relation, data),
         activity=activity,
+        describe=describe,
         has_sharing_partial=has_template("requests/_sharing.html"),
         retention_labels=RETENTION_PREFERENCE_LABELS,
         clearing_labels=CLEARING_PROGRESS_LABELS,
-        imaging_labels=IMAGING_PROGRESS_LABELS,
-        processing_labels=PROCESSING_PROGRESS_LABELS,
+        clearing_status=CLEARING_COLOURS,
         atlas_labels=ATLAS_LABELS,
         cell_counts=request_cell_counts(req["username"], req["request_name"]),
     )
