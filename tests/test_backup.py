@@ -37,6 +37,7 @@ from tests.conftest import (
     server_connection,
 )
 from tests.factories import new_request, submit
+from tests.imaging.conftest import finish_clearing
 from tests.support import processes
 
 pytestmark = pytest.mark.skipif(
@@ -95,19 +96,47 @@ def _seed(app) -> None:
     for name in ("in_clearing", "waiting_for_imaging", "being_imaged"):
         submit(app, new_request("ana", name, description=f"Brains 'quoted' \\ {name}\nsecond line ✓"))
     with app.test_request_context():
-        clearer, imager = frozenset({"clearing_staff"}), frozenset({"imaging_staff"})
         for name in ("in_clearing", "waiting_for_imaging", "being_imaged"):
-            clearing.start_batch({"username": "ana", "request_name": name, "clearing_batch_number": 1}, "cleo", clearer)
-        for name in ("waiting_for_imaging", "being_imaged"):
             key = {"username": "ana", "request_name": name, "clearing_batch_number": 1}
-            clearing.complete_batch(key, {}, "cleo", clearer)
+            clearing.start_batch(key, "cleo", frozenset({"clearing_staff"}))
+    for name in ("waiting_for_imaging", "being_imaged"):
+        finish_clearing(app, "ana", name)  # the imaging tests' helper: the batch's clearing is complete
+    with app.test_request_context():
         key = {"username": "ana", "request_name": "being_imaged", "clearing_batch_number": 1}
-        start_imaging({**key, "imaging_request_number": 1, "imaging_batch_number": 1}, "ian", imager)
+        start_imaging(
+            {**key, "imaging_request_number": 1, "imaging_batch_number": 1}, "ian", frozenset({"imaging_staff"})
+        )
         take_snapshot()  # measured sizes, and an email to the admins in the outbox
         get_schemas().facility.StorageSnapshot.insert1(
             dict(taken_at=dt.datetime(2026, 1, 2, 3, 4, 5), filesystem="data", size_tb=5.909091, used_tb=0.1234567,
                  avail_tb=5.785634, status="ok")
         )  # fmt: skip
+
+
+def _add_probe_trigger(prefix: str) -> None:
+    """A trigger as a DBA might leave one: on a table with FLOAT columns (the archive's FLOAT updates must not
+    fire it), naming its database in its body (renamed with the prefix), its definer an account that does not
+    exist where the backup is restored (a restored trigger runs as the restoring account)."""
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{prefix}facility`.trigger_probe (id INT AUTO_INCREMENT PRIMARY KEY, note TEXT)")
+        cur.execute(
+            f"CREATE DEFINER=`lsbk_gone`@`%` TRIGGER `{prefix}facility`.storage_snapshot_probe AFTER UPDATE ON"
+            f" `{prefix}facility`.storage_snapshot FOR EACH ROW INSERT INTO {prefix}facility.trigger_probe (note)"
+            " VALUES (NEW.status)"
+        )
+
+
+def fire_probe_trigger(prefix: str) -> tuple[list[str], int, str]:
+    """(definers of the prefix's triggers, rows the probe trigger wrote, the account restoring) after updating
+    every storage row."""
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute(f"UPDATE `{prefix}facility`.storage_snapshot SET message = message")
+        cur.execute("SELECT definer FROM information_schema.triggers WHERE trigger_schema = %s", (f"{prefix}facility",))
+        definers = [row[0] for row in cur.fetchall()]
+        cur.execute(f"SELECT COUNT(*) FROM `{prefix}facility`.trigger_probe")
+        fired = cur.fetchone()[0]
+        cur.execute("SELECT CURRENT_USER()")
+        return definers, fired, cur.fetchone()[0]
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +152,7 @@ def facility(settings_overrides, schema_prefix):
     app = create_app(Settings(**values))
     init_db(app)
     _seed(app)
+    _add_probe_trigger(prefix)
     yield Facility(prefix, values, app)
     with app.app_context():
         db.session.remove()
@@ -256,6 +286,10 @@ def test_a_facility_backed_up_dropped_and_restored_serves_the_same_pages_and_row
     for key in PAGES:
         assert after[key] == before[key], f"{key} differs after the restore"
 
+    assert rows_before["facility.trigger_probe"][0] == 0, "restoring fired no trigger"
+    definers, fired, restorer = fire_probe_trigger(facility.prefix)
+    assert definers == [restorer] and fired == 2, "the restored trigger works, as the restoring account"
+
 
 def test_restoring_over_a_facility_that_holds_records_needs_force(facility, archive):
     rows_before = table_state(facility.prefix)
@@ -340,6 +374,10 @@ def test_a_backup_restores_into_another_prefix_with_its_names_renamed(facility, 
         assert {row[0] for row in cur.fetchall()} == {f"{scratch_prefix}lightsheet"}
         cur.execute(f"SELECT description FROM `{scratch_prefix}lightsheet`.request WHERE request_name = 'in_clearing'")
         assert cur.fetchone()[0] == "Brains 'quoted' \\ in_clearing\nsecond line ✓"
+    own_probe_rows = table_state(facility.prefix)["facility.trigger_probe"][0]
+    restored_rows = table_state(scratch_prefix)["facility.trigger_probe"][0]
+    assert fire_probe_trigger(scratch_prefix)[1] == restored_rows + 2, "the trigger writes into its prefix's table"
+    assert table_state(facility.prefix)["facility.trigger_probe"][0] == own_probe_rows
 
 
 def test_a_backup_taken_while_events_are_written_is_one_consistent_moment(facility, tmp_path, scratch_prefix):

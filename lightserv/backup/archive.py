@@ -126,17 +126,24 @@ def dump_lines(path: Path) -> Iterator[bytes]:
 
 def renamed(lines: Iterable[bytes], old_prefix: str, new_prefix: str) -> Iterator[bytes]:
     """The dump's lines with its databases renamed to another prefix: in the CREATE DATABASE, USE and
-    foreign-key lines, and in the rows of DataJoint's lineage tables. Other rows are never changed."""
+    foreign-key lines, in trigger definitions, and in the rows of DataJoint's lineage tables. Other rows are
+    never changed."""
     suffixes = b"|".join(s.encode() for s in DATABASE_SUFFIXES)
     old, new = old_prefix.encode(), new_prefix.encode()
     name = re.compile(rb"`" + re.escape(old) + rb"(" + suffixes + rb")`")
+    bare = re.compile(rb"(?<![A-Za-z0-9_$])" + re.escape(old) + rb"(" + suffixes + rb")(?![A-Za-z0-9_$])")
     lineage = re.compile(rb"'" + re.escape(old) + rb"(" + suffixes + rb")\.")
     structure = (b"CREATE DATABASE ", b"USE ", b"  CONSTRAINT ")
     inserting: bytes | None = None  # the table whose INSERT statement is being read
+    in_trigger = False
     for line in lines:
         if inserting is None and line.startswith(b"INSERT INTO `"):
             inserting = line[len(b"INSERT INTO `") :].split(b"`", 1)[0]
-        if inserting is None and line.startswith(structure):
+        in_trigger = in_trigger or (inserting is None and line.startswith(b"/*!50003 CREATE*/"))
+        if in_trigger:  # a trigger's body may name tables with their database, quoted or not
+            line = bare.sub(lambda m: new + m.group(1), line)
+            in_trigger = not line.rstrip().endswith(b";;")
+        elif inserting is None and line.startswith(structure):
             line = name.sub(lambda m: b"`" + new + m.group(1) + b"`", line)
         elif inserting == LINEAGE_TABLE.encode():
             line = lineage.sub(lambda m: b"'" + new + m.group(1) + b".", line)

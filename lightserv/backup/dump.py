@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import os
+import re
 import select
 import subprocess
 import tempfile
@@ -39,6 +40,9 @@ SNAPSHOT_STARTED = b"\n-- Current Database: "
 SNAPSHOT_TIMEOUT_SECONDS = 30
 _CHUNK = 1 << 20
 FLOATS_HEADER = b"\n-- lightserv: FLOAT values set exactly (mariadb-dump prints 6 significant digits)\n"
+TRIGGERS_HEADER = b"\n-- lightserv: the triggers, after the data and the FLOAT updates (which must not fire them)\n"
+#: a trigger's definer: removed, so a restored trigger runs as the account that restored it
+DEFINER = re.compile(rb"/\*!50017 DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`\s*\*/ ?")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ def backup(settings, destination: Path, code_migrations: Sequence[str]) -> Backu
                 raise BackupError(f"The databases {', '.join(missing)} do not exist: nothing to back up "
                                   "(check DJ_SCHEMA_PREFIX, or run init-db).")  # fmt: skip
             tables = list_tables(cur, databases)
+            triggers = _triggers(settings, list(databases.values()))
             with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as out:
                 binlog, paused = _dump(settings, lock_conn, snap_conn, list(databases.values()), out)
                 checksums = table_checksums(cur, tables, prefix)  # still in the snapshot of the dump
@@ -82,6 +87,7 @@ def backup(settings, destination: Path, code_migrations: Sequence[str]) -> Backu
                     out.write(line)
                     exact += line.startswith(b"UPDATE ")
                 cur.execute("COMMIT")
+                out.write(TRIGGERS_HEADER + triggers)
             cur.execute("SELECT VERSION()")
             server = cur.fetchone()[0]
         with work.open("rb") as written:
@@ -122,7 +128,7 @@ def _dump(settings, lock_conn, snap_conn, databases: list[str], out: IO[bytes]) 
     lock, snap = lock_conn.cursor(), snap_conn.cursor()
     snap.execute("SELECT @@log_bin")
     log_bin = bool(snap.fetchone()[0])
-    argv = client_argv("mariadb-dump", settings) + ["--single-transaction", "--quick", "--hex-blob", "--triggers"]
+    argv = client_argv("mariadb-dump", settings) + ["--single-transaction", "--quick", "--hex-blob", "--skip-triggers"]
     argv += ["--master-data=2"] if log_bin else []  # the snapshot's binary-log position, as a comment
     argv += ["--databases", *databases]
     with tempfile.TemporaryFile() as errors:
@@ -162,6 +168,19 @@ def _dump(settings, lock_conn, snap_conn, databases: list[str], out: IO[bytes]) 
             errors.seek(0)
             raise BackupError(f"mariadb-dump failed: {errors.read().decode(errors='replace').strip()}")
     return binlog, paused
+
+
+def _triggers(settings, databases: list[str]) -> bytes:
+    """mariadb-dump's statements creating the databases' triggers, without their definers (a DDL statement,
+    so the one moment before the snapshot is as good as any: nothing changes triggers but init-db)."""
+    argv = client_argv("mariadb-dump", settings) + ["--no-create-info", "--no-data", "--no-create-db", "--triggers"]
+    argv += ["--skip-lock-tables"]  # no rows are read
+    done = subprocess.run(  # noqa: S603 - argument list, no shell
+        [*argv, "--databases", *databases], capture_output=True, env=client_env(settings), timeout=300
+    )
+    if done.returncode != 0:
+        raise BackupError(f"mariadb-dump failed: {done.stderr.decode(errors='replace').strip()}")
+    return DEFINER.sub(b"", done.stdout)
 
 
 def _read_until_snapshot(proc: subprocess.Popen) -> bytes:

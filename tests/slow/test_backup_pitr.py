@@ -23,10 +23,12 @@ PREFIX = "pitr_"
 
 
 class BinlogMariaDB(PrivateMariaDB):
-    """A private mariadbd keeping binary logs (row format) in <root>/binlog, as docs/backup.md enables them."""
+    """A private mariadbd keeping binary logs (row format) in <root>/binlog, as docs/backup.md enables them,
+    with Debian's default character set (utf8mb4; without option files mariadbd's own default is latin1)."""
 
     def argv(self) -> list[str]:
         args = [a for a in super().argv() if a != "--skip-log-bin"]
+        args += ["--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"]
         return [*args, f"--log-bin={self.root / 'binlog' / 'lightserv-bin'}", "--binlog-format=ROW", "--server-id=1"]
 
 
