@@ -54,25 +54,21 @@ class Facts:
 
     @property
     def sample(self) -> str:
-        """ " of sample s1" when the event names a sample."""
-        name = self.key.get("sample_name")
-        return f" of sample {name}" if name else ""
+        return _mention(self.key.get("sample_name"), " of sample {}")
 
     @property
     def batch(self) -> str:
-        number = self.key.get("clearing_batch_number")
-        return f" batch {number}" if number is not None else ""
+        return _mention(self.key.get("clearing_batch_number"), " batch {}")
 
     @property
     def imaging(self) -> str:
-        """ " (imaging request 2)" when the event names an imaging request after the first."""
+        """Imaging requests after the first (the first came with the request)."""
         number = self.key.get("imaging_request_number")
-        return f" (imaging request {number})" if number and number > 1 else ""
+        return _mention(number if number and number > 1 else None, " (imaging request {})")
 
     @property
     def processing(self) -> str:
-        number = self.key.get("processing_request_number")
-        return f" (processing request {number})" if number else ""
+        return _mention(self.key.get("processing_request_number"), " (processing request {})")
 
     @property
     def layer(self) -> str:
@@ -88,6 +84,11 @@ class Facts:
     def detail(self) -> str:
         """The recorded summary in brackets, when it is written for people."""
         return f" ({self.summary.rstrip('.')})" if self.summary and not _INTERNAL.search(self.summary) else ""
+
+
+def _mention(value: Any, text: str) -> str:
+    """`text` with the value, or nothing when the event does not name it."""
+    return text.format(value) if value else ""
 
 
 def _capital(text: str) -> str:
