@@ -48,10 +48,26 @@ def two_samples(app, make_user):
             part.ProcessingRequest.update1({**pkey, "processing_progress": progress})
         target = LayerTarget("ana", "brains", "s1", 1, "1.3x", "488", "registered", processing_request_number=1)
         part.DataLayer.insert1(
-            dict(target.key(), layer_name=target.name(), layer_type="image", layer_path=str(target.folder()),
-                 source_path="x", status="ready", data_type="uint16", voxel_x_nm=5000.0, voxel_y_nm=5000.0,
-                 voxel_z_nm=10000.0, size_x=8, size_y=8, size_z=2, num_scales=1, run_id=None, created_at=now,
-                 ready_at=now, failure_reason="")  # fmt: skip
+            dict(
+                target.key(),
+                layer_name=target.name(),
+                layer_type="image",
+                layer_path=str(target.folder()),
+                source_path="x",
+                status="ready",
+                data_type="uint16",
+                voxel_x_nm=5000.0,
+                voxel_y_nm=5000.0,
+                voxel_z_nm=10000.0,
+                size_x=8,
+                size_y=8,
+                size_z=2,
+                num_scales=1,
+                run_id=None,
+                created_at=now,
+                ready_at=now,
+                failure_reason="",
+            )  # fmt: skip
         )
         record_event("layer.ready", "layer", target.key(), f"Layer {target.name()} of s1 is ready", actor=None,
                      request_key=("ana", "brains"))  # fmt: skip
