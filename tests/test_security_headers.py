@@ -96,7 +96,7 @@ def test_the_sso_logout_address_is_the_only_other_place_a_form_may_lead(app, set
 
 
 INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>", re.I)
-EVENT_HANDLER = re.compile(r"\son[a-z]+\s*=", re.I)
+EVENT_HANDLER = re.compile(r"""<[a-z][^>]*\son[a-z]+\s*=\s*["']""", re.I)  # inside a tag
 JS_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']?\s*javascript:""", re.I)
 
 
