@@ -1,4 +1,5 @@
-"""Benchmark of the request list, the sample list and the request overview (requests.md §4–6, README §9).
+"""Benchmark of the request list, the sample list, the request overview and the three staff queues (requests.md
+§4–6, README §9).
 
     python -m benchmarks.bench_lists [--requests 5000] [--samples 20000] [--clients 8] [--per-page-type 200]
 
@@ -72,7 +73,7 @@ def naive_request_list():
 
     viewer = current_user.get_id()
     staff = bool(roles_of(current_user) & STAFF_ROLES)
-    page_req = parse_page_request({k: v[0] for k, v in queries.REQUEST_SORTS.items()}, "submitted_at")
+    page_req = parse_page_request(queries.REQUEST_SORTS, "submitted_at")
     ls = get_schemas().lightsheet
     part = ls.Request
     counts: dict[tuple, dict] = {}
@@ -373,6 +374,9 @@ def page_plan(rng: random.Random, n: int, requests: list[tuple[str, str]]) -> di
         "sample_list_staff": (BENCH_STAFF, [f"/requests/samples?page={rng.randint(1, pages * 4)}" for _ in range(n)]),
         "sample_list_researcher": (BENCH_RESEARCHER, ["/requests/samples"] * n),
         "overview_staff": (BENCH_STAFF, [f"/requests/{u}/{r}" for u, r in rng.choices(requests, k=n)]),
+        "clearing_queue_staff": (BENCH_STAFF, ["/clearing/queue"] * n),
+        "imaging_queue_staff": (BENCH_STAFF, ["/imaging/queue"] * n),
+        "processing_queue_staff": (BENCH_STAFF, ["/processing/queue"] * n),
         "naive_request_list_staff": (
             BENCH_STAFF,
             [f"/bench/naive-requests?page={rng.randint(1, pages)}" for _ in range(n)],

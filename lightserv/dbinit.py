@@ -45,12 +45,35 @@ def _login_sessions(app: Flask) -> None:
     marks deployments that have it."""
 
 
+#: indexes the staff queues count and sort by (declared in schemas/lightsheet.py for new databases)
+QUEUE_INDEXES = {
+    "request__clearing_batch": ("clearing_progress", "completed_at"),
+    "request__imaging_batch": ("imaging_progress", "submitted_at"),
+    "request__processing_request": ("processing_progress", "submitted_at"),
+}
+
+
+def _fast_lists(app: Flask) -> None:
+    """0005: the queue indexes, and the `request_status` counts kept by triggers
+    (lightserv.requests.status_store), filled from the rows already there."""
+    from lightserv.requests.status_store import install_statements
+
+    settings = app.config["SETTINGS"]
+    schema = f"{settings.dj_schema_prefix}lightsheet"
+    with _server_connection(settings) as conn, conn.cursor() as cur:
+        for table, columns in QUEUE_INDEXES.items():
+            cur.execute(f"ALTER TABLE `{schema}`.`{table}` ADD INDEX IF NOT EXISTS {columns[0]} ({', '.join(columns)})")
+        for statement in install_statements(schema):
+            cur.execute(statement)
+
+
 #: Ordered, idempotent migration steps (data-model.md §9). Append; never edit or reorder.
 MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0001_initial", _initial),
     ("0002_notification_preferences", _notifications),
     ("0003_viewer_access_removed", _viewer_access_removed),
     ("0004_login_sessions", _login_sessions),
+    ("0005_fast_lists", _fast_lists),
 ]
 
 

@@ -231,6 +231,7 @@ class Request(dj.Manual):
         exp_notes = '' : varchar(1000)                    # "Experiment notes"
         clearing_notes = '' : varchar(1000)               # "Clearing facility notes"
         link_to_clearing_spreadsheet = null : varchar(512)  # URL; experimental protocol and archival requests
+        index (clearing_progress, completed_at)           # the clearing queue's tables
         """
 
     class ClearingBatchSample(dj.Part):
@@ -309,6 +310,7 @@ class Request(dj.Manual):
         completed_at = null : datetime                    # UTC
         imaging_performed_date = null : date              # facility-local date
         imaging_signature : json                          # resolution -> channels with a purpose, e.g. 1.3x: [488, 647]
+        index (imaging_progress, submitted_at)            # the imaging queue's tables
         """
 
     class ImagingBatchSample(dj.Part):
@@ -380,6 +382,7 @@ class Request(dj.Manual):
         completed_at = null : datetime                    # UTC
         notes_from_processing = '' : varchar(1024)        # free text from the processor
         failure_summary = '' : varchar(1024)              # plain-language reason of the latest failure
+        index (processing_progress, submitted_at)         # the processing queue's tables
         """
 
     class ProcessingResolutionRequest(dj.Part):

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from lightserv.common.keyed_page import KeyedSource, all_of, keyed_page
 from lightserv.common.pagination import Page, PageRequest
-from lightserv.common.sql import search_page
+from lightserv.common.sql import query, search_page
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import Account, EventLog, RoleGrant
 
 QUEUE_TABLES = ("in_progress", "pending", "complete")
+#: ?sort= key -> column of the queue rows (`_QUEUE_COLUMNS` says where each comes from)
 QUEUE_SORTS = {
     "progress": "clearing_progress",
     "submitted": "submitted_at",
@@ -32,6 +34,16 @@ QUEUE_SORTS = {
 QUEUE_DEFAULT_SORT = {"in_progress": "submitted", "pending": "submitted", "complete": "completed"}
 BATCH_KEY = ["username", "request_name", "clearing_batch_number"]
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+#: queue columns beyond the batch's own (alias b): SQL over the request r, the protocol p and the batch
+_QUEUE_COLUMNS = {
+    "submitted_at": "r.submitted_at",
+    "species": "r.species",
+    "protocol_label": "p.label",
+    "colour": "p.colour",
+    "earliest_handoff": "(SELECT MIN(s.expected_handoff_date) FROM {members} m JOIN {sample} s USING (username,"
+    " request_name, sample_name) WHERE m.username = b.username AND m.request_name = b.request_name"
+    " AND m.clearing_batch_number = b.clearing_batch_number)",
+}
 
 
 @dataclass(frozen=True)
@@ -39,41 +51,41 @@ class QueueFilter:
     only_mine: bool = False
     protocol: str = ""
     owner: str = ""
-
-
-def _queue_expression(progress: str, viewer: str, sees_all: bool, flt: QueueFilter):
-    ls = get_schemas().lightsheet
-    batches = ls.Request.ClearingBatch & {"clearing_progress": progress}
-    if not sees_all or flt.only_mine:
-        batches = batches & {"clearer": viewer}
-    if flt.protocol:
-        batches = batches & {"protocol": flt.protocol}
-    if flt.owner and USERNAME_RE.match(flt.owner):
-        batches = batches & {"username": flt.owner}
-    handoff = batches.aggr(
-        ls.Request.ClearingBatchSample * ls.Request.Sample, earliest_handoff="min(expected_handoff_date)"
-    )
-    return (
-        ls.Request.proj("submitted_at", "species")
-        * handoff
-        * batches
-        * ls.ClearingProtocol.proj(protocol_label="label", colour="colour")
-    )
+    unassigned: bool = False  # only batches nobody holds (the home page's work waiting to be claimed)
 
 
 def list_queue(progress: str, viewer: str, sees_all: bool, flt: QueueFilter, page: PageRequest) -> Page:
     """One table of the clearing queue (clearing.md §2): batches in `progress`, visible to `viewer`."""
-    query = _queue_expression(progress, viewer, sees_all, flt)
-    total = len(query)
-    items = query.to_dicts(order_by=page.order_by(QUEUE_SORTS, BATCH_KEY), limit=page.per_page, offset=page.offset)
-    return Page(items=items, total=total, request=page)
+    r = get_schemas().lightsheet.Request
+    names = {"members": r.ClearingBatchSample.full_table_name, "sample": r.Sample.full_table_name}
+    columns = {alias: sql.format(**names) for alias, sql in _QUEUE_COLUMNS.items()}
+    where = all_of(
+        ("b.clearing_progress = %s", (progress,)),
+        ("b.clearer = %s", (viewer,)) if not sees_all or flt.only_mine else None,
+        ("b.clearer IS NULL", ()) if flt.unassigned else None,
+        ("b.protocol = %s", (flt.protocol,)) if flt.protocol else None,
+        ("b.username = %s", (flt.owner,)) if flt.owner and USERNAME_RE.match(flt.owner) else None,
+    )
+    joins = {  # alias -> its join
+        "r": f" JOIN {r.full_table_name} r ON r.username = b.username AND r.request_name = b.request_name",
+        "p": f" JOIN {get_schemas().lightsheet.ClearingProtocol.full_table_name} p ON p.protocol = b.protocol",
+    }
+    source = KeyedSource(
+        table=r.ClearingBatch.full_table_name,
+        key=tuple(BATCH_KEY),
+        where=where,
+        columns="b.*, " + ", ".join(f"{sql} AS {alias}" for alias, sql in columns.items()),
+        joins="".join(joins.values()),
+    )
+    sort = columns.get(QUEUE_SORTS[page.sort], "b." + QUEUE_SORTS[page.sort])
+    return keyed_page(source, sort, page, sort_joins=joins.get(sort[0], ""))
 
 
 def list_batch_owners(viewer: str, sees_all: bool) -> list[str]:
     """Owners having clearing batches (the queue's owner filter)."""
-    ls = get_schemas().lightsheet
-    batches = ls.Request.ClearingBatch() if sees_all else ls.Request.ClearingBatch & {"clearer": viewer}
-    return sorted({r["username"] for r in (ls.Request & batches).proj().to_dicts()})
+    table = get_schemas().lightsheet.Request.ClearingBatch.full_table_name
+    mine, args = ("", []) if sees_all else (" WHERE clearer = %s", [viewer])
+    return sorted(r["username"] for r in query(f"SELECT DISTINCT username FROM {table}{mine}", args))
 
 
 # --- one batch -----------------------------------------------------------------------------------------

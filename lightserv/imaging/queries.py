@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lightserv.common.keyed_page import KeyedSource, all_of, keyed_page
 from lightserv.common.pagination import Page, PageRequest
+from lightserv.common.sql import query
 from lightserv.db import get_schemas
 from schemas.enums import MICROSCOPE_LABELS
 
-#: table -> (imaging batch progress, restriction on the clearing batch)
 QUEUE_TABLES = ("in_progress", "ready", "waiting", "complete")
+#: ?sort= key -> column of the queue rows (`_QUEUE_COLUMNS` says where each comes from)
 QUEUE_SORTS = {
     "submitted": "submitted_at",
     "request": "request_name",
@@ -32,6 +34,30 @@ QUEUE_DEFAULT_SORT = {"in_progress": "submitted", "ready": "submitted", "waiting
 BATCH_KEY = ["username", "request_name", "clearing_batch_number", "imaging_request_number", "imaging_batch_number"]
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 MICROSCOPES = ("lavision", "smartspim")
+#: FROM and WHERE of a batch's members (alias m) with their imaging requests (i) and resolution requests (x),
+#: for the correlated columns below
+_MEMBERS = (
+    "FROM {members} m JOIN {progress} i ON i.username = m.username AND i.request_name = m.request_name"
+    " AND i.sample_name = m.sample_name AND i.imaging_request_number = m.imaging_request_number"
+    " JOIN {resolution} x ON x.username = m.username AND x.request_name = m.request_name"
+    " AND x.sample_name = m.sample_name AND x.imaging_request_number = m.imaging_request_number"
+    " WHERE m.username = b.username AND m.request_name = b.request_name"
+    " AND m.clearing_batch_number = b.clearing_batch_number AND m.imaging_request_number = b.imaging_request_number"
+    " AND m.imaging_batch_number = b.imaging_batch_number"
+)
+#: queue columns beyond the batch's own (alias b): the clearing batch cb, the request r, and what the batch's
+#: own members ask for (imaging.md §2)
+_QUEUE_COLUMNS = {
+    "clearing_progress": "cb.clearing_progress",
+    "clearer": "cb.clearer",
+    "cleared_at": "cb.completed_at",
+    "species": "r.species",
+    "microscopes": f"(SELECT GROUP_CONCAT(DISTINCT x.microscope ORDER BY x.microscope) {_MEMBERS})",
+    "resolutions": "(SELECT GROUP_CONCAT(DISTINCT x.image_resolution ORDER BY x.image_resolution SEPARATOR ', ')"
+    f" {_MEMBERS})",
+    "samples_done": "(SELECT COUNT(DISTINCT IF(i.imaging_progress IN ('complete', 'skipped'), m.sample_name, NULL))"
+    f" {_MEMBERS})",
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,7 @@ class QueueFilter:
     only_mine: bool = False
     microscope: str = ""  # "lavision" / "smartspim" / ""
     owner: str = ""
+    unassigned: bool = False  # only batches nobody holds (the home page's work waiting to be claimed)
 
 
 def microscope_label(microscopes: str | None) -> str:
@@ -47,53 +74,53 @@ def microscope_label(microscopes: str | None) -> str:
     return " & ".join(MICROSCOPE_LABELS[m] for m in found)
 
 
-def _queue_expression(table: str, viewer: str, sees_all: bool, flt: QueueFilter):
-    ls = get_schemas().lightsheet
-    progress = "pending" if table in ("ready", "waiting") else table
-    batches = ls.Request.ImagingBatch & {"imaging_progress": progress}
-    if not sees_all or flt.only_mine:
-        batches = batches & {"imager": viewer}
-    if flt.owner and USERNAME_RE.match(flt.owner):
-        batches = batches & {"username": flt.owner}
-    clearing = ls.Request.ClearingBatch.proj("clearing_progress", "clearer")
-    if table == "ready":
-        clearing = clearing & {"clearing_progress": "complete"}
-    elif table == "waiting":
-        clearing = clearing & "clearing_progress != 'complete'"
-    # microscopes, resolutions and progress come from this batch's own members (imaging.md §2)
-    # ImagingBatchSample and ImagingRequest number imaging requests through different foreign keys
-    members = ls.Request.ImagingBatchSample.join(
-        ls.Request.ImagingRequest.proj(sample_progress="imaging_progress")
-        * ls.Request.ImagingResolutionRequest.proj("microscope"),
-        semantic_check=False,
-    )
-    summary = batches.aggr(
-        members,
-        microscopes="group_concat(distinct microscope order by microscope)",
-        resolutions="group_concat(distinct image_resolution order by image_resolution separator ', ')",
-        samples_done="count(distinct if(sample_progress in ('complete', 'skipped'), sample_name, null))",
-    )
-    if flt.microscope in MICROSCOPES:
-        summary = summary & f"find_in_set('{flt.microscope}', microscopes)"
-    return batches * summary * clearing * ls.Request.proj("species")
-
-
 def list_queue(table: str, viewer: str, sees_all: bool, flt: QueueFilter, page: PageRequest) -> Page:
     """One table of the imaging queue: batches visible to `viewer` (imaging staff and admins: all; a
     self-imager: their own)."""
-    query = _queue_expression(table, viewer, sees_all, flt)
-    total = len(query)
-    items = query.to_dicts(order_by=page.order_by(QUEUE_SORTS, BATCH_KEY), limit=page.per_page, offset=page.offset)
-    for item in items:
+    r = get_schemas().lightsheet.Request
+    names = {
+        "members": r.ImagingBatchSample.full_table_name,
+        "resolution": r.ImagingResolutionRequest.full_table_name,
+        "progress": r.ImagingRequest.full_table_name,
+    }
+    columns = {alias: sql.format(**names) for alias, sql in _QUEUE_COLUMNS.items()}
+    cleared = {"ready": "cb.clearing_progress = 'complete'", "waiting": "cb.clearing_progress <> 'complete'"}
+    where = all_of(
+        ("b.imaging_progress = %s", ("pending" if table in cleared else table,)),
+        (cleared[table], ()) if table in cleared else None,
+        ("b.imager = %s", (viewer,)) if not sees_all or flt.only_mine else None,
+        ("b.imager IS NULL", ()) if flt.unassigned else None,
+        ("b.username = %s", (flt.owner,)) if flt.owner and USERNAME_RE.match(flt.owner) else None,
+        # a member asks for a resolution of that microscope
+        (f"EXISTS (SELECT 1 {_MEMBERS.format(**names)} AND x.microscope = %s)", (flt.microscope,))
+        if flt.microscope in MICROSCOPES
+        else None,
+    )
+    clearing = (
+        f" JOIN {r.ClearingBatch.full_table_name} cb ON cb.username = b.username"
+        " AND cb.request_name = b.request_name AND cb.clearing_batch_number = b.clearing_batch_number"
+    )
+    request = f" JOIN {r.full_table_name} r ON r.username = b.username AND r.request_name = b.request_name"
+    source = KeyedSource(
+        table=r.ImagingBatch.full_table_name,
+        key=tuple(BATCH_KEY),
+        where=where,
+        columns="b.*, " + ", ".join(f"{sql} AS {alias}" for alias, sql in columns.items()),
+        joins=clearing + request,
+        filter_joins=clearing,
+    )
+    sort = columns.get(QUEUE_SORTS[page.sort], "b." + QUEUE_SORTS[page.sort])
+    result = keyed_page(source, sort, page, sort_joins=request if sort.startswith("r.") else "")
+    for item in result.items:
         item["microscope_label"] = microscope_label(item["microscopes"])
-    return Page(items=items, total=total, request=page)
+    return result
 
 
 def list_batch_owners(viewer: str, sees_all: bool) -> list[str]:
     """Owners having imaging batches (the queue's owner filter)."""
-    ls = get_schemas().lightsheet
-    batches = ls.Request.ImagingBatch() if sees_all else ls.Request.ImagingBatch & {"imager": viewer}
-    return sorted({r["username"] for r in (ls.Request & batches.proj()).proj().to_dicts()})
+    table = get_schemas().lightsheet.Request.ImagingBatch.full_table_name
+    mine, args = ("", []) if sees_all else (" WHERE imager = %s", [viewer])
+    return sorted(r["username"] for r in query(f"SELECT DISTINCT username FROM {table}{mine}", args))
 
 
 # --- one batch -----------------------------------------------------------------------------------------

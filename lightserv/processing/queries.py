@@ -7,6 +7,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 from lightserv.common.audit import utcnow
+from lightserv.common.keyed_page import KeyedSource, keyed_page
 from lightserv.common.pagination import Page, PageRequest
 from lightserv.db import get_schemas
 from lightserv.runs.model import state_label
@@ -32,8 +33,8 @@ QUEUE_SORTS = {
     "owner": "p.username",
     "imaging_request": "p.imaging_request_number",
     "processing_request": "p.processing_request_number",
-    "microscope": "a.microscopes",
-    "resolutions": "a.resolutions",
+    "microscope": "microscopes",
+    "resolutions": "resolutions",
     "progress": "p.processing_progress",
     "processor": "p.processor",
     "species": "CAST(q.species AS CHAR)",
@@ -97,21 +98,17 @@ def _condition(table: str, t: SimpleNamespace) -> str:
     raise ValueError(table)
 
 
-def _from(t: SimpleNamespace) -> str:
+def _summary(t: SimpleNamespace) -> dict[str, str]:
+    """Microscopes and resolutions of the processing request `p` (correlated, for a page of rows)."""
     microscope = f"IF(rr.image_resolution IN ({_SMARTSPIM}), 'SmartSPIM', 'LaVision')"
     resolution = "CONCAT(rr.image_resolution, IF(rr.ventral_up, ' ventral up', ''))"
-    return (
-        f"FROM {t.processing} p "
-        f"JOIN {t.imaging} i ON {_join('i', 'p', PR_KEY[:4])} "
-        f"JOIN {t.request} q ON {_join('q', 'p', PR_KEY[:2])} "
-        f"LEFT JOIN (SELECT {', '.join('rr.' + k for k in PR_KEY)}, "
-        f"GROUP_CONCAT(DISTINCT {microscope} ORDER BY {microscope} SEPARATOR ' & ') AS microscopes, "
-        f"GROUP_CONCAT({resolution} ORDER BY FIELD(rr.image_resolution, "
-        + ", ".join(f"'{r}'" for r in IMAGE_RESOLUTION)
-        + f"), rr.ventral_up SEPARATOR ', ') AS resolutions FROM {t.resolution} rr GROUP BY "
-        + ", ".join("rr." + k for k in PR_KEY)
-        + f") a ON {_join('a', 'p', PR_KEY)}"
-    )
+    order = ", ".join(f"'{r}'" for r in IMAGE_RESOLUTION)
+    of_p = f"FROM {t.resolution} rr WHERE {_join('rr', 'p', PR_KEY)}"
+    return {
+        "microscopes": f"(SELECT GROUP_CONCAT(DISTINCT {microscope} ORDER BY {microscope} SEPARATOR ' & ') {of_p})",
+        "resolutions": f"(SELECT GROUP_CONCAT({resolution} ORDER BY FIELD(rr.image_resolution, {order}), rr.ventral_up"
+        f" SEPARATOR ', ') {of_p})",
+    }
 
 
 def _visible(viewer: str, sees_all: bool, t: SimpleNamespace) -> tuple[str, list]:
@@ -124,27 +121,33 @@ def _visible(viewer: str, sees_all: bool, t: SimpleNamespace) -> tuple[str, list
     )
 
 
-def list_queue(table: str, viewer: str, sees_all: bool, page: PageRequest) -> Page:
-    """One table of the processing queue: processing requests visible to `viewer` (staff: all)."""
+def list_queue(table: str, viewer: str, sees_all: bool, page: PageRequest, processor: str = "") -> Page:
+    """One table of the processing queue: processing requests visible to `viewer` (staff: all); only those
+    `processor` started when given."""
     t = _tables()
     where, args = _visible(viewer, sees_all, t)
-    base = f"{_from(t)} WHERE {_condition(table, t)}{where}"
-    total = int(_query(f"SELECT COUNT(*) AS n {base}", args)[0]["n"])
-    direction = page.direction.upper()
-    order = ", ".join(
-        [f"{QUEUE_SORTS[page.sort]} {direction}"]
-        + [f"p.{k} {direction}" for k in PR_KEY if f"p.{k}" != QUEUE_SORTS[page.sort]]
+    if processor:
+        where, args = f"{where} AND p.processor = %s", [*args, processor]
+    summary = _summary(t)
+    imaging = f" JOIN {t.imaging} i ON {_join('i', 'p', PR_KEY[:4])}"
+    request = f" JOIN {t.request} q ON {_join('q', 'p', PR_KEY[:2])}"
+    source = KeyedSource(
+        table=t.processing,
+        key=PR_KEY,
+        where=(f"{_condition(table, t)}{where}", tuple(args)),
+        columns="p.*, i.imaging_progress, i.imaging_performed_date, CAST(q.species AS CHAR) AS species, "
+        + ", ".join(f"{sql} AS {name}" for name, sql in summary.items()),
+        joins=imaging + request,
+        filter_joins=imaging if table in ("ready", "waiting") else "",  # the tables by imaging progress
+        alias="p",
     )
-    items = _query(
-        "SELECT p.*, i.imaging_progress, CAST(q.species AS CHAR) AS species, a.microscopes, a.resolutions "
-        f"{base} ORDER BY {order} LIMIT %s OFFSET %s",
-        [*args, page.per_page, page.offset],
-    )
+    sort = summary.get(QUEUE_SORTS[page.sort], QUEUE_SORTS[page.sort])
+    result = keyed_page(source, sort, page, sort_joins=request if "q." in sort else "")
     if table in ("running", "attention"):
-        stages = current_stages(items)
-        for item in items:
+        stages = current_stages(result.items)
+        for item in result.items:
             item["current_stage"] = stages.get(tuple(item[k] for k in PR_KEY), "")
-    return Page(items=items, total=total, request=page)
+    return result
 
 
 # --- current stage ----------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """Reads about requests. Visibility, filters, paging and sorting happen in MariaDB, never per row in Python.
 
-The request and sample lists are one SQL statement per page (the sample list adds its row count), run
+The request and sample lists are one SQL statement per page plus their row count, run
 through the DataJoint connection with parameters: user input is never formatted into SQL, and table
 names come from the activated schemas. The counts behind the fractions and the derived status
-(lightserv.common.status) are defined once (`COUNT_DEFINITIONS`) and computed two ways: grouped part
-tables joined to every visible request when the sort or the status filter needs them, and correlated
-primary-key lookups for the 50 rows of the page otherwise.
+(lightserv.common.status) are defined once (lightserv.requests.status_store): the request list reads them
+from the `request_status` table the triggers keep, so sorting or filtering by them costs no aggregation;
+the overview counts its one request's rows.
 """
 
 from __future__ import annotations
@@ -16,27 +16,27 @@ from types import SimpleNamespace
 import datajoint as dj
 from pymysql.converters import escape_item
 
+from lightserv.common.keyed_page import KeyedSource, all_of, keyed_page
 from lightserv.common.pagination import Page, PageRequest
 from lightserv.common.permissions import STAFF_ROLES
 from lightserv.common.sql import contains_any
 from lightserv.common.sql import query as _query
-from lightserv.common.status import COUNT_COLUMNS, derive_status, ratio_sql, status_key_sql, status_rank_sql
+from lightserv.common.status import COUNT_COLUMNS, STATUSES, derive_status, ratio_sql
 from lightserv.db import get_schemas
-from schemas.enums import IMAGING_REQUEST_DONE
+from lightserv.requests import status_store
 
-#: sort key (?sort=) -> (SQL over the page's columns, `{p}` = table alias; the part tables whose counts it
-#: needs for every row before sorting, see `_grouped_counts`)
-REQUEST_SORTS: dict[str, tuple[str, frozenset[str]]] = {
-    "submitted_at": ("{p}submitted_at", frozenset()),
-    "username": ("{p}username", frozenset()),
-    "request_name": ("{p}request_name", frozenset()),
-    "species": ("CAST({p}species AS CHAR)", frozenset()),
-    "is_archival": ("{p}is_archival", frozenset()),
-    "number_of_samples": ("{p}samples", frozenset()),
-    "cleared": (ratio_sql("{p}cleared", "{p}samples"), frozenset({"batch"})),
-    "imaged": (ratio_sql("{p}imaged", "{p}imaging_total"), frozenset({"imaging"})),
-    "processed": (ratio_sql("{p}processed", "{p}processing_total"), frozenset({"processing"})),
-    "status": (status_rank_sql("{p}"), frozenset({"batch", "imaging", "processing", "layer"})),
+#: sort key (?sort=) -> SQL over the request `r` and its stored counts `c` (lightserv.requests.status_store)
+REQUEST_SORTS: dict[str, str] = {
+    "submitted_at": "r.submitted_at",
+    "username": "r.username",
+    "request_name": "r.request_name",
+    "species": "CAST(r.species AS CHAR)",
+    "is_archival": "r.is_archival",
+    "number_of_samples": "r.number_of_samples",
+    "cleared": ratio_sql("c.cleared", "c.samples"),
+    "imaged": ratio_sql("c.imaged", "c.imaging_total"),
+    "processed": ratio_sql("c.processed", "c.processing_total"),
+    "status": "c.status_rank",
 }
 #: sort key -> (SQL, True when it needs the clearing batch of every sample before sorting)
 SAMPLE_SORTS: dict[str, tuple[str, bool]] = {
@@ -106,52 +106,16 @@ def _tables() -> SimpleNamespace:
         processing=r.ProcessingRequest.full_table_name,
         layer=r.DataLayer.full_table_name,
         protocol=ls.ClearingProtocol.full_table_name,
+        status=r.full_table_name.rsplit(".", 1)[0] + f".`{status_store.TABLE}`",
     )
 
 
-_DONE = ", ".join(f"'{v}'" for v in sorted(IMAGING_REQUEST_DONE))
 #: every count of lightserv.common.status.COUNT_COLUMNS but `samples`: (part table, SQL aggregate, row filter)
 COUNT_DEFINITIONS = {
-    "cleared": ("batch", "SUM(IF(clearing_progress = 'complete', number_in_batch, 0))", ""),
-    "clearing_started": ("batch", "SUM(clearing_progress <> 'pending')", ""),
-    "imaged": ("imaging", f"SUM(imaging_progress IN ({_DONE}))", ""),
-    "imaging_total": ("imaging", "COUNT(*)", ""),
-    "processed": ("processing", "SUM(processing_progress = 'complete')", ""),
-    "processing_total": ("processing", "COUNT(*)", ""),
-    "processing_failed": ("processing", "SUM(processing_progress = 'failed')", ""),
-    "layers_failed": ("layer", "COUNT(*)", "status = 'failed'"),
+    name: (source, f"SUM({sql.format(r='')})", "")
+    for source, counts in status_store.CONTRIBUTIONS.items()
+    for name, sql in counts.items()
 }
-ALL_SOURCES = frozenset(table for table, _, _ in COUNT_DEFINITIONS.values())
-
-
-def _grouped_counts(alias: str, t: SimpleNamespace, sources: frozenset[str]) -> tuple[str, str]:
-    """(", count columns", LEFT JOINs) giving the counts of `sources` to every row of `alias` by grouping
-    each part table once; used when a sort or filter needs them for every visible request."""
-    columns, joins = "", ""
-    for source in sorted(sources):
-        names = [n for n, (table, _, _) in COUNT_DEFINITIONS.items() if table == source]
-        where = {COUNT_DEFINITIONS[n][2] for n in names} - {""}
-        aggregates = ", ".join(f"{COUNT_DEFINITIONS[n][1]} AS {n}" for n in names)
-        grouped = (
-            f"SELECT username, request_name, {aggregates} FROM {getattr(t, source)}"
-            f"{' WHERE ' + ' AND '.join(where) if where else ''} GROUP BY username, request_name"
-        )
-        on = f"g_{source}.username = {alias}.username AND g_{source}.request_name = {alias}.request_name"
-        joins += f" LEFT JOIN ({grouped}) g_{source} ON {on}"
-        columns += "".join(f", COALESCE(g_{source}.{n}, 0) AS {n}" for n in names)
-    return columns, joins
-
-
-def _row_counts(alias: str, t: SimpleNamespace, sources: frozenset[str]) -> str:
-    """ ", count columns" of `sources` as correlated subqueries: one primary-key range lookup per row, for
-    the few rows of a page (the optimizer cannot misjudge them as it can grouped joins)."""
-    columns = ""
-    for name, (source, aggregate, where) in COUNT_DEFINITIONS.items():
-        if source in sources:
-            condition = f"c.username = {alias}.username AND c.request_name = {alias}.request_name"
-            condition += f" AND {where}" if where else ""
-            columns += f", (SELECT COALESCE({aggregate}, 0) FROM {getattr(t, source)} c WHERE {condition}) AS {name}"
-    return columns
 
 
 def _visible(viewer: str, roles: frozenset[str], flt: ListFilter, t: SimpleNamespace, alias="r") -> tuple[str, list]:
@@ -202,60 +166,49 @@ def _as_counts(row: dict) -> dict:
 
 _REQUEST_COLUMNS = (
     "r.username, r.request_name, r.submitted_at, r.description, r.species, r.is_archival, r.testing,"
-    " r.number_of_samples AS samples"
+    " r.number_of_samples AS samples, " + ", ".join(f"c.{name}" for name in status_store.COUNTED)
 )
 
 
 def list_requests(viewer: str, roles: frozenset[str], page: PageRequest, flt: ListFilter | None = None) -> Page:
-    """One page of the requests `viewer` may see, with counts, status and the viewer's relation, in one
-    statement (plus a count only when the page is past the end).
-
-    The counts a sort or filter needs are joined before sorting, to every visible request; the others
-    after LIMIT, to the page's rows only."""
+    """One page of the requests `viewer` may see, with counts, status and the viewer's relation. The counts
+    come from `request_status`, so sorting or filtering by status or a fraction reads one row per request
+    and aggregates nothing; the page's keys are sorted first (lightserv.common.keyed_page)."""
     flt = flt or ListFilter()
     t = _tables()
     join, scope_args = _visible(viewer, roles, flt, t)
-    where, where_args = _where(flt, ("r.request_name", "r.description"))
-    base = f"SELECT {_REQUEST_COLUMNS} FROM {t.request} r{join}{where}"
-    needed = REQUEST_SORTS[page.sort][1] | (ALL_SOURCES if flt.status else frozenset())
-    columns_b, joins_b = _grouped_counts("b", t, needed)
-    status_filter, status_args = (f" WHERE {status_key_sql('q.')} = %s", [flt.status]) if flt.status else ("", [])
-    filtered = f"SELECT q.* FROM (SELECT b.*{columns_b} FROM ({base}) b{joins_b}) q{status_filter}"
-    filtered_args = scope_args + where_args + status_args
-    keys = (
-        f"SELECT f.*, COUNT(*) OVER () AS total_rows FROM ({filtered}) f"
-        f" ORDER BY {_order(REQUEST_SORTS, REQUEST_TIEBREAK, page, 'f.')} LIMIT %s OFFSET %s"
+    filters, filter_args = _where(flt, ("r.request_name", "r.description"))
+    counts = f" JOIN {t.status} c ON c.username = r.username AND c.request_name = r.request_name"
+    where = all_of(
+        (filters.removeprefix(" WHERE "), tuple(filter_args)) if filters else None,
+        ("c.status_rank = %s", (STATUSES[flt.status].rank,)) if flt.status else None,
     )
-    sql = (
-        f"SELECT p.*{_row_counts('p', t, ALL_SOURCES - needed)}, (SELECT a.access_level FROM {t.access} a"
-        f" WHERE a.username = p.username AND a.request_name = p.request_name AND a.grantee = %s) AS my_access"
-        f" FROM ({keys}) p"
-        f" ORDER BY {_order(REQUEST_SORTS, REQUEST_TIEBREAK, page, 'p.')}"
+    source = KeyedSource(
+        table=t.request,
+        key=REQUEST_TIEBREAK,
+        where=(where[0], (*scope_args, *where[1])),
+        columns=f"{_REQUEST_COLUMNS}, (SELECT a.access_level FROM {t.access} a WHERE a.username = r.username"
+        " AND a.request_name = r.request_name AND a.grantee = %s) AS my_access",
+        column_args=(viewer,),
+        joins=counts,
+        filter_joins=join + (counts if flt.status else ""),
+        alias="r",
     )
-    if needed and not join:
-        # every request is aggregated: one grouped scan per part table beats 5,000 per-request lookups,
-        # which MariaDB's split materialization would otherwise choose for some of them
-        sql = f"SET STATEMENT optimizer_switch='split_materialized=off' FOR {sql}"
-    rows = _query(sql, [viewer, *filtered_args, page.per_page, page.offset])
-    if rows:
-        total = int(rows[0]["total_rows"])
-    elif page.page > 1:  # past the end: count, so the pager can lead back
-        total = int(_query(f"SELECT COUNT(*) AS n FROM ({filtered}) f", filtered_args)[0]["n"])
-    else:
-        total = 0
-    for row in rows:
+    sort = REQUEST_SORTS[page.sort]
+    result = keyed_page(source, sort, page, sort_joins=counts if "c." in sort and not flt.status else "")
+    for row in result.items:
         _as_counts(row)
         row["status"] = derive_status(row)
         row["relation"] = "owner" if row["username"] == viewer else row.pop("my_access")
-    return Page(items=rows, total=total, request=page)
+    return result
 
 
 def get_request_counts(owner: str, request_name: str) -> dict:
-    """The counts (lightserv.common.status.COUNT_COLUMNS) of one request, from the same SQL as the list."""
+    """The counts (lightserv.common.status.COUNT_COLUMNS) of one request, from its rows."""
     t = _tables()
     sql = (
-        f"SELECT b.samples{_row_counts('b', t, ALL_SOURCES)} FROM (SELECT r.username, r.request_name,"
-        f" r.number_of_samples AS samples FROM {t.request} r WHERE r.username = %s AND r.request_name = %s) b"
+        f"SELECT r.number_of_samples AS samples{status_store.live_counts_sql('r', vars(t))} FROM {t.request} r"
+        " WHERE r.username = %s AND r.request_name = %s"
     )
     rows = _query(sql, [owner, request_name])
     return _as_counts(rows[0] if rows else {})

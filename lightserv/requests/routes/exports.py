@@ -100,7 +100,7 @@ def _sample_row(s: dict) -> list:
 def request_list_csv():
     viewer, roles = current_user.get_id(), roles_of(current_user)
     flt = list_filter(bool(roles & STAFF_ROLES), with_status=True)
-    first = parse_page_request({k: v[0] for k, v in queries.REQUEST_SORTS.items()}, "submitted_at")
+    first = parse_page_request(queries.REQUEST_SORTS, "submitted_at")
     fetch = functools.partial(queries.list_requests, viewer, roles, flt=flt)
     chunks = ([_request_row(r) for r in rows] for rows in pages(lambda p: fetch(page=p), first))
     return csv_response("lightserv-requests.csv", REQUEST_HEADER, chunks)

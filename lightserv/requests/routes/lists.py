@@ -151,7 +151,7 @@ def home():
 def request_list():
     staff = bool(roles_of(current_user) & STAFF_ROLES)
     flt = list_filter(staff, with_status=True)
-    page_req = parse_page_request({k: v[0] for k, v in queries.REQUEST_SORTS.items()}, "submitted_at")
+    page_req = parse_page_request(queries.REQUEST_SORTS, "submitted_at")
     page = queries.list_requests(current_user.get_id(), roles_of(current_user), page_req, flt)
     deletable = delete_available()
     for row in page.items:
