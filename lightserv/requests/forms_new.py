@@ -232,3 +232,29 @@ def to_new_request(form: NewRequestForm, owner: str) -> NewRequest:
         auditors=parse_auditors(form.auditors.data),
         samples=samples,
     )
+
+
+def hidden_pairs(form) -> list[tuple[str, str]]:
+    """Every value of the form as (name, value) for hidden inputs (the review page posts it all back)."""
+    pairs = []
+    for f in form:
+        if f.type == "FieldList":
+            for entry in f.entries:
+                pairs.extend(hidden_pairs(entry.form))
+        elif f.type == "FormField":
+            pairs.extend(hidden_pairs(f.form))
+        elif f.type == "BooleanField":
+            if f.data:
+                pairs.append((f.name, "y"))
+        elif f.type != "CSRFTokenField":
+            value = f.data.isoformat() if f.type == "DateField" and f.data else f.data
+            pairs.append((f.name, "" if value is None else str(value)))
+    return pairs
+
+
+def channel_lines(res: ResolutionWish) -> list[str]:
+    """What each requested channel is for, in words: "488 nm: registration, cell detection"."""
+    return [
+        f"{c.channel_name} nm: " + ", ".join(PURPOSE_LABELS[p].lower() for p in PURPOSE_LABELS if getattr(c, p))
+        for c in res.requested_channels()
+    ]

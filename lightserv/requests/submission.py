@@ -28,6 +28,9 @@ DETECTIONS = ("injection_detection", "probe_detection", "cell_detection")
 ATLAS_RESOLUTIONS = ("1.1x", "1.3x", "4x")  # resolutions with atlas and output orientation fields
 MAX_SAMPLES = 50
 MAX_AUDITORS = 10
+# a sample's messages do not name the sample: the form puts them next to the field, in the sample's section
+NO_CHANNEL_MESSAGE = "Choose at least one channel: tick what it is for."
+HANDOFF_MESSAGE = "Expected hand-off date is required, unless you will clear the samples yourself."
 RAT_PROTOCOLS_MESSAGE = "Rat samples need one of: iDISCO abbreviated clearing (rat), uDISCO (rat), experimental."
 
 DEFAULT_REGISTRATION_CHANNELS = {"lavision": ("488", "555"), "smartspim": ("488", "561", "642", "785")}
@@ -111,6 +114,10 @@ class Catalogue:
     existing_request_names: frozenset[str]  # lower-cased names of the owner's requests
     known_subjects: frozenset[str] | None = None  # None: no subject directory configured
     named_users: frozenset[str] = frozenset()  # the active users among the names on the form
+
+
+def duplicate_resolution_message(resolution: str) -> str:
+    return f"Resolution {resolution} is already set up for this sample."
 
 
 def unknown_user_message(name: str) -> str:
@@ -223,16 +230,15 @@ def validate_sample(req: NewRequest, index: int, errors: Errors, catalogue: Cata
 
 def validate_resolution(req: NewRequest, si: int, ri: int, errors: Errors, catalogue: Catalogue) -> None:
     """One per-resolution table (§2.5)."""
-    s, r = req.samples[si], req.samples[si].resolutions[ri]
+    r = req.samples[si].resolutions[ri]
     prefix = f"samples-{si}-resolutions-{ri}-"
-    label = f"Resolution {r.image_resolution} for sample {s.sample_name}"
     allowed = CHANNELS_OF_MICROSCOPE[r.microscope]
     if any(c.channel_name not in allowed for c in r.channels):
-        errors.add(prefix + "channels", f"{label}: unknown channel.")
+        errors.add(prefix + "channels", "Unknown channel.")
         return
     requested = r.requested_channels()
     if not requested:
-        errors.add(prefix + "channels", f"{label}: select at least one purpose.")
+        errors.add(prefix + "channels", NO_CHANNEL_MESSAGE)
     specific = [c for c in r.channels if any(getattr(c, p) for p in ("registration",) + DETECTIONS)]
     if specific and req.species != "mouse":
         errors.add(prefix + "channels", f"Only generic imaging is available for species {req.species}.")
@@ -271,31 +277,19 @@ def validate_new_request(req: NewRequest, catalogue: Catalogue) -> Errors:
     errors = Errors()
     validate_request_details(req, errors, catalogue)
     seen: dict[str, int] = {}
-    missing_handoff = []
     for si, sample in enumerate(req.samples):
         validate_sample(req, si, errors, catalogue, seen)
         if not req.self_clearing and sample.expected_handoff_date is None:
-            missing_handoff.append(si)
+            errors.add(f"samples-{si}-expected_handoff_date", HANDOFF_MESSAGE)
         if not sample.resolutions:
-            errors.add(
-                f"samples-{si}-resolutions", f"Sample {sample.sample_name}: set up imaging for at least one resolution."
-            )
+            errors.add(f"samples-{si}-resolutions", "Set up imaging for at least one resolution.")
         used: set[str] = set()
         for ri, res in enumerate(sample.resolutions):
             if res.image_resolution in used:
-                errors.add(
-                    f"samples-{si}-resolutions",
-                    f"Resolution {res.image_resolution} is already set up for sample {sample.sample_name}.",
-                )
+                errors.add(f"samples-{si}-resolutions", duplicate_resolution_message(res.image_resolution))
                 continue
             used.add(res.image_resolution)
             validate_resolution(req, si, ri, errors, catalogue)
-    if missing_handoff:
-        names = ", ".join(req.samples[i].sample_name for i in missing_handoff)
-        for si in missing_handoff:
-            errors.add(
-                f"samples-{si}-expected_handoff_date", f"Expected hand-off date is required for samples: {names}."
-            )
     if len(req.samples) != req.number_of_samples:
         errors.add("number_of_samples", "The number of sample sections does not match the number of samples.")
     return errors

@@ -165,6 +165,8 @@ def researcher_files_the_request(page, artifacts) -> None:
     smartspim.get_by_label("Generic imaging on 488 nm at 3.6x").check()
     smartspim.get_by_label("Generic imaging on 642 nm at 3.6x").check()
     shot(page, artifacts, "01-new-request")
+    page.get_by_role("button", name="Review request").click()
+    page.get_by_role("heading", name="Check your request before submitting").wait_for()
     page.get_by_role("button", name="Submit request").click()
     page.get_by_text(f"Request submitted. A confirmation was sent to {OWNER}@test.example").wait_for()
     assert page.locator("tr", has_text=REQUEST).count() == 1

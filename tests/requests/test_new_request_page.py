@@ -139,7 +139,7 @@ def test_adding_a_resolution_twice_is_refused_with_the_message(client, login_as,
     data["samples-0-new_resolution"] = "1.3x"
     resp = post(data, "add_resolution:0")
     assert resp.status_code == 400
-    assert "Resolution 1.3x is already set up for sample brains-001." in resp.get_data(as_text=True)
+    assert "Sample 1 (brains-001): resolution 1.3x is already set up for this sample." in resp.get_data(as_text=True)
 
 
 def test_copy_imaging_replaces_and_pressing_twice_gives_the_same_result(client, login_as, post):
@@ -198,13 +198,13 @@ def test_copy_clearing_copies_protocol_antibodies_and_dates_but_not_names(client
     assert selected(html, "samples-1-clearing_protocol") == "idisco_plus_immuno"
     assert re.search(r'name="samples-1-antibody1"[^>]*>\s*anti-cFos</textarea>', html)
     assert 'name="samples-1-perfusion_date" type="date" value="2030-01-01"' in html
-    assert 'name="samples-1-sample_name" type="text" value="brains-002"' in html
+    assert re.search(r'name="samples-1-sample_name" required type="text" value="brains-002"', html)  # required
     assert "fragile" in html.split('name="samples-1-notes_for_clearer"')[0]  # only on sample 1
 
 
 def test_submit_creates_the_request_and_lands_on_the_list(app, client, login_as, post):
     login_as("researcher", "ana")
-    resp = post(full_form(2), "submit")
+    resp = post({**full_form(2), "confirmed": "y"}, "submit")  # "Submit request" on the review page
     assert resp.status_code == 302
     assert resp.headers["Location"].startswith("/requests/")
     with app.app_context():
@@ -222,8 +222,8 @@ def test_submit_errors_sit_next_to_their_fields_and_nothing_is_written(app, clie
     resp = post(data, "submit")
     html = resp.get_data(as_text=True)
     assert resp.status_code == 400
-    assert "Sample name brains-001 is used more than once in this request." in html
-    assert "Select a registration channel when requesting any detection." in html
+    assert html.count("Sample 2 (brains-001): sample name brains-001 is used more than once in this request.") == 1
+    assert html.count("Sample 2 (brains-001), resolution 1.3x: select a registration channel when requesting any") == 1
     with app.app_context():
         assert not get_schemas().lightsheet.Request & {"username": "ana"}
 
@@ -240,7 +240,7 @@ def test_a_researcher_cannot_file_for_someone_else_whatever_is_posted(app, clien
 def test_clearing_staff_files_a_request_for_another_user(app, client, login_as, make_user, post):
     make_user("bob")
     login_as("clearing", "clara")
-    resp = post(full_form(1, enter_for_other="y", other_username="bob"), "submit")
+    resp = post(full_form(1, enter_for_other="y", other_username="bob", confirmed="y"), "submit")
     assert resp.status_code == 302
     with app.app_context():
         (row,) = get_schemas().lightsheet.Request().to_dicts()
@@ -350,6 +350,7 @@ FIELDS = [
     "samples-0-resolutions-0-channels-0-registration",
     "samples-0-resolutions-0-atlas_name",
     "samples-0-new_resolution",
+    "confirmed",
 ]
 ACTIONS = [
     "setup",

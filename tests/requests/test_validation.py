@@ -150,7 +150,8 @@ def test_samples_names_are_unique_case_insensitively(catalogue):
 def test_handoff_date_is_required_unless_self_clearing(catalogue):
     req = new_request("ana", samples=[sample("a", expected_handoff_date=None), sample("b", expected_handoff_date=None)])
     errors = messages(req, catalogue)
-    assert errors["samples-0-expected_handoff_date"] == ["Expected hand-off date is required for samples: a, b."]
+    required = "Expected hand-off date is required, unless you will clear the samples yourself."
+    assert errors["samples-0-expected_handoff_date"] == errors["samples-1-expected_handoff_date"] == [required]
     req.self_clearing = True
     assert messages(req, catalogue) == {}
 
@@ -158,14 +159,12 @@ def test_handoff_date_is_required_unless_self_clearing(catalogue):
 def test_a_sample_needs_a_resolution(catalogue):
     req = new_request("ana", samples=[sample("a")])
     req.samples[0].resolutions = []
-    assert messages(req, catalogue)["samples-0-resolutions"] == [
-        "Sample a: set up imaging for at least one resolution."
-    ]
+    assert messages(req, catalogue)["samples-0-resolutions"] == ["Set up imaging for at least one resolution."]
 
 
 def test_a_resolution_may_appear_once_per_sample(catalogue):
     req = new_request("ana", samples=[sample("a", resolution("1.3x"), resolution("1.3x"))])
-    assert messages(req, catalogue)["samples-0-resolutions"] == ["Resolution 1.3x is already set up for sample a."]
+    assert messages(req, catalogue)["samples-0-resolutions"] == ["Resolution 1.3x is already set up for this sample."]
 
 
 @pytest.mark.parametrize(
@@ -183,7 +182,7 @@ def test_valid_tables(catalogue, res, species, field, message):
     ("res", "species", "field", "message"),
     [
         (lambda: resolution("1.3x", channel("488", "registration"), channel("647")), "mouse", "channels", None),
-        (lambda: _no_purpose(), "mouse", "channels", "Resolution 1.3x for sample a: select at least one purpose."),
+        (lambda: _no_purpose(), "mouse", "channels", "Choose at least one channel: tick what it is for."),
         (
             lambda: resolution("1.3x", channel("488", "registration"), channel("647", "cell_detection")),
             "rat",
@@ -230,7 +229,7 @@ def test_valid_tables(catalogue, res, species, field, message):
             lambda: resolution("1.3x", channel("561")),
             "mouse",
             "channels",
-            "Resolution 1.3x for sample a: unknown channel.",
+            "Unknown channel.",
         ),
         (
             lambda: resolution("1.3x", channel("488"), notes_for_imager="n" * 1025),

@@ -80,7 +80,11 @@ def test_mariadb_killed_and_restarted_answers_503_then_recovers_without_restarti
         assert ana.get(f"{web.url}/requests/", timeout=30).status_code == 200
     assert health(web.url)[1]["db"] == "ok"
     token = csrf_from(ana.get(f"{web.url}/requests/new", timeout=10).text)
-    form = {**full_form(1, correspondence_email="ana@lab.example"), "action": "submit", "csrf_token": token}
+    form = {
+        **full_form(1, correspondence_email="ana@lab.example", confirmed="y"),  # "Submit request" on the review page
+        "action": "submit",
+        "csrf_token": token,
+    }
     resp = ana.post(f"{web.url}/requests/new", data=form, allow_redirects=False, timeout=60)
     assert resp.status_code == 302, resp.text[:1000]
     assert ana.get(web.url + resp.headers["Location"], timeout=10).status_code == 200

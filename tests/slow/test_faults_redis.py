@@ -66,7 +66,11 @@ def test_redis_down_and_back_keeps_reads_names_redis_and_loses_no_email(app, smt
 
         # a request submitted now is saved; its emails wait in the outbox
         token = csrf_from(ana.get(f"{web.url}/requests/new", timeout=10).text)
-        form = {**full_form(1, correspondence_email="ana@lab.example"), "action": "submit", "csrf_token": token}
+        form = {
+            **full_form(1, correspondence_email="ana@lab.example", confirmed="y"),  # from the review page
+            "action": "submit",
+            "csrf_token": token,
+        }
         resp = ana.post(f"{web.url}/requests/new", data=form, allow_redirects=False, timeout=60)
         assert resp.status_code == 302, resp.text[:1000]
         assert "Request submitted" in ana.get(f"{web.url}{resp.headers['Location']}", timeout=10).text

@@ -155,7 +155,9 @@ def test_a_request_submitted_on_a_read_only_data_root_gets_its_folders_once_it_i
     try:
         with read_only(settings.data_root):
             token = csrf_from(client.get("/requests/new").get_data(as_text=True))
-            resp = client.post("/requests/new", data={**full_form(1), "action": "submit", "csrf_token": token})
+            resp = client.post(
+                "/requests/new", data={**full_form(1, confirmed="y"), "action": "submit", "csrf_token": token}
+            )
             assert resp.status_code == 302  # the request is in the database; its folders wait
             wait_for(lambda: "create_imaging_folders" in worker.log() and "Retry in" in worker.log(), 60,
                      "the folder task to wait for the storage", worker.log)  # fmt: skip
