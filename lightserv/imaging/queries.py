@@ -107,10 +107,11 @@ def list_queue(table: str, viewer: str, sees_all: bool, flt: QueueFilter, page: 
         where=where,
         columns="b.*, " + ", ".join(f"{sql} AS {alias}" for alias, sql in columns.items()),
         joins=clearing + request,
-        filter_joins=clearing,
+        filter_joins=clearing if table in cleared else "",  # the tables by the clearing batch's progress
     )
     sort = columns.get(QUEUE_SORTS[page.sort], "b." + QUEUE_SORTS[page.sort])
-    result = keyed_page(source, sort, page, sort_joins=request if sort.startswith("r.") else "")
+    needs = {"r.": request, "cb.": "" if table in cleared else clearing}
+    result = keyed_page(source, sort, page, sort_joins=next((j for a, j in needs.items() if sort.startswith(a)), ""))
     for item in result.items:
         item["microscope_label"] = microscope_label(item["microscopes"])
     return result
