@@ -67,7 +67,8 @@ bench: $(VENV)/.installed-test
 	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_conversion.py
 	LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_lists.py
 	bash scripts/install-proxy.sh && LIGHTSERV_MODE=TEST $(PY) benchmarks/bench_viewer.py
-	LIGHTSERV_MODE=TEST $(PY) benchmarks/load.py
+	LIGHTSERV_MODE=TEST $(PY) -m pytest tests/slow/test_load.py -k twenty_users \
+		&& cp test-artifacts/load/summary.json benchmarks/results/load.json
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks viewer-launcher cloudvolume neuroglancer neuroglancer-registration

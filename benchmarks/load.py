@@ -1,14 +1,14 @@
 """Load test (issue 11): simulated users browsing, filing and saving forms over HTTP, what they saw, and
-what the database holds afterwards.
+what the database holds afterwards. This module is the scenario and the checks; Locust sends the traffic
+and keeps the per-page statistics (`benchmarks/locustfile.py`, run headless by `run_users`).
 
-    python -m benchmarks.load [--users 20] [--seconds 300] [--think 1.0]
+`tests/slow/test_load.py` (`make test-slow`, and `make bench`, which keeps its report as
+`benchmarks/results/load.json`) runs it: `prepare` seeds a schema prefix (5,000 requests, 20,000 samples,
+`benchmarks.seed`) and creates the users' accounts, `run_users` runs them against gunicorn (the project's config
+and the production image's workers) with one Celery worker and a local SMTP sink, `summarize` and `verify` say
+what they saw and what the database holds.
 
-`main` seeds its own schema prefix (5,000 requests, 20,000 samples, `benchmarks.seed`), starts gunicorn with
-the project's config and the production image's workers, one Celery worker and a local SMTP sink, runs the users,
-checks the database and writes `benchmarks/results/load.json`. `tests/slow/test_load.py` (`make test-slow`)
-runs the same driver (`prepare`, `run_users`, `summarize`, `verify`) against gunicorn started by its fixtures.
-
-The users (threads, each with its own `requests.Session`, logged in through the real `/login` form; mix
+The users (Locust users, each with its own HTTP session, logged in through the real `/login` form; mix
 by `role_mix`: for 20 users 12 researchers, 1 facility admin, 4 clearing staff, 3 imaging staff):
 
 - researchers (seeded owners of about 16 requests each) open their request list (paginated, sorted,
@@ -16,7 +16,7 @@ by `role_mix`: for 20 users 12 researchers, 1 facility admin, 4 clearing staff, 
   new-request form exactly as a browser posts it (details, "Set up samples", "Add resolution", "Copy
   imaging", "Submit request"), each under a unique name;
 - the facility admin browses every request: list pages, the list sorted by status, filters, the sample
-  list, overviews, both queues;
+  list, overviews, the three queues;
 - clearing staff start (and so claim) pending, unassigned clearing batches, then open the clearing queue
   and the entry forms and save a step's notes (or the experiment notes) again and again;
 - imaging staff start pending imaging batches of cleared samples, then open the imaging queue and the
@@ -24,26 +24,20 @@ by `role_mix`: for 20 users 12 researchers, 1 facility admin, 4 clearing staff, 
 
 Between two actions a user thinks for a random 0..`think` seconds. Every response is checked against the
 status a browser expects (200 for pages, 302/303 after a successful POST); anything else is an error,
-kept with its body. `verify` then counts, by the unique names the users generated, that every filed
-request exists exactly once with its samples, its submission event and its confirmation email, and that
-every staff save is what the last save wrote (and was logged exactly once).
+kept with its body (and a failure in Locust's statistics). `verify` then counts, by the unique names the
+users generated, that every filed request exists exactly once with its samples, its submission event and
+its confirmation email, and that every staff save is what the last save wrote (and was logged exactly once).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
+import dataclasses
 import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import re
-import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,18 +51,15 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlencode, urljoin
 
 import pymysql
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.seed import db_params, drop_prefix, seed_prefix, settings_for  # noqa: E402
-from tests.support.processes import gunicorn_args, production_web_options  # noqa: E402
+from benchmarks.seed import db_params, seed_prefix, settings_for  # noqa: E402
 
 PASSWORD = "load test password 11"  # noqa: S105 - throwaway accounts in a throwaway schema
-RESULTS = ROOT / "benchmarks" / "results" / "load.json"
-REDIS_HOST_URL = "redis://127.0.0.1:6379"
+LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
 CLEARING_BATCHES_PER_USER = 3
 IMAGING_BATCHES_PER_USER = 2
 REQUEST_SORTS = ("submitted_at", "request_name", "species", "number_of_samples", "cleared", "imaged", "status")
@@ -101,6 +92,15 @@ class Plan:
     users: list[SimUser]
     request_keys: list[tuple[str, str]]  # every seeded request (the admin's overviews)
     seed: dict
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(dataclasses.asdict(self), default=str))
+
+    @classmethod
+    def read(cls, path: Path) -> Plan:
+        data = json.loads(path.read_text())
+        users = [SimUser(**{**u, "own_requests": [tuple(k) for k in u["own_requests"]]}) for u in data.pop("users")]
+        return cls(users=users, **{**data, "request_keys": [tuple(k) for k in data["request_keys"]]})
 
 
 def role_mix(n: int) -> list[str]:
@@ -360,60 +360,72 @@ def form_by_action(html: str, suffix: str) -> Form | None:
 
 @dataclass
 class Outcome:
-    """Everything the users did and saw (shared by the threads; append under `lock`)."""
+    """What the users did and saw, beyond Locust's statistics (`stats`: page -> figures)."""
 
-    calls: list[tuple[str, float, int, bool]] = field(default_factory=list)  # page, ms, status, ok
-    errors: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # responses a browser would not expect, with their body
     filed: list[tuple[str, str, int]] = field(default_factory=list)  # owner, request name, samples
     failed_filings: list[tuple[str, str]] = field(default_factory=list)  # submit posted, answer not a redirect
     saves: dict[tuple[str, str], str] = field(default_factory=dict)  # (batch path, field) -> last value saved
     saves_by_user: Counter = field(default_factory=Counter)
     started_batches: list[str] = field(default_factory=list)
+    stats: dict[str, dict] = field(default_factory=dict)  # Locust's, per page and "all pages"
     wall_seconds: float = 0.0
     driver_cpu_seconds: float = 0.0  # CPU the simulated users themselves used (they share the machine)
     load_average: dict[str, list[float]] = field(default_factory=dict)  # the machine's, at start and end
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, page: str, method: str, path: str, status: int, ms: float, ok: bool, user: str, body: str):
+    def error(self, page: str, method: str, path: str, status: int, user: str, body: str) -> None:
         with self.lock:
-            self.calls.append((page, ms, status, ok))
-            if not ok:
-                self.errors.append(
-                    {"page": page, "method": method, "path": path, "status": status, "user": user, "body": body[:3000]}
-                )
+            self.errors.append(
+                {"page": page, "method": method, "path": path, "status": status, "user": user, "body": body[:3000]}
+            )
+
+    def to_json(self) -> str:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lock"}
+        data["saves"] = [[*key, value] for key, value in self.saves.items()]
+        return json.dumps(data, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Outcome:
+        data = json.loads(text)
+        data["saves"] = {(path, name): value for path, name, value in data["saves"]}
+        data["saves_by_user"] = Counter(data["saves_by_user"])
+        data["filed"] = [tuple(f) for f in data["filed"]]
+        data["failed_filings"] = [tuple(f) for f in data["failed_filings"]]
+        return cls(**data)
 
 
 class Browser:
-    """One user's session: every call timed, checked and recorded under a page label."""
+    """One user's session (`http`: Locust's HttpSession): every call checked, and timed by Locust under a
+    page label."""
 
-    def __init__(self, base_url: str, user: SimUser, outcome: Outcome, timeout: float = 120.0):
-        self.base = base_url.rstrip("/")
+    def __init__(self, http, user: SimUser, outcome: Outcome, timeout: float = 120.0):
+        self.http = http
+        self.base = http.base_url.rstrip("/")
         self.user = user
         self.outcome = outcome
         self.timeout = timeout
-        self.http = requests.Session()
 
-    def call(self, page: str, method: str, path: str, data=None, expect=(200,)) -> requests.Response | None:
-        url = urljoin(self.base + "/", path)
-        started = time.perf_counter()
-        try:
-            resp = self.http.request(method, url, data=data, allow_redirects=False, timeout=self.timeout)
-        except requests.RequestException as exc:
-            ms = (time.perf_counter() - started) * 1000
-            self.outcome.record(page, method, path, 0, ms, False, self.user.username, repr(exc))
-            return None
-        ms = (time.perf_counter() - started) * 1000
-        ok = resp.status_code in expect
-        self.outcome.record(page, method, path, resp.status_code, ms, ok, self.user.username, "" if ok else resp.text)
+    def call(self, page: str, method: str, path: str, data=None, expect=(200,)):
+        with self.http.request(
+            method, path, name=page, data=data, allow_redirects=False, timeout=self.timeout, catch_response=True
+        ) as resp:
+            ok = resp.status_code in expect
+            if ok:
+                resp.success()
+            else:
+                resp.failure(f"{resp.status_code}, expected {expect}")
+                body = resp.text if resp.status_code else repr(resp.error)
+                self.outcome.error(page, method, path, resp.status_code, self.user.username, body or "")
         return resp if ok else None
 
-    def get(self, page: str, path: str) -> requests.Response | None:
+    def get(self, page: str, path: str):
         return self.call(page, "GET", path)
 
-    def post(self, page: str, path: str, data, expect=(303,)) -> requests.Response | None:
+    def post(self, page: str, path: str, data, expect=(303,)):
         return self.call(page, "POST", path, data=data, expect=expect)
 
-    def follow(self, resp: requests.Response, page: str) -> requests.Response | None:
+    def follow(self, resp, page: str):
         location = urldefrag(urljoin(self.base + "/", resp.headers.get("Location", "/")))[0]
         return self.get(page, location[len(self.base) :] if location.startswith(self.base) else location)
 
@@ -433,9 +445,11 @@ class Browser:
 
 
 class SimulatedUser:
-    def __init__(self, plan: Plan, user: SimUser, base_url: str, outcome: Outcome, seed: int):
-        self.plan, self.user, self.outcome = plan, user, outcome
-        self.browser = Browser(base_url, user, outcome)
+    """What one user of the plan does, action after action (`act`), through its `browser`."""
+
+    def __init__(self, plan: Plan, user: SimUser, browser: Browser, seed: int):
+        self.plan, self.user, self.outcome = plan, user, browser.outcome
+        self.browser = browser
         self.rng = random.Random(seed * 1000 + user.index)
         self.links: list[tuple[str, str]] = list(user.own_requests)
         self.filed = 0
@@ -444,7 +458,7 @@ class SimulatedUser:
 
     # -- researchers ------------------------------------------------------------------------------
 
-    def _remember_links(self, resp: requests.Response | None) -> None:
+    def _remember_links(self, resp) -> None:
         if resp is not None:
             found = OVERVIEW_RE.findall(resp.text)
             if found:
@@ -537,13 +551,15 @@ class SimulatedUser:
             b.get("request list (admin), filtered", "/requests/?" + urlencode(query))
         elif r < 0.70:
             b.get("sample list (admin)", f"/requests/samples?page={rng.randint(1, pages * 4)}")
-        elif r < 0.92:
+        elif r < 0.88:
             owner, name = rng.choice(self.plan.request_keys)
             b.get("request overview (admin)", f"/requests/{owner}/{name}")
-        elif r < 0.96:
+        elif r < 0.92:
             b.get("clearing queue", "/clearing/queue")
-        else:
+        elif r < 0.96:
             b.get("imaging queue", "/imaging/queue")
+        else:
+            b.get("processing queue", "/processing/queue")
 
     # -- staff ------------------------------------------------------------------------------------
 
@@ -554,7 +570,7 @@ class SimulatedUser:
             resp = self.browser.get(page, path)
             form = form_by_action(resp.text, "/start") if resp is not None else None
             if form is None:
-                self.outcome.record(page, "GET", path, 0, 0.0, False, self.user.username, "no Start button")
+                self.outcome.error(page, "GET", path, 0, self.user.username, "no Start button")
                 continue
             resp = self.browser.post(f"{area} start", form.attrs["action"], form.data())
             if resp is not None:
@@ -578,7 +594,7 @@ class SimulatedUser:
             return
         form = form_by_id(resp.text, "entry-form")
         if form is None or form.disabled:
-            self.outcome.record("clearing entry form", "GET", path, 0, 0.0, False, self.user.username, "read-only")
+            self.outcome.error("clearing entry form", "GET", path, 0, self.user.username, "read-only")
             return
         steps = [n[len("step-") : -len("-notes")] for n in form.names() if re.fullmatch(r"step-.+-notes", n)]
         if steps:
@@ -621,34 +637,55 @@ class SimulatedUser:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self, deadline: float, think: float) -> None:
+    def start(self) -> bool:
+        """Log in (staff then start their batches); False when the login failed."""
         if not self.browser.login():
-            return
+            return False
         if self.user.role in ("clearing", "imaging"):
             self.start_batches(self.user.role)
-        act = getattr(self, self.user.role)
-        while time.monotonic() < deadline:
-            act()
-            pause = self.rng.uniform(0, think)
-            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+        return True
+
+    def act(self) -> None:
+        getattr(self, self.user.role)()
 
 
 def run_users(base_url: str, plan: Plan, seconds: float, think: float = 1.0, seed: int = 11) -> Outcome:
-    """Run every user of the plan for `seconds` (each finishes the action it is in)."""
+    """Run every user of the plan for `seconds` with Locust, headless in its own process (each user
+    finishes the action it is in); what they did and Locust's statistics."""
     outcome = Outcome()
     outcome.load_average["start"] = [round(x, 2) for x in os.getloadavg()]
-    users = [SimulatedUser(plan, u, base_url, outcome, seed) for u in plan.users]
-    started, cpu = time.monotonic(), time.process_time()
-    deadline = started + seconds
-    threads = [threading.Thread(target=u.run, args=(deadline, think), name=u.user.username) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    outcome.wall_seconds = time.monotonic() - started
-    outcome.driver_cpu_seconds = time.process_time() - cpu
-    outcome.load_average["end"] = [round(x, 2) for x in os.getloadavg()]
-    return outcome
+    with tempfile.TemporaryDirectory(prefix="lightserv-locust-") as tmp:
+        plan_path, out_path, log_path = Path(tmp, "plan.json"), Path(tmp, "outcome.json"), Path(tmp, "locust.log")
+        plan.write(plan_path)
+        n = str(len(plan.users))
+        argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", base_url]
+        argv += ["--users", n, "--spawn-rate", n, "--run-time", f"{max(1, round(seconds))}s", "--stop-timeout", "120"]
+        argv += ["--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
+        argv += ["--plan", str(plan_path), "--outcome", str(out_path), "--think", str(think), "--seed", str(seed)]
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        with open(log_path, "wb") as log:
+            done = subprocess.run(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 600)  # noqa: S603
+        if done.returncode or not out_path.exists():
+            raise RuntimeError(f"locust exited with {done.returncode}:\n{log_path.read_text()[-5000:]}")
+        found = Outcome.from_json(out_path.read_text())
+    found.load_average = {**outcome.load_average, "end": [round(x, 2) for x in os.getloadavg()]}
+    return found
+
+
+def locust_stats(stats) -> dict[str, dict]:
+    """Locust's figures (a `RequestStats`) per page name and for all pages, in ms."""
+
+    def figures(entry) -> dict:
+        return {
+            "requests": entry.num_requests,
+            "errors": entry.num_failures,
+            "p50_ms": entry.get_response_time_percentile(0.5),
+            "p95_ms": entry.get_response_time_percentile(0.95),
+            "max_ms": round(entry.max_response_time or 0, 1),
+        }
+
+    pages = sorted(stats.entries.values(), key=lambda e: -e.num_requests)
+    return {**{e.name: figures(e) for e in pages}, "all pages": figures(stats.total)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -656,41 +693,16 @@ def run_users(base_url: str, plan: Plan, seconds: float, think: float = 1.0, see
 # --------------------------------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile of sorted `values`."""
-    return values[max(0, math.ceil(q * len(values)) - 1)]
-
-
 def summarize(outcome: Outcome, plan: Plan) -> dict:
-    by_page: dict[str, list[float]] = defaultdict(list)
-    errors_by_page: Counter[str] = Counter()
-    for page, ms, _status, ok in outcome.calls:
-        by_page[page].append(ms)
-        errors_by_page[page] += int(not ok)
-    pages = {}
-    for page in sorted(by_page, key=lambda p: -len(by_page[p])):
-        ms = sorted(by_page[page])
-        pages[page] = {
-            "requests": len(ms),
-            "errors": errors_by_page[page],
-            "p50_ms": round(statistics.median(ms), 1),
-            "p95_ms": round(_percentile(ms, 0.95), 1),
-            "max_ms": round(ms[-1], 1),
-        }
-    every = sorted(ms for _, ms, _, _ in outcome.calls) or [0.0]
-    statuses = Counter(status for _, _, status, _ in outcome.calls)
+    pages = {name: row for name, row in outcome.stats.items() if name != "all pages"}
+    every = outcome.stats.get("all pages", {"requests": 0, "errors": 0})
     return {
         "users": dict(Counter(u.role for u in plan.users)),
         "seconds": round(outcome.wall_seconds, 1),
-        "requests": len(outcome.calls),
-        "requests_per_second": round(len(outcome.calls) / outcome.wall_seconds, 1) if outcome.wall_seconds else 0,
+        "requests": every["requests"],
+        "requests_per_second": round(every["requests"] / outcome.wall_seconds, 1) if outcome.wall_seconds else 0,
         "errors": len(outcome.errors),
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "all_pages": {
-            "p50_ms": round(statistics.median(every), 1),
-            "p95_ms": round(_percentile(every, 0.95), 1),
-            "max_ms": round(every[-1], 1),
-        },
+        "all_pages": {k: v for k, v in every.items() if k.endswith("_ms")},
         "requests_filed": len(outcome.filed),
         "filings_refused": len(outcome.failed_filings),
         "staff_saves": sum(outcome.saves_by_user.values()),
@@ -844,127 +856,3 @@ def _stored_value(conn, ls: str, path: str, name: str) -> str | None:
 
 def problem_count(problems: dict) -> int:
     return sum(len(v) for v in problems.values())
-
-
-# --------------------------------------------------------------------------------------------------
-# Standalone run (benchmarks/results/load.json)
-# --------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        if proc.poll() is not None:
-            raise RuntimeError("gunicorn exited during start-up")
-        time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not listen on {port} within {timeout} s")
-
-
-@contextlib.contextmanager
-def serve(env: dict[str, str], log_dir: Path, options: dict[str, str | int]):
-    """gunicorn with the production options and one Celery worker; yields the base URL."""
-    port = free_port()
-    bin_dir = Path(sys.executable).parent
-    web_cmd = gunicorn_args(port, **options)  # the project's config (lightserv/gunicorn.conf.py)
-    worker_cmd = [str(bin_dir / "celery"), "-A", "lightserv.worker", "worker", "--loglevel", "INFO"]
-    worker_cmd += ["--concurrency", "1", "--hostname", f"load-{uuid.uuid4().hex[:6]}@%h"]
-    log_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
-    try:
-        for name, cmd in (("web", web_cmd), ("worker", worker_cmd)):
-            log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process below
-            procs.append(
-                (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True), log)
-            )
-        _wait_listening(port, procs[0][0])
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        for proc, log in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            log.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    from benchmarks.bench_lists import redis_database, wait_for_quiet
-    from tests.support.smtp import SmtpSink
-
-    parser = argparse.ArgumentParser(description="Load test: simulated users against gunicorn.")
-    parser.add_argument("--users", type=int, default=int(os.environ.get("LOAD_USERS", "20")))
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("LOAD_SECONDS", "300")))
-    parser.add_argument("--think", type=float, default=float(os.environ.get("LOAD_THINK_SECONDS", "1.0")))
-    parser.add_argument(
-        "--quiet-load",
-        type=float,
-        default=2.0,
-        help="before the run, wait (up to 10 min) until the 1-minute load average is below this",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the seeded prefix (prints its name)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
-    args = parser.parse_args(argv)
-
-    prefix = f"lsbench_load_{uuid.uuid4().hex[:6]}_"
-    options = production_web_options()
-    smtp = SmtpSink(port=free_port())
-    smtp.start()
-    data_root = tempfile.mkdtemp(prefix="lightserv-load-")
-    try:
-        with redis_database() as redis_url:
-            print(f"seeding {prefix} …", flush=True)
-            plan = prepare(prefix, args.users, redis_url)
-            env = dict(os.environ, LIGHTSERV_MODE="TEST", DJ_SCHEMA_PREFIX=prefix, REDIS_URL=redis_url)
-            env.update(SECRET_KEY="load-" + uuid.uuid4().hex, PYTHONPATH=str(ROOT), MAIL_SERVER="127.0.0.1")
-            env.update(MAIL_PORT=str(smtp.port), DATA_ROOT=data_root)
-            with serve(env, ROOT / "var" / "log" / "load", options) as url:
-                load = wait_for_quiet(args.quiet_load, timeout=600)
-                print(f"{args.users} users for {args.seconds:.0f} s against {url} (load average {load}) …", flush=True)
-                outcome = run_users(url, plan, args.seconds, args.think)
-                emails = wait_for_emails(prefix, plan.run_id)
-            summary = summarize(outcome, plan)
-            problems = verify(plan, outcome)
-        results = {
-            "benchmark": "load",
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "config": {
-                "users": args.users,
-                "seconds": args.seconds,
-                "think_seconds": args.think,
-                "gunicorn": options,
-                "quiet_load": args.quiet_load,
-            },
-            "seed": plan.seed,
-            "summary": summary,
-            "confirmation_emails": emails,
-            "problems": problems,
-            "errors": outcome.errors[:50],
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        print(format_table(summary))
-        print(f"problems: {problem_count(problems)}; results in {args.out}")
-    finally:
-        smtp.stop()
-        shutil.rmtree(data_root, ignore_errors=True)
-        if args.keep:
-            print(f"kept {prefix}")
-        else:
-            drop_prefix(prefix)
-    return 1 if summary["errors"] or problem_count(problems) else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,7 +7,8 @@ Speed is reported, never asserted: p50/p95/max per page and requests per second 
 test-artifacts/load/summary.json.
 
 LOAD_SECONDS (default 300), LOAD_USERS (default 20) and LOAD_THINK_SECONDS (the longest pause between two
-actions of a user, default 1.0) change the run. The driver is benchmarks/load.py.
+actions of a user, default 1.0) change the run. The driver is benchmarks/load.py (the scenario and the
+checks); Locust, run headless by it, sends the traffic and keeps the per-page statistics.
 """
 
 from __future__ import annotations
