@@ -83,6 +83,7 @@ def register_blueprints(app: Flask) -> None:
     from .auth.routes import bp as auth_bp
     from .clearing.routes import bp as clearing_bp
     from .health import bp as health_bp
+    from .home.routes import bp as home_bp
     from .imaging.routes import bp as imaging_bp
     from .notifications.routes import bp as notifications_bp
     from .processing.routes import bp as processing_bp
@@ -91,6 +92,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(home_bp)  # / : the home page of each role
     app.register_blueprint(requests_bp)
     app.register_blueprint(clearing_bp, url_prefix="/clearing")
     app.register_blueprint(imaging_bp, url_prefix="/imaging")

@@ -134,11 +134,12 @@ def test_action_rules_match_the_readme_matrix(action):
 
 
 NAV_OF_ROLE = {
-    "researcher": ["Requests", "Antibodies"],
-    "clearing": ["Requests", "Clearing", "Antibodies"],
-    "imaging": ["Requests", "Imaging", "Antibodies"],
-    "processing": ["Requests", "Processing", "Antibodies"],
+    "researcher": ["Home", "Requests", "Antibodies"],
+    "clearing": ["Home", "Requests", "Clearing", "Antibodies"],
+    "imaging": ["Home", "Requests", "Imaging", "Antibodies"],
+    "processing": ["Home", "Requests", "Processing", "Antibodies"],
     "admin": [
+        "Home",
         "Requests",
         "Clearing",
         "Imaging",

@@ -19,7 +19,7 @@ bp = Blueprint("auth", __name__, template_folder="templates")
 
 
 def _after_login_target(next_value: str | None) -> str:
-    return next_value if is_safe_next(next_value) else url_for("requests.request_list")
+    return next_value if is_safe_next(next_value) else url_for("home.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -100,7 +100,7 @@ def _unavailable(service: str):
             '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Service unavailable</title>'
             '</head><body style="font-family: sans-serif; margin: 2rem"><h1>Service unavailable (503)</h1>'
             f'<p data-testid="error-message">{escape(message)}</p>'
-            '<p><a href="/healthz">What is unavailable</a> &middot; <a href="/">Back to your requests</a></p>'
+            '<p><a href="/healthz">What is unavailable</a> &middot; <a href="/">Back to the home page</a></p>'
             "</body></html>",
             mimetype="text/html",
         )

@@ -21,6 +21,7 @@ class NavItem:
 
 #: Later issues append their queues here; an endpoint that is not registered yet is skipped.
 NAV: list[NavItem] = [
+    NavItem("Home", "home.index", "home"),
     NavItem("Requests", "requests.request_list", "request.list"),
     NavItem("Clearing", "clearing.queue", "clearing.open_queue", "lightserv.clearing.access:queue_relation"),
     NavItem("Imaging", "imaging.queue", "imaging.open_queue", "lightserv.imaging.access:queue_relation"),
@@ -45,7 +46,8 @@ def navigation(user) -> list[dict]:
             continue
         if can(user, item.action) or (item.relation and can(user, item.action, _relation(item.relation, user))):
             url = url_for(item.endpoint)
-            items.append({"label": item.label, "url": url, "active": request.path.startswith(url)})
+            active = request.path == url if url == "/" else request.path.startswith(url)  # "/" prefixes every path
+            items.append({"label": item.label, "url": url, "active": active})
     return items
 
 

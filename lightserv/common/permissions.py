@@ -99,6 +99,7 @@ ACTIONS: dict[str, Action] = {
         _a("antibody.edit_overview", "Antibody overview: edit", ("clearing_staff", ADMIN)),
         _a("admin", "Users and roles, event log, dashboard, live viewer sessions", (ADMIN,)),
         _a("profile", "Edit one's own profile and password", anyone=True),
+        _a("home", "See one's home page (what needs doing, new data, recent changes)", anyone=True),
         # clearing (clearing.md §1, §3); relation "clearer" = the user holds the batch (or some batch, for the queue)
         _a(
             "clearing.open_queue",

@@ -18,12 +18,12 @@ def login(client, username, password, next_value=""):
     )
 
 
-def test_correct_password_logs_in_and_lands_on_the_request_list(client, make_user):
+def test_correct_password_logs_in_and_lands_on_the_home_page(client, make_user):
     make_user("ana", password=PASSWORD)
     resp = login(client, "ana", PASSWORD)
     assert resp.status_code == 302
-    assert resp.headers["Location"] == "/requests/"
-    page = client.get("/requests/").get_data(as_text=True)
+    assert resp.headers["Location"] == "/"
+    page = client.get("/").get_data(as_text=True)
     assert "Signed in as" in page and "ana" in page
 
 
@@ -110,7 +110,7 @@ def test_an_open_redirect_next_is_ignored(client, make_user, target):
     make_user("ana", password=PASSWORD)
     resp = login(client, "ana", PASSWORD, next_value=target)
     assert resp.status_code == 302
-    assert resp.headers["Location"] == "/requests/"
+    assert resp.headers["Location"] == "/"
 
 
 def test_anonymous_visit_redirects_to_login_with_a_safe_next(client):

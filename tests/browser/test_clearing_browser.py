@@ -28,7 +28,7 @@ def test_a_clearer_claims_fills_two_steps_with_now_saves_reloads_and_completes(
     page.get_by_label("Username").fill("cleo")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/requests/")
+    page.wait_for_url(live_server + "/")  # signing in lands on the home page
 
     page.get_by_role("link", name="Clearing", exact=True).click()
     page.wait_for_url("**/clearing/queue")

@@ -62,7 +62,7 @@ def test_an_imager_claims_applies_fills_fixes_a_broken_folder_and_completes(
     page.get_by_label("Username").fill("ian")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/requests/")
+    page.wait_for_url(live_server + "/")  # signing in lands on the home page
     page.get_by_role("link", name="Imaging", exact=True).click()
     page.wait_for_url("**/imaging/queue")
     row = page.locator('#table-ready tr[data-batch="ana/brains/1/1/1"]')

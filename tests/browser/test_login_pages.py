@@ -48,7 +48,7 @@ def test_admin_grants_a_role_and_the_user_sees_the_change(live_server, page, mak
     page.get_by_label("Username").fill("demo-boss")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/requests/")
+    page.wait_for_url(live_server + "/")  # signing in lands on the home page
     page.get_by_role("link", name="Users & roles").click()
     row = page.locator('tr[data-username="demo-newstaff"]')
     row.get_by_label("Role for demo-newstaff").select_option("imaging_staff")

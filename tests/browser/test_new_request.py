@@ -16,7 +16,7 @@ def test_researcher_files_a_three_sample_request_in_chromium(live_server, page, 
     page.get_by_label("Username").fill("rita")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/requests/")
+    page.wait_for_url(live_server + "/")  # signing in lands on the home page
 
     page.goto(live_server + "/requests/new")
     page.get_by_label("Request name").fill("cfos_pilot")

@@ -177,7 +177,7 @@ def test_a_researcher_opens_the_demo_raw_layers_in_the_dev_stack_through_docker_
     page.get_by_label("Username").fill("researcher")
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/requests/")
+    page.wait_for_url(base + "/")  # signing in lands on the home page
     page.goto(base + setup)
     boxes = page.locator('[data-testid="raw-1.3x-0"] input[name="layer"]:not([disabled])')
     assert boxes.count() >= 4, page.content()[:2000]

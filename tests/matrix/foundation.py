@@ -10,7 +10,6 @@ ROWS = {
     "auth.end_session": ("POST", "/profile/sessions/0123456789abcdef0123456789abcdef/end", same(404, anonymous=LOGIN)),
     "auth.end_other_sessions": ("POST", "/profile/sessions/end-others", same(302, anonymous=LOGIN)),
     "health.healthz": ("GET", "/healthz", same(503)),  # no worker runs in this test
-    "requests.home": ("GET", "/", same(302)),
     "requests.request_list": ("GET", "/requests/", same(200, anonymous=LOGIN)),
     "requests.about": ("GET", "/about", same(200)),
     "admin.users": ("GET", "/admin/users", same(403, anonymous=LOGIN, admin=200)),

@@ -115,7 +115,7 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     page.get_by_label("Username").fill(OWNER)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/requests/")
+    page.wait_for_url(base + "/")  # signing in lands on the home page
 
     page.goto(base + SETUP)
     page.get_by_label("Raw, left light sheet, channel 488").check()
@@ -245,7 +245,7 @@ def test_the_default_views_show_each_purpose_under_readable_names_with_region_na
     page.get_by_label("Username").fill(OWNER)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/requests/")
+    page.wait_for_url(base + "/")  # signing in lands on the home page
 
     page.goto(base + SETUP)
     assert page.get_by_label("Overlay atlas on registered_ch488_regch").is_checked()

@@ -1,4 +1,4 @@
-"""The request list and the sample list (requests.md §4–5), and the site's front page.
+"""The request list and the sample list (requests.md §4–5).
 
 Every query-string value is validated here and anything unknown falls back to its default, so a hostile
 URL never causes a 500; sorting, filtering and paging happen in SQL (lightserv.requests.queries).
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import current_app, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from lightserv.common.pagination import parse_page_request
-from lightserv.common.permissions import STAFF_ROLES, can, public, requires, roles_of
+from lightserv.common.permissions import STAFF_ROLES, can, requires, roles_of
 from lightserv.common.status import IMAGING_PROGRESS_LABELS, PROCESSING_PROGRESS_LABELS, STATUSES
 from schemas.enums import CLEARING_PROGRESS_LABELS, IMAGING_REQUEST_DONE, SPECIES
 
@@ -138,12 +138,6 @@ def attach_sample_links(samples: list[dict]) -> None:
                 pkey = dict(ikey, processing_request_number=p["processing_request_number"])
                 p["log_url"] = optional_url("processing_log", **pkey)
                 p["view_url"] = optional_url("viewer", **pkey) if p["ready"] else None
-
-
-@bp.route("/")
-@public
-def home():
-    return redirect(url_for("requests.request_list"))
 
 
 @bp.route("/requests/")
