@@ -67,6 +67,18 @@ def _fast_lists(app: Flask) -> None:
             cur.execute(statement)
 
 
+def _clearing_step_skipped(app: Flask) -> None:
+    """0006: a clearing step can be recorded as skipped, with its reason (`skip_reason`); the column as
+    DataJoint declares it (its type is kept at the front of the comment)."""
+    settings = app.config["SETTINGS"]
+    table = f"`{settings.dj_schema_prefix}lightsheet`.`request__clearing_step_entry`"
+    with _server_connection(settings) as conn, conn.cursor() as cur:
+        cur.execute(
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS skip_reason varchar(500) NOT NULL DEFAULT '' "
+            "COMMENT ':varchar(500):non-empty: the step was skipped, for this reason' AFTER step_notes"
+        )
+
+
 #: Ordered, idempotent migration steps (data-model.md §9). Append; never edit or reorder.
 MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0001_initial", _initial),
@@ -74,6 +86,7 @@ MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0003_viewer_access_removed", _viewer_access_removed),
     ("0004_login_sessions", _login_sessions),
     ("0005_fast_lists", _fast_lists),
+    ("0006_clearing_step_skipped", _clearing_step_skipped),
 ]
 
 

@@ -246,7 +246,7 @@ class Request(dj.Manual):
         """
 
     class ClearingStepEntry(dj.Part):
-        """Timestamp and notes of one clearing step of a batch."""
+        """Timestamp and notes of one clearing step of a batch, or the reason it was skipped."""
 
         definition = """
         # recorded clearing step of a batch
@@ -255,6 +255,7 @@ class Request(dj.Manual):
         ---
         step_time = null : datetime                       # UTC (entered in facility time)
         step_notes = '' : varchar(500)                    # free text
+        skip_reason = '' : varchar(500)                   # non-empty: the step was skipped, for this reason
         -> User.proj(updated_by='username')               # who saved it last
         updated_at : datetime                             # UTC, last save (optimistic concurrency token)
         """

@@ -1,6 +1,7 @@
 """The clearing entry form, generated from the catalogue (clearing.md §5, §6).
 
-The form is made of *groups*, each saved on its own: a step (timestamp and notes), a section date, an
+The form is made of *groups*, each saved on its own: a step (timestamp and notes, or "skipped" with the
+reason), a section date, an
 antibody lot, experiment notes, facility notes and, for the experimental protocol, the spreadsheet link.
 Every group carries a token of the stored row it was loaded from (`updated_at`, `updated_by` and a
 digest of the loaded values). A save compares it with the row as stored now, so a newer value written by
@@ -20,9 +21,10 @@ from urllib.parse import urlparse
 
 from lightserv.common.timefmt import local_to_utc, to_local
 
-from .catalogue import ProtocolDef
+from .catalogue import ProtocolDef, StepDef
 
 NOTES_MAX = 1000  # experiment and facility notes
+SKIP_REASON_MAX = 500
 LOT_MAX = 64
 LINK_MAX = 512
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
@@ -30,6 +32,9 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 FUTURE_MESSAGE = "The time cannot be in the future."
 EARLIER_MESSAGE = "Earlier than the previous step."
+SKIP_REASON_MESSAGE = "Give the reason this step was skipped."
+SKIPPED_WITH_TIME_MESSAGE = "A skipped step has no time: clear the time or untick “Skipped”."
+UNRECORDED_MESSAGE = "Enter the time of this step, or tick “Skipped” and give the reason."
 LINK_REQUIRED_MESSAGE = "Enter the link to the clearing spreadsheet."
 CONFLICT_MESSAGE = "This entry was changed by {user} at {time}. Reload to see the current value."
 
@@ -97,7 +102,7 @@ def groups_of(proto: ProtocolDef) -> dict[str, Group]:
                 "step",
                 step.key,
                 f"Step {step.order}: {step.label}",
-                (f"step-{step.key}-time", f"step-{step.key}-notes"),
+                tuple(f"step-{step.key}-{part}" for part in ("time", "notes", "skipped", "skip-reason")),
                 f"step-{step.key}",
             )
     groups["clearing_notes"] = Group(
@@ -154,7 +159,8 @@ def canonical(group: Group, form: dict) -> tuple[str, ...]:
             time = parsed.strftime(TIME_FORMAT) if parsed else ""
         except ValueError:
             time = "invalid:" + raw_time
-        return (time, notes)
+        skipped = "1" if form.get(group.fields[2]) else ""
+        return (time, notes, skipped, _text(form.get(group.fields[3], "")) if skipped else "")
     if group.kind == "section":
         raw = form.get(group.fields[0], "")
         try:
@@ -201,8 +207,10 @@ def stored_state(
             row = entries.get(group.key)
             time = to_local(row["step_time"], tz).strftime(TIME_FORMAT) if row and row["step_time"] else ""
             notes = row["step_notes"] if row else ""
-            values[group.fields[0]], values[group.fields[1]] = time, notes
-            canon[name] = (time, _text(notes))
+            reason = row["skip_reason"] if row else ""
+            skipped = "1" if reason else ""
+            values.update(zip(group.fields, (time, notes, skipped, reason), strict=True))
+            canon[name] = (time, _text(notes), skipped, _text(reason))
             by, at = (row["updated_by"], row["updated_at"]) if row else (None, None)
         elif group.kind == "section":
             row = dates.get(group.key)
@@ -231,7 +239,7 @@ def validate(
     """(database columns to write, error messages) for one group's canonical values."""
     errors: list[str] = []
     if group.kind == "step":
-        time_text, notes = values
+        time_text, notes, skipped, reason = values
         step = next(s for s in proto.steps if s.key == group.key)
         step_time = None
         if time_text.startswith("invalid:"):
@@ -242,7 +250,14 @@ def validate(
                 errors.append(FUTURE_MESSAGE)
         if len(notes) > step.notes_max:
             errors.append(f"Notes can be at most {step.notes_max} characters.")
-        return {"step_time": step_time, "step_notes": notes}, errors
+        if skipped:
+            if time_text:
+                errors.append(SKIPPED_WITH_TIME_MESSAGE)
+            if not reason:
+                errors.append(SKIP_REASON_MESSAGE)
+            elif len(reason) > SKIP_REASON_MAX:
+                errors.append(f"The reason can be at most {SKIP_REASON_MAX} characters.")
+        return {"step_time": step_time, "step_notes": notes, "skip_reason": reason}, errors
     if group.kind == "section":
         (day,) = values
         if day.startswith("invalid:"):
@@ -268,10 +283,11 @@ def validate(
     return {group.key: text}, errors
 
 
-def earlier_than_previous(proto: ProtocolDef, values: dict[str, str]) -> set[str]:
-    """Step keys whose timestamp is earlier than the previous filled step (a non-blocking warning)."""
-    flagged: set[str] = set()
-    previous: dt.datetime | None = None
+def out_of_order(proto: ProtocolDef, values: dict[str, str]) -> dict[str, StepDef]:
+    """Step key -> the previous timed step it is earlier than (a warning, never a refusal). Blank and
+    skipped steps are passed over."""
+    flagged: dict[str, StepDef] = {}
+    previous: tuple[StepDef, dt.datetime] | None = None
     for step in proto.steps:
         try:
             current = parse_time(values.get(f"step-{step.key}-time", ""))
@@ -279,17 +295,33 @@ def earlier_than_previous(proto: ProtocolDef, values: dict[str, str]) -> set[str
             continue
         if current is None:
             continue
-        if previous is not None and current < previous:
-            flagged.add(step.key)
-        previous = current
+        if previous is not None and current < previous[1]:
+            flagged[step.key] = previous[0]
+        previous = (step, current)
     return flagged
 
 
-def blank_entries(proto: ProtocolDef, values: dict[str, str]) -> list[str]:
-    """Labels of blank section dates and step timestamps (shown before completing)."""
-    blanks = []
-    for section in proto.sections:
-        if not values.get(f"section-{section.key}-date"):
-            blanks.append(f"{section.label}: section date")
-        blanks.extend(f"Step {s.order}: {s.label}" for s in section.steps if not values.get(f"step-{s.key}-time"))
-    return blanks
+def order_warnings(proto: ProtocolDef, values: dict[str, str]) -> list[str]:
+    """One sentence per step that is earlier than the step timed before it, naming both."""
+    steps = {s.key: s for s in proto.steps}
+    return [
+        f"Step {steps[key].order} ({steps[key].label}) is earlier than step {prev.order} ({prev.label})."
+        for key, prev in out_of_order(proto, values).items()
+    ]
+
+
+def is_recorded(step: StepDef, values: dict[str, str]) -> bool:
+    """A step is recorded when it has a time, or is ticked "skipped" with a reason."""
+    has_time = bool(values.get(f"step-{step.key}-time"))
+    skipped = bool(values.get(f"step-{step.key}-skipped")) and bool(_text(values.get(f"step-{step.key}-skip-reason")))
+    return has_time or skipped
+
+
+def unrecorded_steps(proto: ProtocolDef, values: dict[str, str]) -> dict[str, list[str]]:
+    """Group name -> message for every step that is not recorded (completing the batch needs none)."""
+    return {f"step:{s.key}": [UNRECORDED_MESSAGE] for s in proto.steps if not is_recorded(s, values)}
+
+
+def blank_section_dates(proto: ProtocolDef, values: dict[str, str]) -> list[str]:
+    """Labels of the sections without a date (allowed; shown before completing)."""
+    return [f"{s.label}: section date" for s in proto.sections if not values.get(f"section-{s.key}-date")]

@@ -24,7 +24,7 @@ from lightserv.db import get_schemas
 from lightserv.extensions import db
 
 from . import emails, entry, queries
-from .catalogue import load_protocol
+from .catalogue import ProtocolDef, load_protocol
 
 REASON_MAX = 500
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class SaveRefused(Exception):
 class SaveResult:
     written: list[str] = field(default_factory=list)  # group names written
     unchanged: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # steps out of time order, as sentences
 
 
 def _now() -> dt.datetime:
@@ -212,6 +213,14 @@ def _conflict_message(key: dict, group: entry.Group, stored: entry.Stored) -> st
     )
 
 
+def _locked_entries(conn, ls, key: dict, batch: dict) -> tuple[dict, dict, entry.Stored]:
+    """The batch's step entries and section dates (locked) and the form state they make."""
+    entries = {r["step_key"]: r for r in _lock(conn, ls.Request.ClearingStepEntry, key)}
+    dates = {r["section_key"]: r for r in _lock(conn, ls.Request.ClearingSectionDate, key)}
+    groups = entry.groups_of(load_protocol(batch["protocol"]))
+    return entries, dates, entry.stored_state(groups, batch, entries, dates, _tz())
+
+
 def _apply_saves(
     conn, ls, key: dict, batch: dict, form: dict, names: list[str], *, explicit: bool, actor: str
 ) -> SaveResult:
@@ -220,9 +229,7 @@ def _apply_saves(
     are skipped, so a newer value saved elsewhere is kept."""
     proto = load_protocol(batch["protocol"])
     groups = entry.groups_of(proto)
-    entries = {r["step_key"]: r for r in _lock(conn, ls.Request.ClearingStepEntry, key)}
-    dates = {r["section_key"]: r for r in _lock(conn, ls.Request.ClearingSectionDate, key)}
-    stored = entry.stored_state(groups, batch, entries, dates, _tz())
+    entries, dates, stored = _locked_entries(conn, ls, key, batch)
     now = _now()
     errors: dict[str, list[str]] = {}
     conflict = False
@@ -342,13 +349,26 @@ def save_entries(key: dict, form: dict, group: str, actor: str, roles: frozenset
         return _apply_saves(conn, ls, key, batch, form, names, explicit=group != "all", actor=actor)
 
 
+def current_form(key: dict) -> tuple[ProtocolDef, dict[str, str]]:
+    """The batch's protocol and the fields its entry form shows now, tokens included: what a browser
+    would post back, for callers that fill the form without one (the demo seed)."""
+    ls = get_schemas().lightsheet
+    batch = (ls.Request.ClearingBatch & key).to_dicts()[0]
+    proto = load_protocol(batch["protocol"])
+    groups = entry.groups_of(proto)
+    stored = entry.stored_state(groups, batch, *queries.get_entries(key), _tz())
+    tokens = {group.token_field: stored.tokens[name] for name, group in groups.items()}
+    return proto, {**stored.values, **tokens}
+
+
 # --- complete and reopen ------------------------------------------------------------------------------
 
 
 @retry_on_deadlock
 def complete_batch(key: dict, form: dict, actor: str, roles: frozenset[str]) -> SaveResult:
     """Save changed fields, then `in_progress` -> `complete`, lots into the antibody history, the event;
-    after the commit the emails of clearing.md §11."""
+    after the commit the emails of clearing.md §11. Refused, with nothing saved, while a step has neither
+    a time nor a reason for skipping it; steps out of time order only warn."""
     schemas = get_schemas()
     ls, conn = schemas.lightsheet, schemas.connection
     with conn.transaction:
@@ -363,8 +383,13 @@ def complete_batch(key: dict, form: dict, actor: str, roles: frozenset[str]) -> 
         proto = load_protocol(batch["protocol"])
         result = _apply_saves(conn, ls, key, batch, form, list(entry.groups_of(proto)), explicit=False, actor=actor)
         batch = _locked_batch(conn, ls, key)
+        stored = _locked_entries(conn, ls, key, batch)[2]
+        missing = entry.unrecorded_steps(proto, stored.values)
         if not proto.has_step_form and not batch["link_to_clearing_spreadsheet"]:
-            raise SaveRefused({"link": [entry.LINK_REQUIRED_MESSAGE]}, 400)
+            missing["link"] = [entry.LINK_REQUIRED_MESSAGE]
+        if missing:
+            raise SaveRefused(missing, 400)
+        result.warnings = entry.order_warnings(proto, stored.values)
         now = _now()
         ls.Request.ClearingBatch.update1({**key, "clearing_progress": "complete", "completed_at": now})
         lots = _copy_lots_to_history(ls, key, batch, actor, now)

@@ -116,10 +116,17 @@ def _start_clearing(name: str) -> None:
 
 
 def _finish_clearing(name: str) -> None:
-    from lightserv.clearing.services import complete_batch
+    """The clearer records every step, an hour apart and ending now, then completes the batch."""
+    from lightserv.clearing.services import complete_batch, current_form
+    from lightserv.common.timefmt import to_local
 
     _start_clearing(name)
-    complete_batch(_clearing_key(name), {}, "clearer", roles_of("clearer"))
+    key = _clearing_key(name)
+    proto, form = current_form(key)
+    now = to_local(dt.datetime.now(dt.UTC), current_app.config["SETTINGS"].display_timezone)
+    for hours_ago, step in enumerate(reversed(proto.steps)):
+        form[f"step-{step.key}-time"] = (now - dt.timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M")
+    complete_batch(key, form, "clearer", roles_of("clearer"))
 
 
 def _image(name: str, sample: str, acquisitions: dict[str, Acquire]) -> dict[str, LavisionTruth]:

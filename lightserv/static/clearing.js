@@ -1,5 +1,7 @@
-// Clearing entry form: "Now" and "Today" fill inputs in facility time (nothing is stored until Save),
-// and "Complete clearing" first shows the blank entries. Every action also works without JavaScript.
+// Clearing entry form: "Now" and "Today" fill inputs in facility time (nothing is stored until Save), a
+// step's "Reason for skipping" shows while "Skipped" is ticked, "Complete clearing" first lists the steps
+// still without a time or a reason, and leaving the page with unsaved changes asks first. Every action
+// also works without JavaScript (the server checks everything again).
 (function () {
   "use strict";
   var form = document.getElementById("entry-form");
@@ -39,26 +41,68 @@
     }
   });
 
+  // "Skipped" shows the reason field of its step.
+  function showReason(box, focus) {
+    var reason = document.getElementById(box.getAttribute("data-skip-toggle"));
+    if (!reason) { return; }
+    reason.hidden = !box.checked;
+    if (box.checked && focus) { reason.querySelector("input").focus(); }
+  }
+  form.querySelectorAll("[data-skip-toggle]").forEach(function (box) {
+    showReason(box, false);
+    box.addEventListener("change", function () { showReason(box, true); });
+  });
+
+  // A step is recorded when it has a time, or is ticked "Skipped" with a reason (the server's rule).
+  function recorded(key) {
+    var prefix = "step-" + key;
+    var time = document.getElementById(prefix + "-time");
+    var skipped = document.getElementById(prefix + "-skipped");
+    var reason = document.getElementById(prefix + "-skip-reason");
+    return Boolean(time && time.value) || Boolean(skipped && skipped.checked && reason && reason.value.trim());
+  }
+
   var complete = form.querySelector("[data-complete-dialog]");
   var dialog = document.getElementById("complete-dialog");
   if (complete && dialog && window.bootstrap) {
     complete.addEventListener("click", function (event) {
       event.preventDefault();
-      var blanks = [];
-      form.querySelectorAll("[data-blank-label]").forEach(function (el) {
-        if (!el.value) { blanks.push(el.getAttribute("data-blank-label")); }
+      var missing = 0;
+      dialog.querySelectorAll("[data-unrecorded]").forEach(function (item) {
+        item.hidden = recorded(item.getAttribute("data-unrecorded"));
+        if (!item.hidden) { missing += 1; }
       });
-      var summary = document.getElementById("complete-summary");
-      var list = document.getElementById("complete-blanks");
-      summary.textContent = blanks.length === 0 ? "There are no blank entries."
-        : (blanks.length === 1 ? "There is 1 blank entry:" : "There are " + blanks.length + " blank entries:");
-      list.textContent = "";
-      blanks.forEach(function (label) {
-        var li = document.createElement("li");
-        li.textContent = label;
-        list.appendChild(li);
+      var blankDates = 0;
+      dialog.querySelectorAll("[data-blank-date-item]").forEach(function (item) {
+        var input = form.querySelector("[data-blank-date='" + item.getAttribute("data-blank-date-item") + "']");
+        item.hidden = Boolean(input && input.value);
+        if (!item.hidden) { blankDates += 1; }
       });
+      dialog.querySelector("[data-dialog-part=unrecorded]").hidden = missing === 0;
+      dialog.querySelector("[data-dialog-part=recorded]").hidden = missing !== 0;
+      dialog.querySelector("[data-dialog-part=blank-dates]").hidden = blankDates === 0;
+      dialog.querySelector("[data-testid=confirm-complete]").disabled = missing !== 0;
       window.bootstrap.Modal.getOrCreateInstance(dialog).show();
     });
   }
+
+  // Leaving with unsaved changes asks first: the form is dirty when its values differ from those it was
+  // loaded with, or when the server re-showed values it did not store (data-unsaved).
+  if (!form.hasAttribute("data-guard-unsaved")) { return; }
+  function snapshot() {
+    var parts = [];
+    new FormData(form).forEach(function (value, name) {
+      if (name !== "csrf_token") { parts.push(name + "=" + value); }
+    });
+    return parts.join("&");
+  }
+  var loaded = snapshot();
+  var unsavedAtLoad = form.hasAttribute("data-unsaved");
+  var submitting = false;
+  form.addEventListener("submit", function () { submitting = true; });
+  window.addEventListener("beforeunload", function (event) {
+    if (submitting || !(unsavedAtLoad || snapshot() !== loaded)) { return; }
+    event.preventDefault();
+    event.returnValue = "";
+  });
 })();

@@ -1,6 +1,8 @@
 """Tried as a new user would (issue 5): in Chromium a clearer finds a batch in the queue, claims it,
-starts it, fills two steps with the "Now" buttons, saves, reloads, and completes it after reading the
-blank-entry dialog. Screenshots go to test-artifacts/."""
+starts it, fills two steps with the "Now" buttons, saves, reloads, is asked before leaving with a typed
+note, marks a step skipped with its reason, reads the dialog of steps still missing, records them, and
+completes it; the completed batch reads as a record. At 1440 and 390 px the pages fit the screen and axe
+finds nothing serious. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "browser test password"
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+LATER_STEPS = [(3, "50% t-butanol (10 h)"), (4, "70% t-butanol (O/N)"), (5, "80% t-butanol (10 h)"),
+               (6, "90% t-butanol (O/N)"), (7, "96% t-butanol (10 h)"), (8, "100% t-butanol (O/N)"),
+               (9, "100% DCM (50–70 min)"), (10, "BABB-D10 (more than 3 h)")]  # fmt: skip
 
 
 def test_a_clearer_claims_fills_two_steps_with_now_saves_reloads_and_completes(
@@ -69,16 +74,68 @@ def test_a_clearer_claims_fills_two_steps_with_now_saves_reloads_and_completes(
     assert form.get_by_text("Saved by cleo at").count() == 2
     form.screenshot(path=str(artifacts_dir / "clearing-form-saved.png"), full_page=True)
 
+    # typed but not saved: leaving asks first (and staying keeps the note)
+    form.locator("#step-butanol_50-notes").fill("typed, not saved")
+    asked: list[str] = []
+    form.once("dialog", lambda d: (asked.append(d.type), d.dismiss()))
+    form.get_by_role("link", name="Clearing log").click()
+    form.wait_for_timeout(500)
+    assert asked == ["beforeunload"] and "/log" not in form.url
+    assert form.locator("#step-butanol_50-notes").input_value() == "typed, not saved"
+
+    # a skipped step: the reason appears once "Skipped" is ticked
+    reason = form.locator("#step-butanol_30-skip-reason")
+    assert reason.is_hidden()
+    form.get_by_label("Skipped: 30% t-butanol (O/N)").check()
+    assert reason.is_visible()
+    form.locator("#step-butanol_30-time").fill("")
+    reason.fill("went straight to 50%")
+
     form.get_by_role("button", name="Complete clearing").click()
     dialog = form.locator("#complete-dialog")
-    dialog.wait_for(state="visible")
     form.locator("#complete-dialog.show").wait_for()
     form.wait_for_timeout(400)  # let the fade-in finish before the screenshot
-    assert dialog.get_by_text("There are 10 blank entries:").is_visible()  # 2 section dates, 8 steps
+    missing = dialog.locator("[data-unrecorded]:visible")
+    assert missing.all_inner_texts() == [f"Step {n}: {label}" for n, label in LATER_STEPS]
+    assert dialog.get_by_test_id("confirm-complete").is_disabled()
     form.screenshot(path=str(artifacts_dir / "clearing-complete-dialog.png"))
+    dialog.get_by_role("button", name="Cancel").click()
+    form.locator("#complete-dialog.show").wait_for(state="detached")
+
+    for n, label in LATER_STEPS:
+        form.get_by_role("button", name=f"Now: {label}").click()
+    shoot_at_both_widths(form, artifacts_dir, "clearing-in-progress")
+    form.get_by_role("button", name="Complete clearing").click()
+    form.locator("#complete-dialog.show").wait_for()
+    assert dialog.get_by_text("Every step has a time or a reason for skipping it.").is_visible()
     dialog.get_by_role("button", name="Complete clearing").click()
-    form.wait_for_url("**/clearing/queue")
+    form.wait_for_url("**/clearing/queue")  # submitting does not ask
     assert form.get_by_text("Clearing for batch 1 of brains is complete.").is_visible()
     done = form.locator('[data-testid="queue-complete"] tr[data-batch="ana/brains/1"]')
     assert done.get_by_role("link", name="View clearing log").is_visible()
     form.screenshot(path=str(artifacts_dir / "clearing-queue-completed.png"), full_page=True)
+
+    form.goto(live_server + "/clearing/batch/ana/brains/1")
+    record = form.get_by_test_id("clearing-record")
+    cells = record.locator('tr[data-step="butanol_30"]').inner_text().split("\t")
+    assert cells[2:] == ["Skipped went straight to 50%", "35 °C water bath"]
+    assert form.locator("input:visible, textarea:visible").count() == 0  # nothing to type into any more
+    shoot_at_both_widths(form, artifacts_dir, "clearing-completed")
+
+
+def shoot_at_both_widths(page, artifacts_dir, name: str) -> None:
+    """Full-page screenshots at 1440 and 390 px: nothing scrolls sideways and axe finds nothing serious."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate("window.scrollTo(0, 0)")  # the summary panel sticks to the top of what is shown
+        page.wait_for_timeout(200)
+        page.screenshot(path=str(artifacts_dir / f"{name}-{width}.png"), full_page=True)
+        overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert overflow[0] <= overflow[1], f"{name} at {width} px scrolls sideways ({overflow})"
+        violations = Axe().run(page).response["violations"]
+        serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations
+                   if v["impact"] in ("serious", "critical")]  # fmt: skip
+        assert serious == [], f"{name} at {width} px: {serious}"
+    page.set_viewport_size({"width": 1280, "height": 900})

@@ -3,6 +3,7 @@ entry form's inputs so tests post exactly what a browser would."""
 
 from __future__ import annotations
 
+import datetime as dt
 from html.parser import HTMLParser
 
 import pytest
@@ -42,6 +43,8 @@ class _FormReader(HTMLParser):
         if tag == "fieldset" and "disabled" in a:
             self.disabled = True
         if tag == "input" and a.get("name") and a.get("type") not in ("submit", "button"):
+            if a.get("type") == "checkbox" and "checked" not in a:
+                return  # an unticked checkbox sends nothing
             self.fields[a["name"]] = a.get("value") or ""
         if tag == "textarea" and a.get("name"):
             self._textarea = a["name"]
@@ -68,6 +71,15 @@ def read_form(html: str) -> tuple[dict[str, str], bool]:
         if value.startswith("\n"):
             fields[name] = value[1:]
     return fields, reader.disabled
+
+
+def every_step_timed(fields: dict[str, str], start: str = "2026-03-02T09:00") -> dict[str, str]:
+    """The form's fields with a time typed for every step still without one, ten minutes apart in page
+    order from `start` (facility time): what completing a batch needs."""
+    first = dt.datetime.strptime(start, "%Y-%m-%dT%H:%M")
+    names = [n for n in fields if n.startswith("step-") and n.endswith("-time")]
+    timed = {n: (first + dt.timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M") for i, n in enumerate(names)}
+    return {**fields, **{n: t for n, t in timed.items() if not fields[n]}}
 
 
 def batch_url(owner: str, request_name: str, number: int = 1, suffix: str = "") -> str:

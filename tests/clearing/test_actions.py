@@ -3,7 +3,7 @@ README §6.1, pitfalls 12, 69, 70, 81)."""
 
 from __future__ import annotations
 
-from tests.clearing.conftest import batch_row, batch_url, events, login
+from tests.clearing.conftest import batch_row, batch_url, events, every_step_timed, login
 
 
 def test_clearing_staff_claim_an_unassigned_batch_and_a_second_claim_by_someone_else_is_refused(
@@ -99,7 +99,7 @@ def test_admins_assign_a_batch_and_the_new_clearer_is_emailed(app, client, make_
 def test_admins_reopen_a_completed_batch_with_a_reason(app, client, started, act, make_user, entry_form):
     owner, clearer = started("udisco")
     fields, _, _ = entry_form(owner, "brains")
-    assert act(batch_url(owner, "brains", 1, "/complete"), fields).status_code == 303
+    assert act(batch_url(owner, "brains", 1, "/complete"), every_step_timed(fields)).status_code == 303
     assert act(batch_url(owner, "brains", 1, "/reopen"), {"reason": "typo"}).status_code == 403
     login(client, make_user("boss", roles=["facility_admin"]))
     resp = act(batch_url(owner, "brains", 1, "/reopen"), {"reason": "   "})
@@ -141,7 +141,7 @@ def test_a_self_clearing_owner_clears_their_own_batch_and_sees_only_their_batche
     assert not read_only
     fields["step-pbs_wash-time"] = "2026-03-02T09:00"
     assert act(batch_url(owner, "mine", 1, "/save"), {**fields, "group": "step:pbs_wash"}).status_code == 303
-    assert act(batch_url(owner, "mine", 1, "/complete"), fields).status_code == 303
+    assert act(batch_url(owner, "mine", 1, "/complete"), every_step_timed(fields)).status_code == 303
     assert batch_row(app, name="mine")["clearing_progress"] == "complete"
     # other clearing staff see the self-cleared batch read-only; admins can open it (pitfall 12)
     login(client, make_user("cleo", roles=["clearing_staff"]))

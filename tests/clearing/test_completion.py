@@ -4,8 +4,9 @@ server, and no second round of emails after reopen + complete (pitfalls 81, 113,
 from __future__ import annotations
 
 import html as htmlmod
+import re
 
-from tests.clearing.conftest import batch_row, batch_url, events, login, mail_by_subject
+from tests.clearing.conftest import batch_row, batch_url, events, every_step_timed, login, mail_by_subject
 from tests.factories import resolution
 
 
@@ -36,7 +37,7 @@ def test_completing_emails_the_requester_and_imaging_staff_and_redirects_to_the_
     fields, _, _ = entry_form(owner, "brains")
     fields.update({"lot-antibody1": "P-123", "lot-antibody2": "S-456", "step-pbs_wash_1-time": "2026-03-02T09:00"})
     with worker():
-        resp = act(batch_url(owner, "brains", 1, "/complete"), fields)
+        resp = act(batch_url(owner, "brains", 1, "/complete"), every_step_timed(fields))
         mail = mail_by_subject(smtp, app, 2)
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/clearing/queue")
     queue = client.get("/clearing/queue").get_data(as_text=True)
@@ -61,7 +62,7 @@ def test_completion_copies_lots_into_the_antibody_history(app, client, started, 
     owner, _ = started("idisco_plus_immuno")
     fields, _, _ = entry_form(owner, "brains")
     fields.update({"lot-antibody1": "P-1", "lot-antibody2": "S-2"})
-    assert act(batch_url(owner, "brains", 1, "/complete"), fields).status_code == 303
+    assert act(batch_url(owner, "brains", 1, "/complete"), every_step_timed(fields)).status_code == 303
     with app.app_context():
         rows = (get_schemas().lightsheet.AntibodyHistory & {"username": owner, "request_name": "brains"}).to_dicts()
     assert [(r["primary_lot"], r["secondary_lot"], r["clearing_batch_number"]) for r in rows] == [("P-1", "S-2", 1)]
@@ -75,7 +76,8 @@ def test_completion_creates_a_missing_antibody_history_row(app, client, started,
     with app.app_context():
         (get_schemas().lightsheet.AntibodyHistory & key).delete(prompt=False)
     fields, _, _ = entry_form(owner, "brains")
-    assert act(batch_url(owner, "brains", 1, "/complete"), {**fields, "lot-antibody1": "P-9"}).status_code == 303
+    complete = act(batch_url(owner, "brains", 1, "/complete"), {**every_step_timed(fields), "lot-antibody1": "P-9"})
+    assert complete.status_code == 303
     with app.app_context():
         rows = (get_schemas().lightsheet.AntibodyHistory & key).to_dicts()
     assert len(rows) == 1 and rows[0]["primary_lot"] == "P-9" and rows[0]["primary_antibody"].startswith("rabbit")
@@ -89,7 +91,7 @@ def test_every_imaging_request_of_the_cleared_samples_is_considered_and_the_self
     add_imaging_request(app, owner, "brains", ["s2"], submitter=owner)  # imaging request 2, no imager
     fields, _, _ = entry_form(owner, "brains")
     with worker():
-        assert act(batch_url(owner, "brains", 1, "/complete"), fields).status_code == 303
+        assert act(batch_url(owner, "brains", 1, "/complete"), every_step_timed(fields)).status_code == 303
         mail = mail_by_subject(smtp, app, 3)
     to, msg = mail["lightserv: Clearing complete: brains batch 1"]
     assert "You chose to image these samples yourself; they are ready in the imaging queue." in msg.get_content()
@@ -108,14 +110,14 @@ def test_reopen_and_complete_again_sends_no_second_round_of_emails(
     owner, clearer = started("udisco")
     fields, _, _ = entry_form(owner, "brains")
     with worker():
-        assert act(batch_url(owner, "brains", 1, "/complete"), fields).status_code == 303
+        assert act(batch_url(owner, "brains", 1, "/complete"), every_step_timed(fields)).status_code == 303
         smtp.wait_for(1, app=app)
     before = outbox_subjects(app)
     login(client, make_user("boss", roles=["facility_admin"]))
     assert act(batch_url(owner, "brains", 1, "/reopen"), {"reason": "fix a note"}).status_code == 303
     fields, _, _ = entry_form(owner, "brains")
     with worker():
-        assert act(batch_url(owner, "brains", 1, "/complete"), fields).status_code == 303
+        assert act(batch_url(owner, "brains", 1, "/complete"), every_step_timed(fields)).status_code == 303
     assert outbox_subjects(app) == before
     assert smtp.messages == []
     assert [e[0] for e in events(app)][-3:] == ["clearing.completed", "clearing.reopened", "clearing.completed"]
@@ -137,10 +139,16 @@ def test_the_experimental_protocol_needs_its_spreadsheet_link_to_complete(app, c
     assert batch["clearing_progress"] == "complete" and batch["link_to_clearing_spreadsheet"] == link
 
 
-def test_the_completion_dialog_lists_blank_entries(app, client, started, act, entry_form):
+def test_the_completion_dialog_lists_the_steps_without_a_time_or_a_reason(app, client, started, act, entry_form):
     owner, _ = started("udisco")
     fields, _, _ = entry_form(owner, "brains")
-    act(batch_url(owner, "brains", 1, "/save"), {**fields, "step-pbs_wash-time": "2026-03-02T09:00", "group": "all"})
+    fields.update({"step-pbs_wash-time": "2026-03-02T09:00", "step-butanol_30-skipped": "1"})
+    fields["step-butanol_30-skip-reason"] = "the batch went straight to 50%"
+    assert act(batch_url(owner, "brains", 1, "/save"), {**fields, "group": "all"}).status_code == 303
     _, _, html = entry_form(owner, "brains")
-    assert "There are 11 blank entries:" in html  # 2 section dates + 9 of 10 step times
-    assert htmlmod.escape("Step 2: 30% t-butanol (O/N)") in html
+    dialog = html.split('id="complete-dialog"', 1)[1]
+    listed = re.findall(r'<li data-unrecorded="([^"]+)"\s*>', dialog)  # the others are hidden
+    assert listed == ["butanol_50", "butanol_70", "butanol_80", "butanol_90", "butanol_96", "butanol_100",
+                      "clear_dcm", "clear_babb"]  # fmt: skip
+    assert htmlmod.escape("Step 3: 50% t-butanol (10 h)") in dialog
+    assert re.search(r'data-testid="confirm-complete"\s+disabled', dialog)  # nothing to confirm yet

@@ -55,11 +55,13 @@ def test_the_log_downloads_one_csv_row_per_step(app, client, started, act, entry
     fields, _, _ = entry_form(owner, "brains")
     fields.update({"step-edu_click_chemistry-time": "2026-03-02T13:05", "step-edu_click_chemistry-notes": "30 min, RT"})
     act(batch_url(owner, "brains", 1, "/save"), {**fields, "group": "step:edu_click_chemistry"})
+    skipped = {"step-pbs_wash_1-skipped": "1", "step-pbs_wash_1-skip-reason": "fixed brains, no wash"}
+    assert act(batch_url(owner, "brains", 1, "/save"), {**fields, **skipped, "group": "all"}).status_code == 303
     resp = client.get(batch_url(owner, "brains", 1, "/log.csv"))
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
-    assert rows[0] == ["section", "step_key", "label", "timestamp", "notes"]
+    assert rows[0] == ["section", "step_key", "label", "timestamp", "notes", "skip_reason"]
     assert len(rows) == 1 + 43
     assert [
         "EdU click chemistry",
@@ -67,7 +69,11 @@ def test_the_log_downloads_one_csv_row_per_step(app, client, started, act, entry
         "EdU click-chemistry reaction",
         "2026-03-02 13:05",
         "30 min, RT",
+        "",
     ] in rows
+    assert [r[3:] for r in rows if r[1] == "pbs_wash_1"] == [["", "", "fixed brains, no wash"]]
+    log = client.get(batch_url(owner, "brains", 1, "/log")).get_data(as_text=True)
+    assert "Skipped</span>" in log and "fixed brains, no wash" in log
 
 
 def test_a_saved_section_date_exports_as_an_all_day_event_with_two_alarms(

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from schemas.catalogue import PROTOCOLS
-from tests.clearing.conftest import batch_url, login
+from tests.clearing.conftest import batch_url, every_step_timed, login
 from tests.factories import new_request, sample, submit
 
 
@@ -22,7 +22,7 @@ def rows_of(html: str, table: str) -> list[str]:
 
 
 @pytest.fixture
-def queue_world(app, make_user, client, act):
+def queue_world(app, make_user, client, act, entry_form):
     ana, bob = make_user("ana"), make_user("bob")
     submit(
         app,
@@ -43,7 +43,8 @@ def queue_world(app, make_user, client, act):
     login(client, cleo)
     act(batch_url(ana, "brains", 2, "/start"))
     act(batch_url(ana, "brains", 3, "/start"))
-    act(batch_url(ana, "brains", 3, "/complete"))
+    fields, _, _ = entry_form(ana, "brains", 3)
+    assert act(batch_url(ana, "brains", 3, "/complete"), every_step_timed(fields)).status_code == 303
     return cleo
 
 

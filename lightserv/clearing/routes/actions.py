@@ -168,12 +168,14 @@ def complete(ctx: BatchContext):
     if g.get("form_expired"):
         return render_entry(ctx, submitted=form, status=400)
     try:
-        services.complete_batch(ctx.key, form, current_user.get_id(), roles_of(current_user))
+        result = services.complete_batch(ctx.key, form, current_user.get_id(), roles_of(current_user))
     except services.SaveRefused as exc:
         return render_entry(ctx, submitted=form, errors=exc.errors, status=exc.status)
     except services.ClearingError as exc:
         return _refused(ctx, exc, form)
     flash(f"Clearing for batch {ctx.key['clearing_batch_number']} of {ctx.key['request_name']} is complete.", "success")
+    for warning in result.warnings:
+        flash(f"Recorded out of time order: {warning}", "warning")
     if may_open_queue(current_user):
         return redirect(url_for("clearing.queue"), 303)
     return redirect(_form_url(ctx), 303)

@@ -1,5 +1,5 @@
 """The clearing entry form (clearing.md §5): one template for every protocol, driven by the catalogue.
-Opening it never changes anything (pitfall 69)."""
+A completed batch shows as a read-only record instead. Opening it never changes anything (pitfall 69)."""
 
 from __future__ import annotations
 
@@ -87,13 +87,17 @@ def render_entry(
         tokens=tokens,
         changed=stored.changed,
         errors=errors or {},
-        warnings=entry.earlier_than_previous(proto, values),
+        entries=entries,
+        dates=dates,
+        warnings=entry.out_of_order(proto, values),
+        order_warnings=entry.order_warnings(proto, values),
         message=message,
         focus=focus or request.args.get("focus", "")[:100],
         actions=actions,
         editable=editable,
         samples=queries.list_batch_samples(ctx.key),
-        blanks=entry.blank_entries(proto, values),
+        unrecorded=entry.unrecorded_steps(proto, values),
+        blank_dates=entry.blank_section_dates(proto, values),
         assign_form=assign_form,
         reopen_form=reopen_form or ReopenForm(formdata=None),
         progress_labels=CLEARING_PROGRESS_LABELS,

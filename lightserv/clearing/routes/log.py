@@ -49,7 +49,8 @@ def batch_log(ctx: BatchContext):
 @bp.route(BATCH + "/log.csv")
 @batch_route("request.view")
 def batch_log_csv(ctx: BatchContext):
-    """One row per step of the batch's protocol: section, step key, label, timestamp, notes."""
+    """One row per step of the batch's protocol: section, step key, label, timestamp, notes, and the
+    reason when the step was skipped."""
     tz = current_app.config["SETTINGS"].display_timezone
     entries, _dates = queries.get_entries(ctx.key)
     rows = []
@@ -57,8 +58,9 @@ def batch_log_csv(ctx: BatchContext):
         for step in section.steps:
             row = entries.get(step.key)
             stamp = to_local(row["step_time"], tz).strftime("%Y-%m-%d %H:%M") if row and row["step_time"] else ""
-            rows.append([section.label, step.key, step.label, stamp, row["step_notes"] if row else ""])
-    header = ["section", "step_key", "label", "timestamp", "notes"]
+            notes, reason = (row["step_notes"], row["skip_reason"]) if row else ("", "")
+            rows.append([section.label, step.key, step.label, stamp, notes, reason])
+    header = ["section", "step_key", "label", "timestamp", "notes", "skip_reason"]
     return csv_response(_filename(ctx, ".csv"), header, [rows])
 
 
