@@ -14,7 +14,7 @@ by `role_mix`: for 20 users 12 researchers, 1 facility admin, 4 clearing staff, 
 - researchers (seeded owners of about 16 requests each) open their request list (paginated, sorted,
   filtered), the sample list and the overviews linked from their list, and file new requests through the
   new-request form exactly as a browser posts it (details, "Set up samples", "Add resolution", "Copy
-  imaging", "Submit request"), each under a unique name;
+  imaging", "Review request", then "Submit request" on the review page), each under a unique name;
 - the facility admin browses every request: list pages, the list sorted by status, filters, the sample
   list, overviews, the three queues;
 - clearing staff start (and so claim) pending, unassigned clearing batches, then open the clearing queue
@@ -526,6 +526,12 @@ class SimulatedUser:
             form = form_by_id(resp.text, "new-request-form") if resp is not None else None
             if form is None:
                 return
+        resp = b.post("new request: review", "/requests/new", form.data(action="submit"), expect=(200,))
+        form = form_by_id(resp.text, "new-request-review") if resp is not None else None
+        if form is None:
+            if resp is not None:  # the form came back with problems instead of the review page
+                self.outcome.error("new request: review", "POST", "/requests/new", 200, owner, resp.text)
+            return
         resp = b.post("new request: submit", "/requests/new", form.data(action="submit"), expect=(302, 303))
         with self.outcome.lock:
             if resp is None:
