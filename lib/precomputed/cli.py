@@ -4,13 +4,14 @@
 
 `--task-index` and `--task-count` default to Slurm's `SLURM_ARRAY_TASK_ID` and `SLURM_ARRAY_TASK_COUNT`
 (0 and 1 outside an array). `info`, `annotations` and `segment_properties` are single-task stages:
-tasks other than 0 do nothing. Exit status: 0 done, 2 bad input or parameters (one plain sentence on
-stderr), 1 anything else (a traceback on stderr).
+tasks other than 0 do nothing. Exit status: 0 done, 2 bad input or parameters, or the storage full (one
+plain sentence on stderr), 1 anything else (a traceback on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import time
@@ -26,6 +27,7 @@ from .segment_properties import write_segment_properties
 from .upload import upload
 
 EXIT_BAD_INPUT = 2
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 STAGES = ("info", "upload", "downsample", "annotations", "segment_properties")
 
 
@@ -76,9 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.umask(0o007)  # folders and files readable by the data group only (pitfall 16)
     try:
-        report = run_stage(args.stage, load_params(args.params), args.task_index, args.task_count)
+        params = load_params(args.params)
+        report = run_stage(args.stage, params, args.task_index, args.task_count)
     except ConversionError as exc:
         print(f"precomputed {args.stage}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        # the storage full is not a bug: one sentence naming the layer (a re-run resumes after its last slab)
+        print(f"precomputed {args.stage}: error: no space left on the data storage while writing layer "
+              f"{params.name} ({params.layer_path})", file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT
     print(report.line(), flush=True)
     return 0

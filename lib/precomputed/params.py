@@ -4,6 +4,8 @@ One `params.json` per run, shared by all its stages. Keys (unknown keys are refu
 run at once instead of silently falling back to a default):
 
     layer_path             str, required   layer folder (absolute path or file:// URL; no other protocol)
+    layer_name             str             the layer's name in the facility's words (error messages);
+                                           default: the folder's name
     layer_type             str             "image" (default) | "segmentation" | "annotation"
     input_path             str             info, upload: a folder of single-plane TIFFs (sorted by the
                                            numbers in their names) or one multi-page TIFF
@@ -52,7 +54,7 @@ DEFAULT_SPATIAL_LIMIT = 500_000
 DEFAULT_BY_ID_SHARD_THRESHOLD = 100_000
 
 _KEYS = {
-    "layer_path", "layer_type", "input_path", "progress_dir", "data_type", "voxel_size_nm", "chunk_size",
+    "layer_path", "layer_name", "layer_type", "input_path", "progress_dir", "data_type", "voxel_size_nm", "chunk_size",
     "downsample_chunk_size", "num_scales", "z_downsampling", "points_path", "annotation_upper_bound",
     "spatial_limit", "by_id_shard_threshold", "ontology_path",
 }  # fmt: skip
@@ -77,6 +79,12 @@ class ConversionParams:
     spatial_limit: int = DEFAULT_SPATIAL_LIMIT
     by_id_shard_threshold: int = DEFAULT_BY_ID_SHARD_THRESHOLD
     ontology_path: Path | None = None
+    layer_name: str = ""
+
+    @property
+    def name(self) -> str:
+        """The layer's name for messages: `layer_name`, or the folder's name."""
+        return self.layer_name or self.layer_path.name
 
     @property
     def layer_url(self) -> str:
@@ -137,6 +145,7 @@ def parse_params(doc: object) -> ConversionParams:
         spatial_limit=_positive_int(doc, "spatial_limit") or DEFAULT_SPATIAL_LIMIT,
         by_id_shard_threshold=_positive_int(doc, "by_id_shard_threshold") or DEFAULT_BY_ID_SHARD_THRESHOLD,
         ontology_path=_path(doc, "ontology_path"),
+        layer_name=str(doc.get("layer_name") or ""),
     )
 
 

@@ -153,6 +153,7 @@ def convert_image_layer(
     attempt = 1 + max((r["attempt"] for r in previous), default=0)
     params = {
         "layer_path": str(root / folder),
+        "layer_name": target.name(),
         "layer_type": "image",
         "input_path": str(root / source),
         "data_type": "uint16",

@@ -436,7 +436,7 @@ def _terminal_sql() -> str:
 
 def settle_run(run_id: int, backend=None) -> str:
     """Derive the run status from its jobs; act on the change (failure handling, success triggers)."""
-    from .failures import fail_run
+    from .failures import fail_run, stage_error
     from .triggers import fire_stage_triggers
 
     run, jobs = get_run(run_id)
@@ -449,6 +449,8 @@ def settle_run(run_id: int, backend=None) -> str:
     if status == "failed":
         failed = next(j for j in jobs if is_terminal(j["state"]) and j["state"] != "COMPLETED")
         reason = f"{failed['step_name'].capitalize()} {failure_phrase(failed['state'], failed['exit_code'])}"
+        if failed["state"] == "FAILED" and (sentence := stage_error(failed)):
+            reason += f": {sentence}"  # the stage's own sentence (e.g. the storage full) for staff
         fail_run(run_id, reason, backend=backend)
         return "failed"
     if status != run["status"]:
