@@ -13,8 +13,10 @@ checks); Locust, run headless by it, sends the traffic and keeps the per-page st
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import platform
 import re
 
 import pytest
@@ -51,6 +53,8 @@ def test_twenty_users_for_five_minutes(own_prefix, redis_url, smtp, start_web, s
     out = artifacts_dir / "load"
     out.mkdir(exist_ok=True)
     report = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "config": {
             "users": LOAD_USERS,
             "seconds": LOAD_SECONDS,
