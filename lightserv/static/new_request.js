@@ -26,7 +26,7 @@
     busy = true;
     area.setAttribute("aria-busy", "true");
     var body = new URLSearchParams(new FormData(form, button));
-    fetch(form.action, {
+    fetch(form.getAttribute("action"), {  // form.action would be the buttons named "action"
       method: "POST",
       body: body,
       credentials: "same-origin",

@@ -29,7 +29,6 @@ from schemas.enums import (
 
 from .. import people
 from ..forms_new import (
-    RESOLUTION_LABELS,
     NewRequestForm,
     channel_lines,
     default_resolution,
@@ -229,7 +228,6 @@ def _render_review(form: NewRequestForm, draft, catalogue):
         hidden=hidden_pairs(form),
         protocol_labels={p: row["label"] for p, row in catalogue.protocols.items()},
         retention_labels=RETENTION_PREFERENCE_LABELS,
-        resolution_labels=RESOLUTION_LABELS,
         atlas_labels=ATLAS_LABELS,
         atlas_resolutions=ATLAS_RESOLUTIONS,
         channel_lines=channel_lines,
