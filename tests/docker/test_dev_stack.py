@@ -149,7 +149,7 @@ def launch_through_the_app(http, base: str, setup: str, values: list[str]) -> tu
         assert state["status"] == "starting" and time.monotonic() < deadline, state
         time.sleep(0.5)
     names = [f"raw_ch{v.split('|')[3]}_{v.split('|')[4]}" for v in values]
-    assert http.get(state["url"]).status_code == 200
+    assert http.get(base + state["url"]).status_code == 200  # sets the access cookie, then the viewer page
     for name in names:
         assert http.get(f"{base}/cv/{session_id}/{name}/info").status_code == 200, name
     return session_id, time.monotonic() - started
@@ -195,7 +195,7 @@ def test_a_researcher_opens_the_demo_raw_layers_in_the_dev_stack_through_docker_
     seen: list[tuple[int, str]] = []
     viewer = page.context.new_page()
     viewer.on("response", lambda r: seen.append((r.status, r.url)))
-    viewer.goto(card.get_by_test_id("open-viewer").get_attribute("href"))
+    viewer.goto(base + card.get_by_test_id("open-viewer").get_attribute("href"))
 
     def infos() -> int:
         return sum(1 for s, u in seen if s == 200 and f"/cv/{session_id}/" in u and u.endswith("/info"))

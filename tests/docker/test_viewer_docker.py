@@ -18,6 +18,7 @@ import time
 import pytest
 import requests
 
+from lib import viewer_access
 from tests.viewer.layers import image_volume, write_cells_layer, write_image_layer
 
 from .conftest import DOCKER_ARTIFACTS
@@ -48,6 +49,7 @@ def body(stack, layers, names, **extra) -> dict:
         "owner": "ana",
         "variant": "general",
         "layers": [{"name": n, "type": kinds[n], "host_path": str(layers[n])} for n in names],
+        "access_key": secrets.token_hex(32),
         "neuroglancer": {"token": secrets.token_hex(16), "public_base_url": stack.proxy_public, "gain": 45,
                          "layout": [[[n] for n in names if kinds[n] == "image"]]},
         **extra,
@@ -56,6 +58,12 @@ def body(stack, layers, names, **extra) -> dict:
 
 def auth(stack) -> dict:
     return {"Authorization": f"Bearer {stack.launcher_token}"}
+
+
+def cookie(payload: dict) -> dict:
+    """The access cookie the portal gives the session's owner."""
+    value = viewer_access.cookie_value(payload["access_key"], payload["session_id"], int(time.time()) + 3600)
+    return {viewer_access.COOKIE: value}
 
 
 def launch(stack, payload) -> tuple[dict, float]:
@@ -71,8 +79,10 @@ def launch(stack, payload) -> tuple[dict, float]:
     for container in session["containers"]:
         client.add_route(container["proxy_path"], container["target"])
     for name in [layer["name"] for layer in payload["layers"]]:
-        answer = requests.get(f"{stack.proxy_public}/cv/{payload['session_id']}/{name}/info", timeout=30)
+        url = f"{stack.proxy_public}/cv/{payload['session_id']}/{name}/info"
+        answer = requests.get(url, cookies=cookie(payload), timeout=30)
         assert answer.status_code == 200, (name, answer.status_code, answer.text[:300])
+        assert requests.get(url, timeout=30).status_code == 401  # nobody else reads it
     return session, time.monotonic() - started
 
 
@@ -147,6 +157,11 @@ def test_four_layers_open_in_neuroglancer_through_the_docker_back_end(
     viewer.set_viewport_size({"width": 1280, "height": 900})
     viewer.on("response", lambda r: seen.append((r.status, r.url)))
     viewer_url = f"{stack.proxy_public}/nglancer/{sid}{session['viewer_path']}"
+    assert requests.get(viewer_url, timeout=30).status_code == 401  # no cookie, no page
+    host = stack.proxy_public.split("//", 1)[1].split(":")[0]
+    page.context.add_cookies([{"name": name, "value": value, "domain": host, "path": path, "httpOnly": True}
+                              for name, value in cookie(payload).items()
+                              for path in viewer_access.cookie_paths(sid)])  # fmt: skip
     assert viewer.goto(viewer_url).status == 200
     chunk = {n: re.compile(rf"/cv/{sid}/{n}/(5000_5000_10000|10000_10000_10000)/\d") for n in NAMES[:3]}
     chunk["cells_ch647"] = re.compile(rf"/cv/{sid}/cells_ch647/spatial0/")

@@ -112,7 +112,7 @@ def log_in(browser, stack, csp_violations):
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/requests/")
+        page.wait_for_url(stack.base + "/")  # signing in lands on the home page
         return page
 
     yield person
