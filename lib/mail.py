@@ -22,11 +22,12 @@ class SmtpConfig:
 
 
 def wrap_body(body: str, facility_name: str, contact_email: str) -> str:
-    """The fixed opening and signature every lightserv email carries (README §9)."""
+    """The fixed opening and signature every lightserv email carries ("The <facility> team", never "The the")."""
+    team = facility_name[4:] if facility_name.lower().startswith("the ") else facility_name
     return (
         f"Hello, this is an automated message from lightserv, the light-sheet portal of {facility_name}.\n\n"
         f"{body.strip()}\n\n"
-        f"Best regards,\nThe {facility_name} team\n"
+        f"Best regards,\nThe {team} team\n"
         f"Questions? Write to {contact_email}.\n"
     )
 

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
 
     # --- facility and links -----------------------------------------------------------------------
     public_base_url: str = "http://127.0.0.1:5000"
+    #: the address every link in emails and pages starts with; default: PUBLIC_BASE_URL
+    site_url: str = ""
     facility_name: str = "the Light-Sheet Microscopy Core Facility"
     facility_contact_email: str = "lightsheet-core@example.org"
     email_domain: str = "example.org"
@@ -170,6 +172,7 @@ class Settings(BaseSettings):
                     f"TRUSTED_PROXIES: {', '.join(wide)} trusts too many addresses (wider than /16 for IPv4 or /48 "
                     "for IPv6); name the reverse proxy's own addresses, or set TRUSTED_PROXIES_ALLOW_WIDE=true"
                 )
+        object.__setattr__(self, "site_url", (self.site_url or self.public_base_url).rstrip("/"))
         if not self.processing_python:
             import sys
 

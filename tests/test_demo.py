@@ -134,7 +134,9 @@ def test_the_demo_seed_shows_every_state_with_raw_data_and_a_processed_sample_an
     assert processing["demo_processing"]["processing_progress"] == "running"
     assert [(r["kind"], r["status"]) for r in queued] == [("lavision_pipeline", "queued")]
     assert processing["demo_failed"]["processing_progress"] == "failed"
-    assert processing["demo_failed"]["failure_summary"].startswith("1.3x: Stitching failed"), processing["demo_failed"]
+    assert processing["demo_failed"]["failure_summary"].startswith("1.3x: The stitching step stopped: raw plane Z"), (
+        processing["demo_failed"]
+    )
     assert processing["demo_pending"]["processing_progress"] == "pending"
 
     # seeding again (`flask seed-demo` as `make run` calls it, in DEV) adds nothing and lists the same states

@@ -43,8 +43,8 @@ def test_times_are_shown_in_facility_time():
     from lightserv.common.timefmt import format_datetime, local_to_utc
 
     utc = dt.datetime(2026, 7, 1, 17, 5)
-    assert format_datetime(utc, "America/New_York") == "07/01/2026 1:05 PM"
-    assert format_datetime(dt.datetime(2026, 1, 1, 5, 0), "America/New_York") == "01/01/2026 12:00 AM"
+    assert format_datetime(utc, "America/New_York") == "07/01/2026 1:05 PM EDT"
+    assert format_datetime(dt.datetime(2026, 1, 1, 5, 0), "America/New_York") == "01/01/2026 12:00 AM EST"
     assert local_to_utc(dt.datetime(2026, 7, 1, 13, 5), "America/New_York") == utc
 
 

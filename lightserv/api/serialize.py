@@ -67,9 +67,8 @@ def jsonable(value, name: str = ""):
 
 
 def public_url(endpoint: str, **values) -> str:
-    """An absolute URL on PUBLIC_BASE_URL (pitfall 104)."""
-    base = current_app.config["SETTINGS"].public_base_url.rstrip("/")
-    return base + url_for(endpoint, **values)
+    """An absolute URL on SITE_URL."""
+    return current_app.config["SETTINGS"].site_url + url_for(endpoint, **values)
 
 
 def pick(row: Mapping, fields: Iterable[str]) -> dict:

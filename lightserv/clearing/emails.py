@@ -12,6 +12,7 @@ import datetime as dt
 from lightserv.auth.queries import list_staff_emails
 from lightserv.common.outbox import dispatch, queue_email
 from lightserv.common.timefmt import format_date
+from lightserv.common.words import plural
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
 
@@ -135,7 +136,7 @@ def queue_awaiting_clearing(today: dt.date, batches: list[dict]) -> int | None:
     """The daily reminder to clearing staff (one per day at most)."""
     lines = [
         f"- {b['username']}/{b['request_name']} batch {b['clearing_batch_number']}: {b['protocol_label']}; "
-        f"{b['number_in_batch']} sample(s); expected hand-off {format_date(b['earliest_handoff'])}; "
+        f"{plural(b['number_in_batch'], 'sample')}; expected hand-off {format_date(b['earliest_handoff'])}; "
         f"clearer {b['clearer'] or 'not assigned'}"
         for b in batches
     ]

@@ -1,4 +1,5 @@
-"""Time display: stored UTC, shown as `MM/DD/YYYY h:mm AM/PM` in the facility time zone (README §9)."""
+"""Time display: stored UTC, shown as `MM/DD/YYYY h:mm AM/PM ZONE` in the facility time zone; a time never
+appears without its zone."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ def to_local(value: dt.datetime, tz_name: str) -> dt.datetime:
 
 
 def format_datetime(value: dt.datetime | None, tz_name: str) -> str:
+    """ "03/02/2026 9:15 AM EST": the zone's abbreviation at that moment follows every time."""
     if value is None:
         return ""
     local = to_local(value, tz_name)
     hour = local.hour % 12 or 12
-    return f"{local:%m/%d/%Y} {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
+    return f"{local:%m/%d/%Y} {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'} {local:%Z}"
+
+
+#: the same text; kept for templates that asked for the zone explicitly
+format_datetime_zone = format_datetime
 
 
 def format_date(value: dt.date | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lightserv.auth.queries import list_staff_emails
 from lightserv.common.outbox import queue_email
+from lightserv.common.words import plural
 from lightserv.db import get_schemas
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
@@ -154,7 +155,7 @@ def queue_waiting_imaging(today, batches: list[dict]) -> int | None:
     lines = [
         f"- {b['username']}/{b['request_name']} clearing batch {b['clearing_batch_number']}, imaging request "
         f"{b['imaging_request_number']}, imaging batch {b['imaging_batch_number']}: "
-        f"{b['number_in_imaging_batch']} sample(s); imager {b['imager'] or 'not assigned'}"
+        f"{plural(b['number_in_imaging_batch'], 'sample')}; imager {b['imager'] or 'not assigned'}"
         for b in batches
     ]
     return queue_email(

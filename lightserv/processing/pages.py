@@ -8,17 +8,23 @@ from flask import current_app
 from lib.naming import rawdata_resolution_dir
 from lightserv.common.status import PROCESSING_PROGRESS_LABELS
 from lightserv.imaging.queries import get_sample_clearing
-from lightserv.runs.model import state_label
 from schemas.enums import ATLAS_LABELS
 
 from . import params as P
 from . import queries
 from .access import PrContext
+from .emails import PRODUCT_LABELS
 from .pipeline import IR_KEY, microscope_of, output_folder, resolution_key
 from .reruns import rerun_choices
 from .start import DEFAULT_FLAT, field_name
 
 PURPOSES = ("registration", "injection_detection", "probe_detection", "cell_detection", "generic_imaging")
+#: what a channel is processed for, in words (the pipeline's role keys stay internal)
+CHANNEL_ROLE_LABELS = {"regch": "registration", "injch": "injection or probe detection", "cellch": "cell detection",
+                       "gench": "imaging only"}  # fmt: skip
+#: run kinds in words; conversion runs (precomputed_<product>) read "viewer layer"
+RUN_KIND_LABELS = {"lavision_pipeline": "processing", "smartspim_stitch": "stitching",
+                   "smartspim_destripe": "destriping", "precomputed_raw": "raw-data viewer layer"}  # fmt: skip
 RUN_STATUS_LABELS = {"queued": "Queued", "running": "Running", "succeeded": "Done", "failed": "Failed",
                      "cancelled": "Cancelled"}  # fmt: skip
 LAYER_STATUS_LABELS = {"pending": "Pending", "converting": "Converting", "ready": "Ready", "failed": "Failed"}
@@ -149,14 +155,15 @@ def log_page(ctx: PrContext, staff: bool) -> dict:
     runs, jobs = queries.list_runs(pkey)
     layers = queries.list_layers(pkey)
     channels = queries.list_processing_channels(pkey)
-    from .routes.runs import decorate_jobs
+    from .routes.runs import decorate_jobs, plain_failure
 
     sections = []
     for rr in resolutions:
         mine = [r for r in runs if _same_side(r, rr)]
         for r in mine:
             r["jobs"] = jobs.get(r["run_id"], [])
-            decorate_jobs(r["jobs"], False)
+            decorate_jobs(r["jobs"], staff, tails=False)
+            r["plain_failure"] = plain_failure(r, r["jobs"])
             r["status_label"] = RUN_STATUS_LABELS.get(r["status"], r["status"])
             r["stage_text"] = queries.stage_text(r["jobs"]) if r["jobs"] else ""
             r["choices"] = rerun_choices(r["jobs"]) if r["jobs"] else []
@@ -165,7 +172,6 @@ def log_page(ctx: PrContext, staff: bool) -> dict:
                     queries.elapsed_text(j["started_at"], j["ended_at"]) if j["started_at"] and j["ended_at"] else
                     queries.elapsed_text(j["started_at"]) if j["started_at"] else ""
                 )  # fmt: skip
-                j["label"] = state_label(j["state"], j["exit_code"])
         pipeline_runs = [r for r in mine if r["kind"] in ("lavision_pipeline", "smartspim_stitch")]
         doc = pipeline_runs[0]["params"] if pipeline_runs else {}
         sections.append(
@@ -193,10 +199,14 @@ def log_page(ctx: PrContext, staff: bool) -> dict:
                 has_reg=bool(doc.get("atlasfile")),
             )
         )
+    for c in channels:
+        c["role_label"] = CHANNEL_ROLE_LABELS.get(c["channel_role"], c["channel_role"])
     return dict(
         summary(ctx),
         sections=sections,
         channels=channels,
         staff=staff,
+        run_kinds=RUN_KIND_LABELS,
+        product_labels=PRODUCT_LABELS,
         atlases=[(a, ATLAS_LABELS[a]) for a in queries.list_active_atlases()],
     )

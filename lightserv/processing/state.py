@@ -5,8 +5,8 @@
   and nothing is still running; otherwise `running` (`not_started` before any run exists).
 - A **processing request** is `complete` when every resolution request is (sets `completed_at`, emails
   the requester once); `failed` when one failed and none is running (sets `failure_summary`, emails the
-  requester once per failure); otherwise `running`. A `pending` request is never moved by a run started
-  before "Start processing" (SmartSPIM auto-stitching).
+  requester once per failure, unless staff cancelled the run); otherwise `running`. A `pending` request is
+  never moved by a run started before "Start processing" (SmartSPIM auto-stitching).
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
 from lightserv.extensions import db
-from lightserv.runs.engine import failure_phrase
 
-from .params import STAGE_LABELS
 from .pipeline import ACTIVE_RUN, PR_KEY, microscope_of, pr_key_of, resolution_key, stitch_runs
 
 
@@ -27,6 +25,7 @@ class ResolutionState:
     status: str  # pipeline_status
     summary: str  # plain-language reason when failed
     failed_run_id: int | None = None
+    cancelled: bool = False  # staff stopped the run: nothing went wrong that the requester must hear about
 
 
 def expected_layers(rr: dict, run: dict | None = None) -> list[dict]:
@@ -59,19 +58,12 @@ def _latest(runs: list[dict]) -> dict | None:
 
 
 def run_summary(run: dict) -> str:
-    """ "Registration ran out of memory", "Cancelled by ana", "Could not submit: …"."""
-    if run["status"] == "cancelled":
-        return f"Cancelled by {run['cancelled_by'] or 'staff'}"
-    reason = run["failure_reason"] or "failed"
-    if reason.startswith("Could not submit"):
-        return reason
+    """What went wrong in words ("Registration step ran out of memory"), never scheduler details."""
+    from lightserv.runs.failures import describe_failure
+
     jobs = (get_schemas().jobs.PipelineRun.SlurmJob & {"run_id": run["run_id"]}).to_dicts(order_by=["step_index"])
-    failed = next((j for j in jobs if j["state"] not in ("COMPLETED", "NOT_SUBMITTED", "SUBMITTED", "PENDING",
-                                                         "RUNNING", "CONFIGURING", "COMPLETING")), None)  # fmt: skip
-    if failed is None or failed["state"] == "CANCELLED" and failed["raw_state"] == "never submitted":
-        return reason
-    label = STAGE_LABELS.get(failed["step_name"], failed["step_name"])
-    return f"{label[0].upper()}{label[1:]} {failure_phrase(failed['state'], failed['exit_code'])}"
+    text = describe_failure(run, jobs)
+    return text[0].upper() + text[1:]
 
 
 def resolution_state(rr: dict) -> ResolutionState:
@@ -106,11 +98,12 @@ def resolution_state(rr: dict) -> ResolutionState:
         return ResolutionState("running", "")
     if failed_runs:
         run = failed_runs[0]
-        return ResolutionState("failed", prefix + run_summary(run), run["run_id"])
+        return ResolutionState("failed", prefix + run_summary(run), run["run_id"], run["status"] == "cancelled")
     if failed_layers:
         layer = failed_layers[0]
         return ResolutionState(
-            "failed", prefix + f"Layer {layer['layer_name']} failed: {layer['failure_reason']}", layer["run_id"]
+            "failed", prefix + f"The viewer layer of channel {layer['channel_name']} could not be prepared",
+            layer["run_id"],
         )
     done = all(r["status"] == "succeeded" for r in main) and all(
         f is not None and f["status"] == "ready" for f in found
@@ -179,7 +172,7 @@ def refresh(pkey: dict) -> str:
 
     if progress == "complete":
         emails.send_complete(pkey)
-    elif progress == "failed":
+    elif progress == "failed" and any(s.status == "failed" and not s.cancelled for s in states.values()):
         failed_ids = [s.failed_run_id for s in states.values() if s.status == "failed"]
         emails.send_failed(pkey, summary, failed_ids)
     return progress

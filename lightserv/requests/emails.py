@@ -8,12 +8,10 @@ from flask import current_app
 from lightserv.auth.queries import list_staff_emails
 from lightserv.common.outbox import queue_email
 from lightserv.common.timefmt import format_date
+from lightserv.common.urls import absolute
+from lightserv.common.words import plural
 
 from .submission import NewRequest
-
-
-def absolute(path: str) -> str:
-    return current_app.config["SETTINGS"].public_base_url.rstrip("/") + path
 
 
 def overview_url(owner: str, request_name: str) -> str:
@@ -23,18 +21,22 @@ def overview_url(owner: str, request_name: str) -> str:
 def queue_submitted(req: NewRequest, clearing, submitted_at) -> list[int | None]:
     stamp = submitted_at.isoformat()
     key = (req.owner, req.request_name)
+    from lightserv.clearing.catalogue import list_protocols
+
+    labels = {p["protocol"]: p["label"] for p in list_protocols()}
     lines = []
     for cb in clearing:
         names = ", ".join(req.samples[i].sample_name for i in cb.sample_indexes)
         antibodies = " / ".join(a for a in (cb.antibody1, cb.antibody2) if a) or "no antibodies"
-        lines.append(f"- Clearing batch {cb.number}: {cb.protocol} ({antibodies}); samples: {names}")
+        protocol = labels.get(cb.protocol, cb.protocol)
+        lines.append(f"- Clearing batch {cb.number}: {protocol} ({antibodies}); samples: {names}")
     for s in req.samples:
         res = ", ".join(
             f"{r.image_resolution} ({', '.join(c.channel_name for c in r.requested_channels())})" for r in s.resolutions
         )
         lines.append(f"- Sample {s.sample_name}: imaging at {res}")
     body = (
-        f"Your request {req.request_name} ({len(req.samples)} sample(s)) was received.\n\n"
+        f"Your request {req.request_name} ({plural(len(req.samples), 'sample')}) was received.\n\n"
         + "\n".join(lines)
         + f"\n\nFollow its status here: {overview_url(*key)}\n"
         + (
@@ -64,11 +66,11 @@ def queue_submitted(req: NewRequest, clearing, submitted_at) -> list[int | None]
             earliest = format_date(min(dates)) if dates else "not given"
             antibodies = " / ".join(a for a in (cb.antibody1, cb.antibody2) if a) or "none"
             batch_lines.append(
-                f"- Batch {cb.number}: {cb.protocol}; antibodies: {antibodies}; "
-                f"{len(cb.sample_indexes)} sample(s); earliest expected hand-off: {earliest}"
+                f"- Batch {cb.number}: {labels.get(cb.protocol, cb.protocol)}; antibodies: {antibodies}; "
+                f"{plural(len(cb.sample_indexes), 'sample')}; earliest expected hand-off: {earliest}"
             )
         staff_body = (
-            f"{req.owner} submitted request {req.request_name} with {len(req.samples)} sample(s) to clear.\n\n"
+            f"{req.owner} submitted request {req.request_name} with {plural(len(req.samples), 'sample')} to clear.\n\n"
             + "\n".join(batch_lines)
             + f"\n\nClearing queue: {absolute('/clearing/queue')}\n"
         )
@@ -105,7 +107,7 @@ def queue_request_deleted(snapshot: dict, actor: str) -> list[int | None]:
         members.setdefault(m["clearing_batch_number"], []).append(m["sample_name"])
     lines = [
         f"- Clearing batch {b['clearing_batch_number']}: {b['protocol']}; "
-        f"{b['number_in_batch']} sample(s): {', '.join(sorted(members.get(b['clearing_batch_number'], [])))}; "
+        f"{plural(b['number_in_batch'], 'sample')}: {', '.join(sorted(members.get(b['clearing_batch_number'], [])))}; "
         f"clearer: {b['clearer'] or 'not assigned'}"
         for b in batches
     ]

@@ -36,16 +36,17 @@ def queue_run_failed(run: dict, jobs: list[dict]) -> None:
     if run["kind"] in OWN_FAILURE_EMAILS and not run["failure_reason"].startswith("Could not submit"):
         return
     target = f"{run['username']}/{run['request_name']}/{run['sample_name']}"
+    kind = run["kind"].replace("_", " ")
     failed = next((j for j in jobs if is_terminal(j["state"]) and j["state"] != "COMPLETED"), None)
     if run["failure_reason"].startswith("Could not submit"):
         subject = "Could not submit processing jobs"
         body = (
-            f"Run {run['run_id']} ({run['kind']}) for {target} {run['image_resolution']} could not be submitted.\n\n"
+            f"Run {run['run_id']} ({kind}) for {target} {run['image_resolution']} could not be submitted.\n\n"
             f"Error: {run['failure_reason']}\n"
         )
     else:
         subject = f"Processing FAILED: {target} {run['image_resolution']}"
-        lines = [f"Run {run['run_id']} ({run['kind']}), attempt {run['attempt']}: {run['failure_reason']}."]
+        lines = [f"Run {run['run_id']} ({kind}), attempt {run['attempt']}: {run['failure_reason']}."]
         if failed is not None:
             lines += [
                 f"Stage: {failed['step_name']}; Slurm job {failed['slurm_job_id'] or '—'}; state "

@@ -1,7 +1,11 @@
-"""Failing and cancelling runs (processing.md §9.1, §9.3): the rest of the run is cancelled on the cluster,
-the run is marked, hooks update what depends on it, and people are emailed once per run."""
+"""Failing and cancelling runs: the rest of the run is cancelled on the cluster, the run is marked, hooks
+update what depends on it, and people are emailed once per run. `describe_failure` says what went wrong in
+words a researcher reads (no job ids, scheduler states, exit codes or module names: those are for staff)."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from flask import current_app
 
@@ -10,6 +14,84 @@ from lightserv.db import get_schemas
 from lightserv.extensions import db
 
 from .model import is_terminal
+
+#: what a scheduler state means for the step that ended in it
+_STATE_WORDS = {
+    "TIMEOUT": "the {step} step ran out of time",
+    "OUT_OF_MEMORY": "the {step} step ran out of memory",
+    "NODE_FAIL": "a cluster computer broke down during the {step} step",
+    "BOOT_FAIL": "a cluster computer broke down during the {step} step",
+    "DEADLINE": "the cluster stopped the {step} step",
+    "PREEMPTED": "the cluster stopped the {step} step",
+    "REVOKED": "the cluster stopped the {step} step",
+    "CANCELLED": "the {step} step was stopped on the cluster",
+    "UNKNOWN": "the cluster lost track of the {step} step",
+}
+#: the one-sentence error a pipeline stage prints on stderr before exiting with status 2
+_STAGE_ERROR = re.compile(r": error: (.+)$")
+_RAW_PLANE = re.compile(r"Z(\d{4})_UltraII Filter(\d{4})")
+_PATH = re.compile(r"(?:/[^/\s:]+)+/?")
+
+
+def step_words(step_name: str) -> str:
+    """ "registration" for `register`: the stage's name in words."""
+    from lightserv.processing.params import STAGE_LABELS
+
+    return STAGE_LABELS.get(step_name, step_name.replace("_", " "))
+
+
+def stage_error(job: dict) -> str:
+    """The stage's own error sentence from its stderr (any array task), or ""."""
+    if not job.get("slurm_job_id") or not job.get("stderr_path"):
+        return ""
+    root = Path(current_app.config["SETTINGS"].data_root)
+    pattern = job["stderr_path"].replace("%A", job["slurm_job_id"]).replace("%a", "*")
+    for path in sorted(root.glob(pattern)):
+        for line in reversed(path.read_text(errors="replace").splitlines()[-50:]):
+            found = _STAGE_ERROR.search(line)
+            if found:
+                return found.group(1).strip()
+    return ""
+
+
+def _channel_of_filter(run: dict, filter_index: int) -> str:
+    keys = ("username", "request_name", "sample_name", "imaging_request_number", "image_resolution", "ventral_up")
+    rows = (
+        get_schemas().lightsheet.Request.ImagingChannel
+        & {k: run[k] for k in keys if k in run}
+        & {"imspector_channel_index": filter_index}
+    ).to_dicts()
+    return str(rows[0]["channel_name"]) if rows else ""
+
+
+def _plain_error(run: dict, sentence: str) -> str:
+    """A stage's error sentence without file paths; a damaged raw plane is named by plane and channel."""
+    plane = _RAW_PLANE.search(sentence)
+    if plane and ("cannot read" in sentence or "single-plane" in sentence or "single plane" in sentence):
+        channel = _channel_of_filter(run, int(plane.group(2))) or run.get("channel_name") or ""
+        return f"raw plane Z{plane.group(1)}" + (f" of channel {channel}" if channel else "") + " is damaged"
+    return _PATH.sub(lambda m: Path(m.group(0).rstrip("/")).name or m.group(0), sentence)
+
+
+def describe_failure(run: dict, jobs: list[dict]) -> str:
+    """What went wrong in a run, in words: "the registration step ran out of memory", "raw plane Z0012 of
+    channel 488 is damaged". A staff cancel and a failed submission have their own sentences."""
+    if run.get("status") == "cancelled":
+        return "the facility stopped this run"
+    reason = run.get("failure_reason") or ""
+    if reason.startswith("Could not submit"):
+        return "the work could not be handed to the cluster"
+    ended = [j for j in jobs if is_terminal(j["state"]) and j["state"] != "COMPLETED"]
+    failed = next((j for j in ended if j["raw_state"] != "never submitted"), None)
+    if failed is None:
+        return "the work stopped before it finished"
+    step = step_words(failed["step_name"])
+    if failed["state"] in _STATE_WORDS:
+        return _STATE_WORDS[failed["state"]].format(step=step)
+    sentence = stage_error(failed)
+    if sentence:
+        return f"the {step} step stopped: {_plain_error(run, sentence)}"
+    return f"the {step} step stopped with an error"
 
 
 def _cancel_remaining(run_id: int, jobs: list[dict], backend=None) -> None:

@@ -53,8 +53,11 @@ def test_staff_see_three_tables_with_protocol_colours_and_a_legend_of_every_prot
     assert rows_of(html, "in_progress") == ["ana/brains/2"]
     assert sorted(rows_of(html, "pending")) == ["ana/brains/1", "bob/own/1", "bob/rats/1"]
     assert rows_of(html, "complete") == ["ana/brains/3"]
-    assert 'style="--bs-table-bg: #B8C7D9;" data-protocol="udisco"' in html
-    assert 'style="--bs-table-bg: #A4FCFA;" data-protocol="idisco_plus_immuno"' in html
+    # the row colour means state, as in the request list; the protocol is a swatch beside its label
+    assert '<tr class="status-pending" data-protocol="udisco"' in html
+    assert '<tr class="status-progress" data-protocol="udisco"' in html
+    assert '<tr class="status-complete" data-protocol="idisco_plus_immuno"' in html
+    assert '<span class="protocol-swatch" style="background-color:#B8C7D9" aria-hidden="true"></span>uDISCO' in html
     legend = html.split('data-testid="protocol-legend"', 1)[1].split("</ul>", 1)[0]
     for p in PROTOCOLS:
         assert f"background-color:{p.colour}" in legend and htmlmod.escape(p.label) in legend

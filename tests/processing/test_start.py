@@ -237,7 +237,7 @@ def test_a_start_that_cannot_be_submitted_fails_the_request_and_tells_staff(worl
         assert launch([run["run_id"]], ScriptedBackend(fail_submit_at=2)) == []
     pr = pr_row(world)
     assert pr["processing_progress"] == "failed"
-    assert pr["failure_summary"].startswith("1.3x: Could not submit: could not connect")
+    assert pr["failure_summary"] == "1.3x: The work could not be handed to the cluster"
     from .conftest import outbox
 
     subjects = [s for s, _to in outbox(world)]

@@ -83,8 +83,19 @@ def delete_refusal(relation: str | None, clearing_started: bool) -> str | None:
     return None
 
 
+def list_legend(noun: str, staff: bool, only_mine: bool, owners: set[str]) -> str:
+    """The list's heading: staff see every request; others their own, those shared with them, or both."""
+    me = current_user.get_id()
+    if staff and not only_mine:
+        return f"All facility {noun}"
+    if owners and me not in owners:
+        return "Shared with you"
+    return f"Your {noun} and {noun} shared with you" if owners - {me} else f"Your {noun}"
+
+
 def request_actions(row: dict, deletable: bool) -> dict:
-    """The action links of one request (requests.md §4 "Actions"), from the row's relation and counts."""
+    """The action links of one request (requests.md §4 "Actions"), from the row's relation and counts. Only a
+    user who may delete (the owner, an admin) hears why a request cannot be deleted; others see no delete."""
     key = {"username": row["username"], "request_name": row["request_name"]}
     relation = row.get("relation")
     add_imaging = None
@@ -96,6 +107,7 @@ def request_actions(row: dict, deletable: bool) -> dict:
         "add_imaging": add_imaging,
         "can_delete": refusal is None and deletable,
         "delete_refusal": refusal,
+        "may_delete": can(current_user, "request.delete", relation),
     }
 
 
@@ -156,6 +168,7 @@ def request_list():
         flt=flt,
         query=list_query(flt, page_req),
         staff=staff,
+        legend=list_legend("requests", staff, flt.only_mine, {row["username"] for row in page.items}),
         statuses=STATUSES,
         species=SPECIES,
         new_request_url=optional_url("requests.new_request"),
@@ -176,6 +189,7 @@ def sample_list():
         flt=flt,
         query=list_query(flt, page_req),
         staff=staff,
+        legend=list_legend("samples", staff, flt.only_mine, {row["username"] for row in page.items}),
         species=SPECIES,
         clearing_labels=CLEARING_PROGRESS_LABELS,
         imaging_labels=IMAGING_PROGRESS_LABELS,

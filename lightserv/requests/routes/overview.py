@@ -83,6 +83,7 @@ def _actions(req: dict, relation: str | None, data: dict) -> dict:
         else None,
         "can_delete": refusal is None and delete_available(),
         "delete_refusal": refusal,
+        "may_delete": can(current_user, "request.delete", relation),
         "can_manage_access": can(current_user, "request.manage_access", relation),
     }
 
