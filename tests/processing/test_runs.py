@@ -76,6 +76,21 @@ def test_a_failed_stage_fails_the_request_with_a_plain_reason_and_emails_once(ap
     assert "1.3x: The setup step ran out of time" in html and "Ran out of time" in html
 
 
+def test_researchers_read_a_failure_in_words_and_staff_keep_the_scheduler_details(app, client, started, scripted):
+    run = started()
+    settle(app, scripted, run["run_id"], {0: "OUT_OF_MEMORY"})
+    job_id = jobs_of(app, run["run_id"])[0]["slurm_job_id"]
+    staff_run = client.get(f"/processing/run/{run['run_id']}").get_data(as_text=True)
+    assert job_id in staff_run and "Exit code" in staff_run and "State history" in staff_run
+    login(client, "ana")
+    for url in (LOG, f"/processing/run/{run['run_id']}"):
+        page = client.get(url).get_data(as_text=True)
+        assert "The setup step ran out of memory. The facility has been told and is on it." in page, url
+        for detail in (job_id, "Slurm", "Exit code", "OUT_OF_MEMORY", "State history", "Code commit",
+                       "lavision_pipeline", "gench", "regch"):  # fmt: skip
+            assert detail not in page, (url, detail)
+
+
 def test_tiled_stitching_registers_blended_and_per_sheet_stitched_layers_once(app, started, scripted, settings):
     run = started("2x2")
     assert [j["step_name"] for j in jobs_of(app, run["run_id"])][:2] == ["setup", "stitch"]
