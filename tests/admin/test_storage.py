@@ -19,8 +19,10 @@ def test_the_snapshot_matches_statvfs_and_says_all_clear(app, smtp, admins, sett
     from lightserv.admin.storage import take_snapshot
 
     monkeypatch.setattr(settings, "storage_warn_free_tb", 0.0)
-    with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False), app.app_context():
-        row = take_snapshot()
+    with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False):
+        with app.app_context():
+            row = take_snapshot()
+        # the worker's task needs the app (one app context at a time per process): wait outside ours
         ((to, msg),) = smtp.wait_for(1, app=app)
     stats = os.statvfs(settings.data_root)
     assert row["status"] == "ok"
