@@ -19,6 +19,14 @@ BATCH_COLUMNS = (
     "z_step",
 )
 PURPOSES = ("registration", "injection_detection", "probe_detection", "cell_detection", "generic_imaging")
+#: units shown next to each channel-row field (column name -> unit words)
+UNITS = {
+    "zoom_body_magnification": "×",
+    "tiling_scheme": "columns × rows",
+    "tiling_overlap": "fraction of a tile, 0–0.99",
+    "z_step": "µm",
+    "number_of_z_planes": "planes",
+}
 SAMPLE_COLUMNS = (*BATCH_COLUMNS, "number_of_z_planes", "rawdata_subfolder", "numerical_aperture")
 MAX_TILES = {"1.1x": 2, "1.3x": 2, "2x": 4, "4x": 4, "3.6x": 10, "15x": 10}
 NOTES_MAX = 2048
@@ -125,3 +133,19 @@ def _check_sample_columns(raw: dict, v: dict, errors: list[str], for_submit: boo
         if na is not None and not 0 < na <= 1.5:
             errors.append("Numerical aperture must be greater than 0 and at most 1.5.")
         v["numerical_aperture"] = na
+
+
+def purposes_text(row: dict) -> str:
+    """What the researcher wants a channel for, in words: "registration, cell detection"."""
+    return ", ".join(p.replace("_", " ") for p in PURPOSES if row.get(p)) or "no purpose given"
+
+
+def show_requested_orientations(channels: list[dict], requested: dict[tuple[str, str], str], entered: set[str]) -> None:
+    """Each row gets the researcher's output orientation (`requested_orientation`, None without processing).
+    Until imaging staff store a sample's parameters, its dorsal rows show it (sagittal when asked) in place
+    of the stored default; ventral-up rows stay horizontal."""
+    for c in channels:
+        wish = requested.get((c["sample_name"], c["image_resolution"]))
+        c["requested_orientation"] = wish
+        if wish and not c["ventral_up"] and c["sample_name"] not in entered:
+            c["image_orientation"] = wish

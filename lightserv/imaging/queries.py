@@ -163,6 +163,52 @@ def list_batch_channels(key: dict) -> list[dict]:
     )
 
 
+def list_requested_orientations(key: dict) -> dict[tuple[str, str], str]:
+    """(sample, resolution) -> the output orientation the researcher asked for (their first processing
+    request's dorsal row), for the batch's members; resolutions without processing (2x) are absent."""
+    ls = get_schemas().lightsheet
+    fields = ("username", "request_name", "sample_name", "imaging_request_number")
+    members = [{f: m[f] for f in fields} for m in (ls.Request.ImagingBatchSample & key).to_dicts()]
+    rows = (ls.Request.ProcessingResolutionRequest & members & {"ventral_up": 0}).to_dicts(
+        order_by=["sample_name", "image_resolution", "processing_request_number"]
+    )
+    wishes: dict[tuple[str, str], str] = {}
+    for r in rows:
+        wishes.setdefault((r["sample_name"], r["image_resolution"]), r["final_orientation"])
+    return wishes
+
+
+#: events after which a sample's channel rows hold what the imager entered, not the request's defaults
+ENTERED_ACTIONS = ("imaging.sample_saved", "imaging.sample_submitted", "imaging.parameters_applied")
+
+
+def list_entered_samples(key: dict, members: set[str]) -> set[str]:
+    """Which of the batch's `members` have channel parameters that imaging staff stored (Save, Submit, or
+    Apply batch parameters while the sample was pending), from the event log."""
+    from sqlalchemy import select
+
+    from lightserv.extensions import db
+    from lightserv.models import EventLog
+
+    rows = db.session.execute(
+        select(EventLog.action, EventLog.entity_key).where(
+            EventLog.request_username == key["username"],
+            EventLog.request_name == key["request_name"],
+            EventLog.action.in_(ENTERED_ACTIONS),
+        )
+    )
+    entered: set[str] = set()
+    for action, entity in rows:
+        if entity.get("imaging_request_number") != key["imaging_request_number"]:
+            continue
+        if action == "imaging.parameters_applied":
+            if all(entity.get(k) == key[k] for k in ("clearing_batch_number", "imaging_batch_number")):
+                return set(members)
+        elif entity.get("sample_name") in members:
+            entered.add(entity["sample_name"])
+    return entered
+
+
 def get_validation(sample_key: dict) -> dict:
     """`validation_status`, `validation_messages` and `imaging_progress` of one imaging request."""
     ls = get_schemas().lightsheet

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from tests.factories import new_request, sample, submit
+from tests.support.page_audit import shoot_and_audit
 
 pytestmark = pytest.mark.browser
 
@@ -104,7 +105,7 @@ def test_a_clearer_claims_fills_two_steps_with_now_saves_reloads_and_completes(
 
     for n, label in LATER_STEPS:
         form.get_by_role("button", name=f"Now: {label}").click()
-    shoot_at_both_widths(form, artifacts_dir, "clearing-in-progress")
+    shoot_and_audit(form, artifacts_dir, "clearing-in-progress")
     form.get_by_role("button", name="Complete clearing").click()
     form.locator("#complete-dialog.show").wait_for()
     assert dialog.get_by_text("Every step has a time or a reason for skipping it.").is_visible()
@@ -120,22 +121,4 @@ def test_a_clearer_claims_fills_two_steps_with_now_saves_reloads_and_completes(
     cells = record.locator('tr[data-step="butanol_30"]').inner_text().split("\t")
     assert cells[2:] == ["Skipped went straight to 50%", "35 °C water bath"]
     assert form.locator("input:visible, textarea:visible").count() == 0  # nothing to type into any more
-    shoot_at_both_widths(form, artifacts_dir, "clearing-completed")
-
-
-def shoot_at_both_widths(page, artifacts_dir, name: str) -> None:
-    """Full-page screenshots at 1440 and 390 px: nothing scrolls sideways and axe finds nothing serious."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    for width in (1440, 390):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.evaluate("window.scrollTo(0, 0)")  # the summary panel sticks to the top of what is shown
-        page.wait_for_timeout(200)
-        page.screenshot(path=str(artifacts_dir / f"{name}-{width}.png"), full_page=True)
-        overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        assert overflow[0] <= overflow[1], f"{name} at {width} px scrolls sideways ({overflow})"
-        violations = Axe().run(page).response["violations"]
-        serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations
-                   if v["impact"] in ("serious", "critical")]  # fmt: skip
-        assert serious == [], f"{name} at {width} px: {serious}"
-    page.set_viewport_size({"width": 1280, "height": 900})
+    shoot_and_audit(form, artifacts_dir, "clearing-completed")

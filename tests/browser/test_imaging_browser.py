@@ -1,6 +1,8 @@
-"""Tried as a new user would (issue 7): in Chromium an imager claims a batch, applies batch parameters,
-fills two samples, sees a validation error for a deliberately broken folder, fixes it, submits, and
-completes the batch. Validation runs on a real Celery worker. Screenshots go to test-artifacts/."""
+"""Tried as a new user would (issue 7): in Chromium an imager claims a batch, reads what each channel is for,
+copies a raw-data folder, applies batch parameters, fills two samples, sees a validation error for a
+deliberately broken folder (and nothing above it saying it is still validating), fixes it, submits, and
+completes the batch. Validation runs on a real Celery worker. The form fits 1440 and 390 px and axe finds
+nothing serious. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from lib.naming import rawdata_resolution_dir
 from lib.synth import corrupt, make_brain, write_lavision
 from tests.factories import channel, new_request, resolution, sample, submit
 from tests.support import processes
+from tests.support.page_audit import shoot_and_audit
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +84,19 @@ def test_an_imager_claims_applies_fills_fixes_a_broken_folder_and_completes(
     form.wait_for_load_state()
     assert form.locator('[data-testid="imager"]').inner_text() == "ian"
 
+    # what the researcher asked for, units, and the raw-data folder to copy
+    s1 = form.locator("#sample-s1")
+    assert s1.get_by_test_id("channel-488").inner_text() == "488 nm — registration"
+    assert s1.get_by_test_id("channel-647").inner_text() == "647 nm — cell detection"
+    assert s1.get_by_label("Channel 488: image orientation").input_value() == "sagittal"  # as asked
+    assert s1.get_by_label("Channel 488: z step (µm)").is_visible()
+    form.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
+    s1.get_by_role("button", name="Copy the raw-data folder of s1 at 1.3x").click()
+    s1.get_by_text("Copied.").wait_for()
+    copied = form.evaluate("navigator.clipboard.readText()")
+    assert copied.endswith("/ana/brains/s1/imaging_request_1/rawdata/resolution_1.3x/")
+    shoot_and_audit(form, artifacts_dir, "imaging-form")
+
     batch = form.locator("#batch-parameters")
     for w in ("488", "647"):
         batch.get_by_label(f"Channel {w}: z step (µm)").fill("8")
@@ -100,6 +116,7 @@ def test_an_imager_claims_applies_fills_fixes_a_broken_folder_and_completes(
     messages.wait_for(timeout=90_000)
     assert "Sample s2, resolution 1.3x: Channel" in messages.inner_text()
     assert "missing tile [00 x 00]" in messages.inner_text()
+    assert form.get_by_text("Validating").count() == 0  # nothing says the check is still running
     messages.scroll_into_view_if_needed()
     form.screenshot(path=str(artifacts_dir / "imaging-validation-error.png"), full_page=True)
 

@@ -111,3 +111,17 @@ def axe_serious(page) -> list[dict]:
         for v in results.response["violations"]
         if v["impact"] in SERIOUS
     ]
+
+
+def shoot_and_audit(page, artifacts_dir, name: str, widths=(1440, 390)) -> None:
+    """At each width: a full-page screenshot test-artifacts/<name>-<width>.png taken from the top of the page,
+    then the page must not scroll sideways and axe must find nothing serious or critical."""
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate("window.scrollTo(0, 0)")  # sticky panels stick to the top of what is shown
+        page.wait_for_timeout(200)
+        page.screenshot(path=str(artifacts_dir / f"{name}-{width}.png"), full_page=True)
+        assert sideways(page, width) is None
+        found = axe_serious(page)
+        assert found == [], f"{name} at {width} px: {found}"
+    page.set_viewport_size({"width": 1280, "height": 900})

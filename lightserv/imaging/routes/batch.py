@@ -1,4 +1,5 @@
-"""The imaging batch page and its assignment actions (imaging.md §3, §5): claim, start, release."""
+"""The imaging batch page and its assignment actions (imaging.md §3, §5): claim, start, release. The page
+shows each channel's purposes, units on every field, and the researcher's orientation as the default."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from schemas.enums import CLEARING_PROGRESS_LABELS, ORIENTATION
 
 from .. import batch_services, queries
 from ..access import BatchContext, batch_route
+from ..fields import UNITS, purposes_text, show_requested_orientations
 from . import bp
 
 BATCH = "/batch/<username>/<request_name>/<int:clearing_batch>/<int:imaging_request>/<int:imaging_batch>"
@@ -32,6 +34,8 @@ def render_batch(
     samples = queries.list_batch_samples(ctx.key)
     resolutions = queries.list_batch_resolutions(ctx.key)
     channels = queries.list_batch_channels(ctx.key)
+    entered = queries.list_entered_samples(ctx.key, {s["sample_name"] for s in samples})
+    show_requested_orientations(channels, queries.list_requested_orientations(ctx.key), entered)
     done = sum(1 for s in samples if s["imaging_progress"] in ("complete", "skipped"))
     editable = ctx.batch["imaging_progress"] == "in_progress" and ctx.can("imaging.record")
     pending = {s["sample_name"] for s in samples if s["imaging_progress"] == "pending"}
@@ -56,6 +60,8 @@ def render_batch(
             res_microscope={r["image_resolution"]: r["microscope"] for r in resolutions},
             res_notes={(r["sample_name"], r["image_resolution"]): r["notes_for_imager"] for r in resolutions},
             display_root=display_root,
+            units=UNITS,
+            purposes_text=purposes_text,
             posted=posted,
             errors=errors or {},
             warnings=warnings or [],

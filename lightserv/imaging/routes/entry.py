@@ -115,7 +115,8 @@ def submit_sample(ctx: BatchContext, sample_name: str):
     except ImagingError as exc:
         return _refused(ctx, exc, sample_name)
     tasks.queue_validation(member, current_user.get_id())
-    flash(f"Validating raw data of sample {sample_name}…", "info")
+    # no "Validating…" message: the sample's own section shows the validation as it is when the page loads
+    # (still running, failed, or passed), so nothing above it can contradict the result
     return redirect(_sample_url(ctx, sample_name), 303)
 
 
