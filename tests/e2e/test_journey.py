@@ -227,6 +227,8 @@ def imager_images_a_batch(page, artifacts, number: int, sample: str, channels, s
     form.wait_for_load_state()
     batch = form.locator("#batch-parameters")
     for w in channels:
+        # the synthetic microscopes acquire horizontally; the form starts at the researcher's output orientation
+        batch.get_by_label(f"Channel {w}: image orientation").select_option("horizontal")
         batch.get_by_label(f"Channel {w}: tiling scheme (columns × rows, e.g. 2x3)").fill("2x2")
         batch.get_by_label(f"Channel {w}: tiling overlap").fill("0.1")
         batch.get_by_label(f"Channel {w}: z step (µm)").fill("10")
