@@ -115,9 +115,10 @@ def test_a_single_tile_sample_fails_at_registration_and_a_rerun_from_there_compl
     assert "lightserv: Problem processing s1" in subjects
     assert "lightserv: Processing FAILED: ana/brains/s1 1.3x" in subjects
     page = client.get(f"/processing/log/{PR_PATH}").get_data(as_text=True)
-    assert "Registration failed (exit code 2:0)" in page and "Re-run from a stage" in page
+    assert "The registration step stopped: " in page and "Re-run from a stage" in page
+    assert "Register failed (exit code 2:0)" in page  # staff also see the scheduler's side
     queue = client.get("/processing/queue").get_data(as_text=True)
-    assert 'data-testid="queue-attention"' in queue and "Registration failed" in queue
+    assert 'data-testid="queue-attention"' in queue and "The registration step stopped" in queue
 
     # repair the input, re-run from `register` (stage 4): confirmation, then the new attempt
     template.write_bytes(good)
