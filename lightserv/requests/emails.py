@@ -90,6 +90,7 @@ def queue_submitted(req: NewRequest, clearing, submitted_at) -> list[int | None]
 def queue_request_deleted(snapshot: dict, actor: str) -> list[int | None]:
     """requests.md §12 "Request deleted": the clearing staff when any batch had no clearer, and the
     assigned clearer of every batch that had one."""
+    from lightserv.clearing.catalogue import list_protocols
     from lightserv.db import get_schemas
 
     req = snapshot["request"]
@@ -105,8 +106,9 @@ def queue_request_deleted(snapshot: dict, actor: str) -> list[int | None]:
     members: dict[int, list[str]] = {}
     for m in snapshot["clearing_batch_samples"]:
         members.setdefault(m["clearing_batch_number"], []).append(m["sample_name"])
+    labels = {p["protocol"]: p["label"] for p in list_protocols()}
     lines = [
-        f"- Clearing batch {b['clearing_batch_number']}: {b['protocol']}; "
+        f"- Clearing batch {b['clearing_batch_number']}: {labels.get(b['protocol'], b['protocol'])}; "
         f"{plural(b['number_in_batch'], 'sample')}: {', '.join(sorted(members.get(b['clearing_batch_number'], [])))}; "
         f"clearer: {b['clearer'] or 'not assigned'}"
         for b in batches

@@ -223,7 +223,7 @@ def test_empty_folders_are_removed_and_the_clearing_staff_emailed(
     assert to == ["clara@core.example"]
     body = msg.get_content()
     assert "removed from the clearing queue" in body
-    assert "Clearing batch 2: idisco_plus_immuno; 1 sample(s): s2; clearer: not assigned" in body
+    assert "Clearing batch 2: iDISCO+ (immunostaining); 1 sample: s2; clearer: not assigned" in body
     assert (settings.data_root / "ana").is_dir()  # only the request's folder goes
 
 

@@ -196,4 +196,4 @@ def test_emails_reach_the_requester_and_the_clearing_staff(app, make_user, smtp)
     to, msg = by_subject["lightserv: New clearing request: ana/worked"]
     assert to == ["clara@core.example"]
     body = msg.get_content()
-    assert "Batch 2: idisco_plus_immuno; antibodies: anti-cFos 1:1000; 1 sample(s)" in body
+    assert "Batch 2: iDISCO+ (immunostaining); antibodies: anti-cFos 1:1000; 1 sample;" in body
