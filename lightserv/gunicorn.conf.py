@@ -26,6 +26,8 @@ import threading
 import time
 
 wsgi_app = "run:app"
+# threads share the process's one DataJoint connection: app contexts run one at a time (common/threads.py)
+os.environ["LIGHTSERV_SERIAL_APP_CONTEXTS"] = "1"
 bind = "127.0.0.1:" + os.environ.get("PORT", "5000")
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", "2"))

@@ -67,11 +67,18 @@ class SerialAppContext(AppContext):
             _release()
 
 
+#: set by lightserv/gunicorn.conf.py: only threaded web workers serialise their app contexts (a Celery prefork
+#: process runs one task at a time anyway, and the tests' in-thread workers must not wait on the test's context)
+SERIAL_ENV = "LIGHTSERV_SERIAL_APP_CONTEXTS"
+
+
 class SerialFlask(Flask):
-    """Flask whose app contexts (and so requests) run one at a time per process."""
+    """Flask whose app contexts (and so requests) run one at a time per process under threaded gunicorn."""
 
     def app_context(self) -> AppContext:
-        return SerialAppContext(self)
+        if os.environ.get(SERIAL_ENV) == "1":
+            return SerialAppContext(self)
+        return super().app_context()
 
 
 def read_body_first(wsgi_app, limit: int):
