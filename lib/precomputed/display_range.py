@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,9 @@ def display_range(layer_path: Path, budget: int = VOXEL_BUDGET) -> tuple[float, 
     return low, high
 
 
-def _plane(folder: Path, dtype: np.dtype, size: list[int], chunk: list[int], offset: list[int], z: int):
+def _plane(
+    folder: Path, dtype: np.dtype, size: list[int], chunk: list[int], offset: list[int], z: int
+) -> Iterator[np.ndarray]:
     """The values of plane `z` (relative to the voxel offset), chunk by chunk; missing chunks are skipped."""
     z0 = (z // chunk[2]) * chunk[2]
     depth = min(chunk[2], size[2] - z0)

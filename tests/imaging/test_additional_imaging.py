@@ -135,7 +135,10 @@ def test_requester_and_imaging_staff_are_emailed(app, client, login_as, brains, 
     with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False):
         smtp.clear()
         post(client, form({1: [("4x", {"488": ("generic_imaging",)})]}), "submit")
-        wanted = {"lightserv: Additional imaging request received: brains", "lightserv: New imaging request: ana/brains"}
+        wanted = {
+            "lightserv: Additional imaging request received: brains",
+            "lightserv: New imaging request: ana/brains",
+        }
         for count in range(2, 6):  # other emails of the submission may arrive first
             messages = smtp.wait_for(count, app=app)
             if wanted <= {m["Subject"] for _, m in messages}:

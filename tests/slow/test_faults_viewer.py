@@ -75,7 +75,8 @@ def test_healthz_says_when_the_proxy_is_missing_or_down(
     monkeypatch.setattr(viewer_settings, "viewer_proxy_api_url", "")
     resp = client.get("/healthz")
     assert resp.status_code == 503
-    assert resp.get_json()["proxy"].startswith("error: configurable-http-proxy is not configured (VIEWER_PROXY_API_URL)")
+    not_configured = "error: configurable-http-proxy is not configured (VIEWER_PROXY_API_URL)"
+    assert resp.get_json()["proxy"].startswith(not_configured)
 
     # configured but not answering: a fault that names the proxy and its address
     gone = f"http://127.0.0.1:{free_port()}"

@@ -82,11 +82,11 @@ class LocalExecutor:
     def find(self, names: list[str], since: date) -> dict[str, str]:
         """Jobs named exactly one of `names` and submitted on or after `since`: name → job id (the latest
         job of each name)."""
-        found = {}
+        found: dict[str, str] = {}
         for name in checked_names(names):
             job_id = self.store.job_named(name)
             record = self.store.read(job_id) if job_id else None
-            if record and datetime.fromisoformat(record["submitted_at"]).date() >= since:
+            if job_id and record and datetime.fromisoformat(record["submitted_at"]).date() >= since:
                 found[name] = job_id
         return found
 
