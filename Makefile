@@ -45,6 +45,7 @@ test: $(VENV)/.installed-test
 	bash scripts/provision-test.sh
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks viewer-launcher cloudvolume neuroglancer neuroglancer-registration
 	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata lib/proxy lib/pipeline
+	$(VENV)/bin/lint-imports
 	LIGHTSERV_MODE=TEST $(PY) -m pytest
 
 ## make test-slow: the load test (20 users, 5 minutes) and the fault tests (services stopped and restarted).
@@ -73,3 +74,4 @@ bench: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check lightserv lib schemas tests benchmarks viewer-launcher cloudvolume neuroglancer neuroglancer-registration
 	$(VENV)/bin/mypy --strict lib/cluster lib/synth lib/precomputed lib/rawdata lib/proxy lib/pipeline
+	$(VENV)/bin/lint-imports

@@ -7,7 +7,7 @@ page with links to the next and previous pages. The personal token page lives in
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import abort, jsonify, request
 
 from lightserv.common.permissions import STAFF_ROLES, roles_of
 from lightserv.common.status import STATUSES
@@ -16,9 +16,8 @@ from schemas.enums import LAYER_PRODUCT, LAYER_STATUS, RUN_KIND, RUN_STATUS, SPE
 
 from . import queries, serialize
 from .auth import api_request_route, api_route, api_user
+from .blueprint import bp
 from .params import REQUEST_NAME_RE, SAMPLE_NAME_RE, USERNAME_RE, Args
-
-bp = Blueprint("api", __name__)
 
 REQUEST_FILTERS = ("status", "species", "owner", "q", "testing", "mine")
 SAMPLE_FILTERS = ("species", "owner", "q", "testing", "mine")

@@ -10,7 +10,7 @@ from wtforms import SubmitField
 from lightserv.common.permissions import requires
 
 from . import tokens
-from .routes import bp
+from .blueprint import bp
 
 
 class TokenForm(FlaskForm):
