@@ -10,7 +10,7 @@ from lib.storage import measure
 from lightserv.auth.queries import list_staff_emails
 from lightserv.common.audit import utcnow
 from lightserv.common.outbox import dispatch, queue_email
-from lightserv.common.timefmt import to_local
+from lightserv.common.timefmt import format_datetime
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 
@@ -53,7 +53,7 @@ def take_snapshot() -> dict:
     get_schemas().facility.StorageSnapshot.insert1(row, skip_duplicates=True)
     subject = {"ok": "ALL CLEAR", "warning": "WARNING: storage almost full", "error": "ERROR: storage check failed"}
     body = (
-        f"Storage check of {path} at {to_local(now, settings.display_timezone):%m/%d/%Y %I:%M %p}:\n"
+        f"Storage check of {path} at {format_datetime(now, settings.display_timezone)}:\n"
         f"size {row['size_tb']:.2f} TB, used {row['used_tb']:.2f} TB, available {row['avail_tb']:.2f} TB.\n"
         + (f"\n{row['message']}\n" if row["message"] else "")
     )

@@ -67,7 +67,8 @@ def _imaging_lines(batches: list[dict]) -> str:
         resolutions = "; ".join(f"{res} ({', '.join(str(c) for c in channels)})" for res, channels in signature.items())
         lines.append(
             f"- Imaging request {b['imaging_request_number']}, imaging batch {b['imaging_batch_number']}: "
-            f"samples {', '.join(b['samples'])}; resolutions {resolutions or 'none'}"
+            f"{'sample' if len(b['samples']) == 1 else 'samples'} {', '.join(b['samples'])}; "
+            f"resolutions {resolutions or 'none'}"
         )
     return "\n".join(lines)
 

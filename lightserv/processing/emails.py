@@ -24,6 +24,7 @@ PRODUCT_LABELS = {
     "cells": "detected cells",
     "cells_registered": "detected cells in atlas space",
     "corrected": "destriped planes",
+    "raw": "raw planes",
 }
 
 
@@ -68,10 +69,9 @@ def send_complete(pkey: dict) -> None:
         lines.append(f"{rr['image_resolution']}{side}:" + (f" output folder {folder}" if folder else ""))
         rkey = {**pkey, "image_resolution": rr["image_resolution"], "ventral_up": rr["ventral_up"]}
         for layer in (ls.Request.DataLayer & rkey).to_dicts(order_by=["channel_name", "product", "lightsheet"]):
-            lines.append(
-                f"  - channel {layer['channel_name']}: {PRODUCT_LABELS.get(layer['product'], layer['product'])}"
-                f" ({layer['layer_name']})"
-            )
+            sheet = f", {layer['lightsheet']} sheet" if layer["lightsheet"] != "none" else ""
+            product = PRODUCT_LABELS.get(layer["product"], layer["product"])
+            lines.append(f"  - {layer['channel_name']} nm: {product}{sheet}")
     viewer = _viewer_url(pkey)
     body = (
         f"Processing of sample {sample} (request {name}, imaging request {pkey['imaging_request_number']}, "

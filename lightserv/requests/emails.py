@@ -10,6 +10,7 @@ from lightserv.common.outbox import queue_email
 from lightserv.common.timefmt import format_date
 from lightserv.common.urls import absolute
 from lightserv.common.words import plural
+from schemas.enums import ATLAS_LABELS
 
 from .submission import NewRequest
 
@@ -27,12 +28,13 @@ def queue_submitted(req: NewRequest, clearing, submitted_at) -> list[int | None]
     lines = []
     for cb in clearing:
         names = ", ".join(req.samples[i].sample_name for i in cb.sample_indexes)
-        antibodies = " / ".join(a for a in (cb.antibody1, cb.antibody2) if a) or "no antibodies"
+        antibodies = "antibodies: " + (" / ".join(a for a in (cb.antibody1, cb.antibody2) if a) or "none")
         protocol = labels.get(cb.protocol, cb.protocol)
-        lines.append(f"- Clearing batch {cb.number}: {protocol} ({antibodies}); samples: {names}")
+        lines.append(f"- Clearing batch {cb.number}: {protocol}; {antibodies}; samples: {names}")
     for s in req.samples:
         res = ", ".join(
-            f"{r.image_resolution} ({', '.join(c.channel_name for c in r.requested_channels())})" for r in s.resolutions
+            f"{r.image_resolution} ({', '.join(c.channel_name + ' nm' for c in r.requested_channels())})"
+            for r in s.resolutions
         )
         lines.append(f"- Sample {s.sample_name}: imaging at {res}")
     body = (
@@ -148,6 +150,21 @@ def queue_request_folder_kept(owner: str, request_name: str, submitted_stamp: st
     )
 
 
+def queue_data_access_needed(username: str, where: str) -> int | None:
+    """Admins and IT, once per user and group: the owner cannot read their data on the cluster yet (`where`
+    says why, e.g. "is not in the group lightsheet")."""
+    settings = current_app.config["SETTINGS"]
+    recipients = list_staff_emails("facility_admin") + ([settings.it_help_email] if settings.it_help_email else [])
+    return queue_email(
+        "data_access_needed",
+        f"data-group:{username}:{settings.data_group}",
+        recipients,
+        f"Data access needed for {username}",
+        f"{username} submitted a light-sheet request but {where}. Please add {username} to the Unix group "
+        f"{settings.data_group} so they can read their data under {settings.data_root_display or settings.data_root}.",
+    )
+
+
 def queue_access_granted(req: dict, grantee: str, level: str, granted_at) -> int | None:
     """requests.md §12 "Access granted": the grantee, with the level and a link."""
     from lightserv.db import get_schemas
@@ -182,8 +199,9 @@ def queue_additional_processing(req: dict, imaging_request_number: int, created:
     for c in created:
         parts = []
         for r in c["resolutions"]:
-            label = r["image_resolution"] + ("_ventral_up" if r["ventral_up"] else "")
-            parts.append(f"{label} (atlas {r['atlas_name']})" if r["has_registration"] else label)
+            label = r["image_resolution"] + (" ventral up" if r["ventral_up"] else "")
+            atlas = ATLAS_LABELS.get(r["atlas_name"], r["atlas_name"])
+            parts.append(f"{label} (atlas: {atlas})" if r["has_registration"] else label)
         lines.append(
             f"- {c['sample_name']}: processing request {c['processing_request_number']} of imaging request "
             f"{imaging_request_number}: {', '.join(parts)}"

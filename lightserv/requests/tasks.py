@@ -99,9 +99,10 @@ def check_data_group(username: str) -> str:
     """After a submission: is the owner in DATA_GROUP on the cluster host? If not, ask IT and the admins once
     to add them, so they can read their data (requests.md §12, pitfall 112)."""
     from lib.cluster.membership import groups_of
-    from lightserv.auth.queries import list_staff_emails
-    from lightserv.common.outbox import dispatch, queue_email
+    from lightserv.common.outbox import dispatch
     from lightserv.extensions import db
+
+    from .emails import queue_data_access_needed
 
     settings = current_app.config["SETTINGS"]
     if not settings.data_group:
@@ -113,16 +114,8 @@ def check_data_group(username: str) -> str:
         transport.close()
     if groups is not None and settings.data_group in groups:
         return "member"
-    recipients = list_staff_emails("facility_admin") + ([settings.it_help_email] if settings.it_help_email else [])
     where = "has no account on the cluster" if groups is None else f"is not in the group {settings.data_group}"
-    outbox_id = queue_email(
-        "data_access_needed",
-        f"data-group:{username}:{settings.data_group}",
-        recipients,
-        f"Data access needed for {username}",
-        f"{username} submitted a light-sheet request but {where}. Please add {username} to the Unix group "
-        f"{settings.data_group} so they can read their data under {settings.data_root_display or settings.data_root}.",
-    )
+    outbox_id = queue_data_access_needed(username, where)
     db.session.commit()
     dispatch([outbox_id])
     return "missing"
