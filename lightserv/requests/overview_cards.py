@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask import current_app, url_for
+
 from lightserv.common.status import ATTENTION, COMPLETE, PENDING, PROGRESS, Status
 from lightserv.db import get_schemas
 from lightserv.requests.submission import ATLAS_RESOLUTIONS, PURPOSES
@@ -61,6 +63,7 @@ class RequestLine:
     view_label: str = ""
     detail: str = ""  # stage of a running pipeline, reason of a failure
     processing: list[RequestLine] = field(default_factory=list)
+    atlas_links: list[tuple[str, str]] = field(default_factory=list)  # (label, url) of the registration atlases
 
 
 @dataclass
@@ -210,6 +213,20 @@ def _processing_what(sample: str, i: dict, p: dict, orientation: dict) -> list[s
     return lines
 
 
+def _atlas_links(sample: str, i: dict, p: dict, channels: dict) -> list[tuple[str, str]]:
+    """The atlas viewer of each atlas a processing request registers to: only where registration was ordered
+    (a registration channel at an atlas resolution)."""
+    if "viewer.atlas" not in current_app.view_functions:
+        return []
+    names = []
+    for prr in p["resolutions"]:
+        res = prr["image_resolution"]
+        ordered = channels.get((sample, i["imaging_request_number"], res), [])
+        if res in ATLAS_RESOLUTIONS and any(c["registration"] for c in ordered) and prr["atlas_name"] not in names:
+            names.append(prr["atlas_name"])
+    return [(f"Open the {ATLAS_LABELS.get(name, name)}", url_for("viewer.atlas", atlas_name=name)) for name in names]
+
+
 def _processing_detail(p: dict) -> str:
     if p["processing_progress"] == "failed":
         return p.get("failure_summary") or ""
@@ -241,6 +258,7 @@ def _request_lines(sample: dict, cleared: bool, channels: dict, orientation: dic
                     view_url=p.get("view_url"),
                     view_label="View data",
                     detail=_processing_detail(p),
+                    atlas_links=_atlas_links(name, i, p, channels),
                 )
             )
         lines.append(line)

@@ -269,3 +269,17 @@ def test_each_card_shows_what_was_ordered(app, client, make_user):
     assert "1.3x: 488 nm: registration; 647 nm: cell detection" in ordered
     assert "2x: 555 nm: generic imaging" in ordered
     assert "1.3x: Franklin–Paxinos mouse brain atlas, sagittal output" in ordered
+
+
+def test_the_processing_line_links_the_atlas_viewer_only_when_registration_was_ordered(app, client, make_user):
+    make_user("owner")
+    registered = resolution("1.3x", channel("488", "registration"), atlas_name="paxinos")
+    plain = resolution("1.3x", channel("488", "generic_imaging"))
+    submit(app, new_request("owner", "brains", [sample("s1", registered), sample("s2", plain)]))
+    as_user(client, "owner")
+    cards = sample_cards(client)
+    link = re.search(r'<a[^>]*href="([^"]+)"[^>]*data-testid="atlas-link">([^<]+)</a>', cards["s1"])
+    assert link and link.groups() == ("/viewer/atlas/paxinos", "Open the Franklin–Paxinos mouse brain atlas")
+    processing = cards["s1"].split('data-testid="processing-request"', 1)[1]
+    assert 'data-testid="atlas-link"' in processing  # in the processing section, beside its results
+    assert "Processing log" in cards["s2"] and 'data-testid="atlas-link"' not in cards["s2"]  # no registration
