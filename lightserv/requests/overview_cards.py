@@ -200,7 +200,14 @@ def _imaging_what(sample: str, i: dict, channels: dict) -> list[str]:
     ]
 
 
-def _processing_what(sample: str, i: dict, p: dict, orientation: dict) -> list[str]:
+def _registers(sample: str, i: dict, res: str, channels: dict) -> bool:
+    """Registration was ordered at this resolution: an atlas resolution with a registration channel."""
+    ordered = channels.get((sample, i["imaging_request_number"], res), [])
+    return res in ATLAS_RESOLUTIONS and any(c["registration"] for c in ordered)
+
+
+def _processing_what(sample: str, i: dict, p: dict, orientation: dict, channels: dict) -> list[str]:
+    """ "1.3x: Allen atlas (2017), sagittal output"; the atlas only where registration was ordered."""
     lines = []
     for prr in p["resolutions"]:
         res, ventral = prr["image_resolution"], bool(prr["ventral_up"])
@@ -208,7 +215,8 @@ def _processing_what(sample: str, i: dict, p: dict, orientation: dict) -> list[s
         if res in ATLAS_RESOLUTIONS:
             key = (sample, i["imaging_request_number"], p["processing_request_number"], res, ventral)
             atlas = ATLAS_LABELS.get(prr["atlas_name"], prr["atlas_name"])
-            text += f": {atlas}, {orientation.get(key, 'sagittal')} output"
+            output = f"{orientation.get(key, 'sagittal')} output"
+            text += f": {atlas}, {output}" if _registers(sample, i, res, channels) else f": {output}"
         lines.append(text)
     return lines
 
@@ -220,9 +228,7 @@ def _atlas_links(sample: str, i: dict, p: dict, channels: dict) -> list[tuple[st
         return []
     names = []
     for prr in p["resolutions"]:
-        res = prr["image_resolution"]
-        ordered = channels.get((sample, i["imaging_request_number"], res), [])
-        if res in ATLAS_RESOLUTIONS and any(c["registration"] for c in ordered) and prr["atlas_name"] not in names:
+        if _registers(sample, i, prr["image_resolution"], channels) and prr["atlas_name"] not in names:
             names.append(prr["atlas_name"])
     return [(f"Open the {ATLAS_LABELS.get(name, name)}", url_for("viewer.atlas", atlas_name=name)) for name in names]
 
@@ -253,7 +259,7 @@ def _request_lines(sample: dict, cleared: bool, channels: dict, orientation: dic
                     "processing",
                     p["processing_request_number"],
                     _processing_phase(p) if imaged else NOT_STARTED,
-                    _processing_what(name, i, p, orientation),
+                    _processing_what(name, i, p, orientation, channels),
                     log_url=p.get("log_url"),
                     view_url=p.get("view_url"),
                     view_label="View data",
