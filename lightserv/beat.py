@@ -19,6 +19,10 @@ def beat_schedule(settings) -> dict:
             "task": "lightserv.runs.poll_cluster",
             "schedule": timedelta(seconds=settings.slurm_poll_seconds),
         },
+        "relay-tasks": {
+            "task": "lightserv.relay_tasks",
+            "schedule": timedelta(seconds=settings.task_relay_seconds),  # outbox rows the broker has not had
+        },
         "retry-queued-emails": {
             "task": "lightserv.retry_emails",
             "schedule": timedelta(seconds=settings.email_retry_seconds),

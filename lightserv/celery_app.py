@@ -15,10 +15,12 @@ import weakref
 
 from celery import Celery, Task
 from celery.beat import PersistentScheduler
+from celery.exceptions import Retry
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from flask import Flask
 
 from lightserv.beat import beat_schedule
+from lightserv.common import dispatch
 from lightserv.common.redis import redis_for
 
 WORKER_HEARTBEAT_KEY = "lightserv:heartbeat:worker:"
@@ -26,6 +28,12 @@ BEAT_HEARTBEAT_KEY = "lightserv:heartbeat:beat"
 HEARTBEAT_SECONDS = 10
 HEARTBEAT_TTL = 45
 log = logging.getLogger(__name__)
+#: the modules whose tasks the outbox relays by name
+TASK_MODULES = (
+    "lightserv.admin.tasks", "lightserv.clearing.tasks", "lightserv.common.tasks", "lightserv.imaging.tasks",
+    "lightserv.notifications.tasks", "lightserv.processing.tasks", "lightserv.requests.tasks", "lightserv.runs.tasks",
+    "lightserv.viewer.tasks",
+)  # fmt: skip
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -34,7 +42,19 @@ def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
             with app.app_context():
-                return self.run(*args, **kwargs)
+                task_id = None if self.request.is_eager else self.request.id  # eager: inside the relay
+                if dispatch.already_done(task_id):  # a second copy of relayed work that finished
+                    log.info("%s %s already done, skipped", self.name, task_id)
+                    return None
+                try:
+                    result = self.run(*args, **kwargs)
+                except Retry:
+                    raise
+                except Exception as exc:
+                    dispatch.mark_finished(task_id, f"{type(exc).__name__}: {exc}")
+                    raise
+                dispatch.mark_finished(task_id)
+                return result
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.conf.update(
@@ -50,11 +70,13 @@ def celery_init_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         beat_schedule=beat_schedule(settings),
+        imports=TASK_MODULES,  # every worker knows every task the outbox may name
         timezone=settings.display_timezone,
         enable_utc=True,
         worker_hijack_root_logger=False,
     )
     celery_app.set_default()
+    dispatch.init_app(app)
     _flask_apps.add(app)
     app.extensions["celery"] = celery_app
     app.extensions["celery_redis_url"] = settings.redis_url
@@ -95,35 +117,6 @@ def _start_worker_heartbeat(sender=None, **_):
 @worker_shutdown.connect
 def _stop_worker_heartbeat(**_):
     _stop.set()
-
-
-def delay_after_commit(task, *args, what: str, request_key: tuple[str, str] | None = None) -> bool:
-    """Queue `task(*args)` for work that is already committed. When the broker (Redis) is down the web request
-    must not fail (its work is saved): the miss is logged and written to the event log for admins, and False is
-    returned."""
-    from kombu.exceptions import OperationalError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    try:
-        task.delay(*args)
-        return True
-    except (OperationalError, RedisConnectionError, RedisTimeoutError) as exc:
-        log.error("%s was not queued, the broker is unavailable: %s", what, exc)
-        from lightserv.common.audit import record_event
-        from lightserv.extensions import db
-
-        record_event(
-            "background.not_queued",
-            "task",
-            {"task": task.name},
-            f"{what} was not started: the task queue (Redis) was unavailable",
-            actor=None,
-            request_key=request_key,
-            after={"args": list(args)},
-        )
-        db.session.commit()
-        return False
 
 
 _flask_apps: weakref.WeakSet = weakref.WeakSet()

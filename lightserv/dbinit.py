@@ -79,6 +79,11 @@ def _clearing_step_skipped(app: Flask) -> None:
         )
 
 
+def _task_outbox(app: Flask) -> None:
+    """0007: the outbox of background tasks (`task_outbox`); `db.create_all` above makes the table, this step
+    marks deployments that have it."""
+
+
 #: Ordered, idempotent migration steps (data-model.md §9). Append; never edit or reorder.
 MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0001_initial", _initial),
@@ -87,6 +92,7 @@ MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0004_login_sessions", _login_sessions),
     ("0005_fast_lists", _fast_lists),
     ("0006_clearing_step_skipped", _clearing_step_skipped),
+    ("0007_task_outbox", _task_outbox),
 ]
 
 

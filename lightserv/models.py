@@ -152,6 +152,34 @@ class EmailOutbox(db.Model):
     request_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+#: a background task's outbox row: waiting to reach the broker, handed to it, finished, or failed in its task
+TASK_OUTBOX_STATUS = ("pending", "sent", "done", "failed")
+
+
+class TaskOutbox(db.Model):
+    """One piece of background work for Celery, written in the transaction of the change that causes it; the
+    relay (lightserv.common.dispatch) hands it to the broker, the worker marks it done."""
+
+    __tablename__ = "task_outbox"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime6, nullable=False, default=utcnow)
+    task_name: Mapped[str] = mapped_column(String(128), nullable=False)  # the Celery task's registered name
+    args: Mapped[list] = mapped_column(JSON, nullable=False)  # its positional arguments (keys, never objects)
+    dedupe_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)  # one row per event
+    status: Mapped[str] = mapped_column(
+        Enum(*TASK_OUTBOX_STATUS, name="task_outbox_status"), nullable=False, default="pending"
+    )
+    not_before: Mapped[dt.datetime] = mapped_column(DateTime6, nullable=False, default=utcnow)  # UTC, a delay
+    sends: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)  # times handed to the broker
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime6, nullable=True)  # UTC, last hand-over
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime6, nullable=True)  # UTC, task done/failed
+    last_error: Mapped[str] = mapped_column(String(1024), nullable=False, default="")
+    what: Mapped[str] = mapped_column(String(255), nullable=False, default="")  # the work in words
+    request_username: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    request_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    __table_args__ = (Index("ix_task_outbox_status_due", "status", "not_before"),)
+
+
 class ViewerLink(db.Model):
     """A persistent description of what to show in Neuroglancer (viewer.md §8)."""
 

@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     # --- background work --------------------------------------------------------------------------
     slurm_poll_seconds: int = 60
     email_retry_seconds: int = 300
+    task_relay_seconds: int = 5  # how often beat hands waiting outbox tasks to the broker
     clearing_reminder_seconds: int = 86400
     imaging_reminder_seconds: int = 86400
     processing_reminder_seconds: int = 86400

@@ -79,8 +79,10 @@ def dispatch(ids: Iterable[int | None]) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
+    from lightserv.common.dispatch import relay_pending
     from lightserv.common.tasks import send_email
 
+    relay_pending()  # the background tasks written in the same commit
     pending = [outbox_id for outbox_id in ids if outbox_id is not None]
     for n, outbox_id in enumerate(pending):
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import outbox
+from . import dispatch, outbox
 
 
 @shared_task(
@@ -23,3 +23,9 @@ def retry_emails() -> int:
     for outbox_id in ids:
         send_email.delay(outbox_id)
     return len(ids)
+
+
+@shared_task(name="lightserv.relay_tasks", soft_time_limit=60, time_limit=90)
+def relay_tasks() -> int:
+    """Hand the outbox's waiting background tasks to the broker; returns how many were sent."""
+    return len(dispatch.relay().keys)

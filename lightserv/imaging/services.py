@@ -117,15 +117,14 @@ def request_additional_imaging(
 
 
 def _after(req: dict, chosen: list[SampleWish], number: int, self_imaging: bool, batch_of: dict) -> None:
+    from lightserv.common.dispatch import enqueue
     from lightserv.common.outbox import dispatch
-    from lightserv.requests.tasks import create_imaging_folders
 
     from .emails import queue_additional_imaging
 
     ids = queue_additional_imaging(req, chosen, number, self_imaging, batch_of)
-    db.session.commit()
-    dispatch(ids)
-    create_imaging_folders.delay(
+    enqueue(
+        "lightserv.requests.create_imaging_folders",
         [
             (
                 req["username"],
@@ -135,6 +134,11 @@ def _after(req: dict, chosen: list[SampleWish], number: int, self_imaging: bool,
                 [(r.image_resolution, False) for r in s.resolutions],
             )
             for s in chosen
-        ]
+        ],
+        key=f"imaging-folders:{req['username']}/{req['request_name']}:{req.get('submitted_at', '')}:{number}",
+        what="Creating the imaging folders",
+        request_key=(req["username"], req["request_name"]),
     )
+    db.session.commit()
+    dispatch(ids)
     current_app.logger.info("additional imaging request %s for %s/%s", number, req["username"], req["request_name"])

@@ -37,13 +37,24 @@ def actor_key(member: dict) -> str:
 
 
 def queue_validation(member: dict, actor: str) -> None:
-    """Called after the submit commits: mark the validation alive while it waits, then queue it."""
+    """Called after the submit commits: mark the validation alive while it waits, then queue it. While Redis is
+    down the validation waits in the outbox; without its heartbeat `recover_validations` may queue a second
+    copy, which finds the first's lock or result and does nothing."""
+    import logging
+
+    import redis as redis_lib
+
+    from lightserv.common.dispatch import enqueue
     from lightserv.common.redis import get_redis
 
-    redis = get_redis()
-    redis.set(actor_key(member), actor, ex=7 * 86400)  # who submitted, for a re-queued copy
-    redis.set(heartbeat_key(member), actor, ex=QUEUED_TTL)
-    validate_sample.delay(member, actor)
+    try:
+        redis = get_redis()
+        redis.set(actor_key(member), actor, ex=7 * 86400)  # who submitted, for a re-queued copy
+        redis.set(heartbeat_key(member), actor, ex=QUEUED_TTL)
+    except redis_lib.RedisError as exc:
+        logging.getLogger(__name__).warning("validation of %s queued without its heartbeat: %s", member, exc)
+    enqueue("lightserv.imaging.validate_sample", member, actor, committed=True, what="Validating the raw data",
+            request_key=(member["username"], member["request_name"]))  # fmt: skip
 
 
 @shared_task(name="lightserv.imaging.validate_sample", soft_time_limit=3000, time_limit=3300)
@@ -110,7 +121,11 @@ def start_followups(member: dict, actor: str) -> None:
         logging.getLogger(__name__).warning(
             "raw conversions of %s wait for a writable DATA_ROOT: %s", _member_id(member), exc
         )
-        start_conversions.apply_async((member, actor, since.isoformat()), countdown=STORAGE_RETRY_SECONDS)
+        from lightserv.common.dispatch import enqueue
+
+        enqueue("lightserv.imaging.start_conversions", member, actor, since.isoformat(), committed=True,
+                countdown=STORAGE_RETRY_SECONDS, key=f"start-conversions:{_member_id(member)}:{since.isoformat()}",
+                what="Starting the raw-data conversions")  # fmt: skip
 
 
 @shared_task(
@@ -144,6 +159,7 @@ def recover_validations() -> int:
 
 def recover_lost_validations() -> int:
     from lightserv.common.audit import record_event
+    from lightserv.common.dispatch import enqueue
     from lightserv.common.redis import get_redis
     from lightserv.db import get_schemas
 
@@ -174,7 +190,8 @@ def recover_lost_validations() -> int:
                          request_key=(member["username"], member["request_name"]))  # fmt: skip
             actor = redis.get(actor_key(member)) or "system"
             redis.set(heartbeat_key(member), actor, ex=QUEUED_TTL)
-            validate_sample.delay(member, actor)
+            enqueue("lightserv.imaging.validate_sample", member, actor, what="Validating the raw data (re-queued)",
+                    request_key=(member["username"], member["request_name"]))  # fmt: skip
     from lightserv.extensions import db
 
     db.session.commit()

@@ -284,17 +284,16 @@ def request_additional_processing(
 
 
 def _after(req: dict, number: int, created: list[dict]) -> None:
-    """After the commit: emails through the outbox, then the output folders in a Celery task."""
+    """After the commit: the emails and the output folders' task, both through their outboxes."""
+    from lightserv.common.dispatch import enqueue
     from lightserv.common.outbox import dispatch
     from lightserv.requests.emails import queue_additional_processing
-    from lightserv.requests.tasks import create_processing_folders
 
     signature = ",".join(f"{c['sample_name']}={c['processing_request_number']}" for c in created)
     dedupe = f"{number}:{hashlib.sha1(signature.encode(), usedforsecurity=False).hexdigest()[:16]}"
     ids = queue_additional_processing(req, number, created, dedupe)
-    db.session.commit()
-    dispatch(ids)
-    create_processing_folders.delay(
+    enqueue(
+        "lightserv.requests.create_processing_folders",
         [
             (
                 req["username"],
@@ -305,5 +304,10 @@ def _after(req: dict, number: int, created: list[dict]) -> None:
                 [(r["image_resolution"], r["ventral_up"]) for r in c["resolutions"]],
             )
             for c in created
-        ]
+        ],
+        key=f"processing-folders:{req['username']}/{req['request_name']}:{req.get('submitted_at', '')}:{dedupe}",
+        what="Creating the processing folders",
+        request_key=(req["username"], req["request_name"]),
     )
+    db.session.commit()
+    dispatch(ids)

@@ -405,19 +405,18 @@ def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.da
 
     for username in {req.owner, submitter}:
         ensure_user(username, actor=submitter)
-    from .tasks import create_imaging_folders
+    from lightserv.common.dispatch import enqueue
 
     folder_jobs = [
         (req.owner, req.request_name, s.sample_name, 1, [(r.image_resolution, False) for r in s.resolutions])
         for s in req.samples
     ]
     ids = emails.queue_submitted(req, clearing, submitted_at)
-    db.session.commit()
-    dispatch(ids)  # the request is saved: a broker outage must not fail the page (emails stay in the outbox)
-    from lightserv.celery_app import delay_after_commit
-
-    from .tasks import check_data_group
-
     key = (req.owner, req.request_name)
-    delay_after_commit(create_imaging_folders, folder_jobs, what="Creating the imaging folders", request_key=key)
-    delay_after_commit(check_data_group, req.owner, what="The data-group check", request_key=key)
+    event = f"{req.owner}/{req.request_name}:{submitted_at.isoformat()}"
+    enqueue("lightserv.requests.create_imaging_folders", folder_jobs, key=f"imaging-folders:{event}",
+            what="Creating the imaging folders", request_key=key)  # fmt: skip
+    enqueue("lightserv.requests.check_data_group", req.owner, key=f"data-group:{event}", what="The data-group check",
+            request_key=key)  # fmt: skip
+    db.session.commit()
+    dispatch(ids)  # the request is saved: a broker outage must not fail the page (emails and tasks wait)

@@ -115,16 +115,18 @@ def _snapshot(ls, key: dict, request_row: dict) -> dict:
 
 
 def _after_delete(snapshot: dict, actor: str) -> None:
+    from lightserv.common.dispatch import enqueue
     from lightserv.common.outbox import dispatch
 
     from .emails import queue_request_deleted
-    from .tasks import remove_request_folders
 
     req = snapshot["request"]
     ids = queue_request_deleted(snapshot, actor)
+    folders = (req["username"], req["request_name"], req["submitted_at"].isoformat())
+    enqueue("lightserv.requests.remove_request_folders", *folders, key="remove-folders:" + "/".join(folders),
+            what="Removing the request's folders")  # fmt: skip
     db.session.commit()
     dispatch(ids)
-    remove_request_folders.delay(req["username"], req["request_name"], req["submitted_at"].isoformat())
 
 
 # ---------------------------------------------------------------------------------------------------

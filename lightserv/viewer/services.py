@@ -14,9 +14,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from lightserv.common.audit import record_event, utcnow
-from lightserv.common.redis import get_redis
+from lightserv.common.dispatch import enqueue, relay_pending
 from lightserv.extensions import db
 from lightserv.models import ViewerLink, ViewerSession
+from lightserv.runs.locks import redis_lock
 
 from .groups import VARIANT_OF_SPACE, link_title
 
@@ -91,7 +92,11 @@ def start_session(link: ViewerLink, owner: str) -> ViewerSession:
     settings = current_app.config["SETTINGS"]
     space = (link.spec.get("group") or {}).get("space", "full")
     to_stop: list[str] = []
-    with get_redis().lock(SLOTS_LOCK, timeout=30, blocking_timeout=15):
+    # while Redis is down the caps are kept without the lock (a race may start one session too many); the
+    # launch waits in the outbox until the worker is back
+    with redis_lock(SLOTS_LOCK, 30, wait=15, if_unreachable=True) as held:
+        if not held:
+            raise ViewerBusy(BUSY_MESSAGE)
         running = [s for s in live_sessions() if s.status != "stopping"]
         mine = sorted((s for s in running if s.owner == owner), key=_activity)
         excess = len(mine) - settings.viewer_max_sessions_per_user + 1
@@ -116,12 +121,11 @@ def start_session(link: ViewerLink, owner: str) -> ViewerSession:
             error_message="",
         )
         db.session.add(session)
+        for sid in to_stop:
+            enqueue("lightserv.viewer.stop_session", sid, "user", key=f"viewer.stop:{sid}", what="Stopping a viewer")
+        enqueue("lightserv.viewer.launch_session", session.id, key=f"viewer.launch:{session.id}", what="Viewer start")
         db.session.commit()
-    from .tasks import launch_session, stop_session
-
-    for sid in to_stop:
-        stop_session.delay(sid, "user")
-    launch_session.delay(session.id)
+    relay_pending()
     return session
 
 
@@ -153,10 +157,9 @@ def request_stop(session: ViewerSession, reason: str) -> bool:
         return False
     if session.status != "stopping":
         session.status = "stopping"
-        db.session.commit()
-    from .tasks import stop_session
-
-    stop_session.delay(session.id, reason)
+    enqueue("lightserv.viewer.stop_session", session.id, reason, key=f"viewer.stop:{session.id}", what="Viewer stop")
+    db.session.commit()
+    relay_pending()
     return True
 
 
