@@ -16,6 +16,21 @@ def get_account(username: str) -> Account | None:
     return db.session.get(Account, username)
 
 
+def list_assignable(role: str, owner: str, owner_too: bool) -> list[str]:
+    """Who an admin may assign a team's batch to: the active holders of the team's staff `role` and active
+    admins, and the request's `owner` when they do that work themselves (`owner_too`)."""
+    staff = set(
+        db.session.scalars(
+            select(RoleGrant.username)
+            .join(Account, Account.username == RoleGrant.username)
+            .where(RoleGrant.role.in_([role, "facility_admin"]), Account.active.is_(True))
+        )
+    )
+    if owner_too:
+        staff.add(owner)
+    return sorted(staff)
+
+
 def list_staff_emails(role: str) -> list[str]:
     """Emails of everyone holding `role` (admins hold every staff role), from stored user rows."""
     from lightserv.db import get_schemas

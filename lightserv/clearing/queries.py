@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from lightserv.auth.queries import list_assignable
 from lightserv.common.keyed_page import KeyedSource, all_of, keyed_page
 from lightserv.common.pagination import Page, PageRequest
 from lightserv.common.sql import query, search_page
 from lightserv.db import get_schemas
 from lightserv.extensions import db
-from lightserv.models import Account, EventLog, RoleGrant
+from lightserv.models import EventLog
+from lightserv.workflow.queue import QueueFilter as BaseQueueFilter
 
 QUEUE_TABLES = ("in_progress", "pending", "complete")
 #: ?sort= key -> column of the queue rows (`_QUEUE_COLUMNS` says where each comes from)
@@ -47,11 +49,8 @@ _QUEUE_COLUMNS = {
 
 
 @dataclass(frozen=True)
-class QueueFilter:
-    only_mine: bool = False
-    protocol: str = ""
-    owner: str = ""
-    unassigned: bool = False  # only batches nobody holds (the home page's work waiting to be claimed)
+class QueueFilter(BaseQueueFilter):
+    protocol: str = ""  # one clearing protocol; "": all
 
 
 def list_queue(progress: str, viewer: str, sees_all: bool, flt: QueueFilter, page: PageRequest) -> Page:
@@ -106,17 +105,8 @@ def get_entries(key: dict) -> tuple[dict[str, dict], dict[str, dict]]:
 
 def list_clearer_candidates(owner: str, self_clearing: bool) -> list[str]:
     """Who an admin may assign a batch to: active clearing staff and admins, or the owner of a
-    self-clearing request (clearing.md §1)."""
-    staff = set(
-        db.session.scalars(
-            select(RoleGrant.username)
-            .join(Account, Account.username == RoleGrant.username)
-            .where(RoleGrant.role.in_(["clearing_staff", "facility_admin"]), Account.active.is_(True))
-        )
-    )
-    if self_clearing:
-        staff.add(owner)
-    return sorted(staff)
+    self-clearing request."""
+    return list_assignable("clearing_staff", owner, self_clearing)
 
 
 def get_user_email(username: str) -> str:

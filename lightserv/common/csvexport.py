@@ -85,25 +85,3 @@ def csv_response(filename: str, header: list[str], chunks: Iterable[Iterable[lis
         headers={"Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"},
     )
 
-
-def queue_table_csv(
-    area: str,
-    queries,  # the area's queries module: QUEUE_TABLES (or TABLE_NAMES), QUEUE_SORTS, QUEUE_DEFAULT_SORT
-    tables: Iterable[str],
-    list_table: Callable[[str], Callable[[PageRequest], Page]],
-    header: list[str],
-    row: Callable[[dict], list],
-) -> Response:
-    """One table of a staff queue (clearing, imaging, processing) as CSV: `?table=` chosen among `tables`
-    (400 otherwise), the page's own sort from the query string, every page of `list_table(table)`."""
-    from flask import abort, request
-
-    from lightserv.common.pagination import parse_page_request
-
-    names = tuple(tables)
-    table = request.args.get("table", "")
-    if table not in names:
-        abort(400, f"Choose a table: {', '.join(names)}.")
-    first = parse_page_request(queries.QUEUE_SORTS, queries.QUEUE_DEFAULT_SORT[table])
-    chunks = ([row(r) for r in rows] for rows in pages(list_table(table), first))
-    return csv_response(f"lightserv-{area}-{table}.csv", header, chunks)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lightserv.auth.queries import list_assignable
 from lightserv.common.keyed_page import KeyedSource, all_of, keyed_page
 from lightserv.common.pagination import Page, PageRequest
 from lightserv.common.sql import query
 from lightserv.db import get_schemas
+from lightserv.workflow.queue import QueueFilter as BaseQueueFilter
 from schemas.enums import MICROSCOPE_LABELS
 
 QUEUE_TABLES = ("in_progress", "ready", "waiting", "complete")
@@ -61,11 +63,8 @@ _QUEUE_COLUMNS = {
 
 
 @dataclass(frozen=True)
-class QueueFilter:
-    only_mine: bool = False
+class QueueFilter(BaseQueueFilter):
     microscope: str = ""  # "lavision" / "smartspim" / ""
-    owner: str = ""
-    unassigned: bool = False  # only batches nobody holds (the home page's work waiting to be claimed)
 
 
 def microscope_label(microscopes: str | None) -> str:
@@ -249,21 +248,7 @@ def list_raw_layers(sample_key: dict) -> dict[tuple[str, str, int, str], str]:
 def list_imager_candidates(owner: str, self_imaging: bool) -> list[str]:
     """Who an admin may assign an imaging batch to: active imaging staff and admins, or the owner of a
     self-imaging request."""
-    from sqlalchemy import select
-
-    from lightserv.extensions import db
-    from lightserv.models import Account, RoleGrant
-
-    staff = set(
-        db.session.scalars(
-            select(RoleGrant.username)
-            .join(Account, Account.username == RoleGrant.username)
-            .where(RoleGrant.role.in_(["imaging_staff", "facility_admin"]), Account.active.is_(True))
-        )
-    )
-    if self_imaging:
-        staff.add(owner)
-    return sorted(staff)
+    return list_assignable("imaging_staff", owner, self_imaging)
 
 
 def get_user_email(username: str) -> str:

@@ -1,5 +1,5 @@
 """The processing queue (processing.md §2): which table each processing request is in, who sees it, the
-follow-up shading, sorting and paging in SQL, and the links of each action."""
+follow-up badge, row colours by state, sorting and paging in SQL, and the links of each action."""
 
 from __future__ import annotations
 
@@ -104,14 +104,14 @@ def test_tables_sort_and_page_in_sql(queue_world, client, monkeypatch):
     def one_per_page(*args, **kwargs):
         return original(*args, **{**kwargs, "per_page": 1})
 
-    monkeypatch.setattr("lightserv.processing.routes.queue.parse_page_request", one_per_page)
+    monkeypatch.setattr("lightserv.workflow.queue.parse_page_request", one_per_page)
     page1 = client.get("/processing/queue?table=ready&sort=owner&direction=asc&page=1").get_data(as_text=True)
     page2 = client.get("/processing/queue?table=ready&sort=owner&direction=asc&page=2").get_data(as_text=True)
     assert table_rows(page1, "ready") == ["ana/brains/s2/1/1"] and "Page 1 of 2" in page1
     assert table_rows(page2, "ready") == ["bob/other/b1/1/1"]
 
 
-def test_follow_up_imaging_requests_are_shaded_grey_with_a_badge(app, client, make_user):
+def test_follow_up_imaging_requests_carry_a_badge_and_rows_the_colour_of_their_state(app, client, make_user):
     from lightserv.imaging.services import request_additional_imaging
 
     make_user("ana")
@@ -130,7 +130,8 @@ def test_follow_up_imaging_requests_are_shaded_grey_with_a_badge(app, client, ma
     html = client.get("/processing/queue").get_data(as_text=True)
     assert table_rows(html, "waiting") == ["ana/brains/s1/2/1"]
     row = re.search(r'<tr [^>]*data-pr="ana/brains/s1/2/1".*?</tr>', html, re.S).group(0)
-    assert "#E0E0E0" in row and "follow-up" in row
+    # the row colour is the state of its table, as in the lists; the badge says it is a follow-up
+    assert row.startswith('<tr class="status-pending"') and "#E0E0E0" not in row and "follow-up" in row
     first = re.search(r'<tr [^>]*data-pr="ana/brains/s1/1/1".*?</tr>', html, re.S).group(0)
-    assert "#E0E0E0" not in first and "follow-up" not in first
+    assert first.startswith('<tr class="status-pending"') and "follow-up" not in first
     assert 'data-testid="legend"' in html

@@ -1,52 +1,51 @@
-"""The imaging queue (imaging.md §2): four tables, each sorted and paginated in SQL."""
+"""The imaging queue and its CSV: four tables of batches, each sorted and paginated in SQL; imaging staff and
+admins see every batch, a self-imager their own."""
 
 from __future__ import annotations
 
-from flask import render_template, request
-from flask_login import current_user
-
-from lightserv.common.pagination import PageRequest, parse_page_request
-from lightserv.common.permissions import can
-from schemas.enums import CLEARING_PROGRESS_LABELS
+from lightserv.workflow import queue as wq
+from schemas.enums import CLEARING_PROGRESS_LABELS, MICROSCOPE_LABELS
 
 from .. import queries
 from ..access import queue_route
 from . import bp
 
-TABLES = (
-    ("in_progress", "Being imaged", "Continue imaging"),
-    ("ready", "Ready to image", "Open"),
-    ("waiting", "Waiting for clearing", ""),
-    ("complete", "Imaged", "View"),
+
+def _microscopes() -> wq.Choice:
+    return ("microscope", "Microscope", "All microscopes", [(m, MICROSCOPE_LABELS[m]) for m in queries.MICROSCOPES])
+
+
+QUEUE = wq.Queue(
+    area="imaging",
+    title="Imaging queue",
+    nouns=("batch", "batches"),
+    own_note=("own-batches-note", "You see the batches you image yourself."),
+    tables=(
+        wq.Table("in_progress", "Being imaged", "Continue imaging", "progress"),
+        wq.Table("ready", "Ready to image", "Open", "pending"),
+        wq.Table("waiting", "Waiting for clearing", "", "pending"),
+        wq.Table("complete", "Imaged", "View", "complete"),
+    ),
+    columns=(
+        wq.SUBMITTED,
+        wq.REQUEST,
+        wq.OWNER,
+        wq.Column("Microscope", "microscope", "microscope_label", "microscope", testid="microscope"),
+        wq.Column("Resolutions", "resolutions", "resolutions", "resolutions"),
+        wq.Column("Clearing batch", "clearing_batch", "clearing_batch_number", "clearing_batch"),
+        wq.Column("Imaging request", "imaging_request", "imaging_request_number", "imaging_request"),
+        wq.Column("Imaging batch", "imaging_batch", "imaging_batch_number", "imaging_batch"),
+        wq.Column("Samples", "samples", "number_in_imaging_batch", "samples", "own"),
+        wq.Column("", None, "samples_done", "samples_done"),
+        wq.person("Clearer", "clearer", tables=("waiting",)),
+        wq.Column("Clearing progress", "clearing_progress", "clearing_progress", "clearing_progress", "label",
+                  ("waiting",), labels=CLEARING_PROGRESS_LABELS),
+        wq.person("Imager", "imager"),
+        wq.SPECIES,
+        wq.completed("complete"),
+    ),  # fmt: skip
+    queries=queries,
+    filter=queries.QueueFilter,
+    choice=_microscopes,
 )
-
-
-@bp.route("/queue")
-@queue_route
-def queue():
-    viewer = current_user.get_id()
-    sees_all = can(current_user, "imaging.open_queue")  # by role; otherwise a self-imager: own batches only
-    microscope = request.args.get("microscope", "")
-    flt = queries.QueueFilter(
-        only_mine=request.args.get("mine") == "1",
-        microscope=microscope if microscope in queries.MICROSCOPES else "",
-        owner=request.args.get("owner", "")[:32],
-    )
-    active = request.args.get("table", "")
-    tables = []
-    for name, title, action_label in TABLES:
-        default = queries.QUEUE_DEFAULT_SORT[name]
-        if name == active:
-            page_req = parse_page_request(queries.QUEUE_SORTS, default)
-        else:
-            page_req = PageRequest(page=1, per_page=50, sort=default, direction="desc")
-        page = queries.list_queue(name, viewer, sees_all, flt, page_req)
-        tables.append(dict(name=name, title=title, action_label=action_label, page=page))
-    return render_template(
-        "imaging/queue.html",
-        tables=tables,
-        flt=flt,
-        sees_all=sees_all,
-        owners=queries.list_batch_owners(viewer, sees_all),
-        clearing_labels=CLEARING_PROGRESS_LABELS,
-    )
+wq.add_queue_routes(bp, QUEUE, queue_route)

@@ -1,35 +1,51 @@
-"""The processing queue (processing.md §2): six tables, each sorted and paginated in SQL. Staff see every
+"""The processing queue and its CSV: six tables, each sorted and paginated in SQL. Staff see every
 processing request; others see those of requests they may view."""
 
 from __future__ import annotations
 
-from flask import render_template, request
-from flask_login import current_user
-
-from lightserv.common.pagination import PageRequest, parse_page_request
 from lightserv.common.permissions import STAFF_ROLES, login_required, roles_of
 from lightserv.common.status import PROCESSING_PROGRESS_LABELS
+from lightserv.workflow import queue as wq
 
 from .. import queries
 from . import bp
 
+#: the colour of each table's rows; empty tables are left out except "Ready to process"
+STATES = {"attention": "attention", "running": "progress", "flatfield": "progress", "ready": "pending",
+          "waiting": "pending", "processed": "complete"}  # fmt: skip
 
-@bp.route("/queue")
-@login_required
-def queue():
-    viewer = current_user.get_id()
-    sees_all = bool(roles_of(current_user) & STAFF_ROLES)
-    active = request.args.get("table", "")
-    tables = []
-    for name, title, action_label in queries.QUEUE_TABLES:
-        default = queries.QUEUE_DEFAULT_SORT[name]
-        if name == active:
-            page_req = parse_page_request(queries.QUEUE_SORTS, default)
-        else:
-            page_req = PageRequest(page=1, per_page=50, sort=default, direction="desc")
-        page = queries.list_queue(name, viewer, sees_all, page_req)
-        if page.total or name == "ready":  # empty tables are hidden except "Ready to process"
-            tables.append(dict(name=name, title=title, action_label=action_label, page=page))
-    return render_template(
-        "processing/queue.html", tables=tables, sees_all=sees_all, progress_labels=PROCESSING_PROGRESS_LABELS
-    )
+
+def _failure(row: dict) -> str:
+    return row["failure_summary"] if row["processing_progress"] == "failed" else ""
+
+
+QUEUE = wq.Queue(
+    area="processing",
+    title="Processing queue",
+    nouns=("processing request", "processing requests"),
+    own_note=("own-requests-note", "You see the processing requests of requests you may view."),
+    tables=tuple(
+        wq.Table(name, title, action, STATES[name], name != "ready") for name, title, action in queries.QUEUE_TABLES
+    ),
+    columns=(
+        wq.SUBMITTED,
+        wq.REQUEST,
+        wq.Column("Sample", "sample", "sample_name", "sample_name"),
+        wq.OWNER,
+        wq.Column("Imaging request", "imaging_request", "imaging_request_number", "imaging_request"),
+        wq.Column("Processing request", "processing_request", "processing_request_number", "processing_request"),
+        wq.Column("Microscope", "microscope", "microscopes", "microscope", "blank"),
+        wq.Column("Resolutions", "resolutions", "resolutions", "resolutions", "blank"),
+        wq.Column("Progress", "progress", "processing_progress", "progress", "own", labels=PROCESSING_PROGRESS_LABELS),
+        wq.Column("Current stage", None, "current_stage", "current_stage", "own", ("running", "attention"),
+                  testid="current-stage", css="small"),
+        wq.Column("", None, "failure_summary", "failure_summary", value=_failure),
+        wq.person("Processor", "processor"),
+        wq.SPECIES,
+        wq.completed("processed"),
+    ),  # fmt: skip
+    queries=queries,
+    list_table=lambda table, viewer, sees_all, _filter, page: queries.list_queue(table, viewer, sees_all, page),
+    sees_all=lambda user: bool(roles_of(user) & STAFF_ROLES),  # staff; others: the requests they may view
+)
+wq.add_queue_routes(bp, QUEUE, login_required)

@@ -1,0 +1,204 @@
+"""The staff queues of clearing, imaging and processing: one page and one CSV export for all three.
+
+A team declares its queue as data (`Queue`): its tables, its columns, its filter and the query that lists one
+table; sorting and paging happen in that query, in SQL. One column list serves the page and the CSV, so both
+show the same values in the same order. A queue row's colour is the state of its table, as in the lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request
+from flask_login import current_user
+
+from lightserv.common.csvexport import csv_response, pages
+from lightserv.common.pagination import Page, PageRequest, parse_page_request
+from lightserv.common.permissions import can
+
+PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Filters every batch queue has: only the viewer's batches, one owner, only batches nobody holds.
+    A team adds its own choice as one more field (a protocol, a microscope)."""
+
+    only_mine: bool = False
+    owner: str = ""
+    unassigned: bool = False  # the home page's work waiting to be claimed
+
+    def args(self) -> dict[str, str]:
+        """The query arguments of the filters in use (the CSV link carries them)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        chosen = {name: value for name, value in values.items() if isinstance(value, str) and value}
+        return {**chosen, "mine": "1"} if self.only_mine else chosen
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a queue: its `?table=` name, heading, the label of its rows' action link (empty: no
+    action column), the state its rows' colour shows, and whether it is left out while empty."""
+
+    name: str
+    title: str
+    action: str
+    state: str  # pending | progress | attention | complete (the lists' status colours)
+    hidden_when_empty: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a queue: its heading on the page (empty: CSV only), its `?sort=` key (None: not
+    sortable), the row's field, its CSV heading (empty: page only), how the page shows it, the tables that
+    show it (empty: all), and words for stored values (`labels`) or a CSV value of its own (`value`).
+
+    `shows`: text, blank (nothing when empty), dash (— when empty), time, date, person (Not assigned when
+    empty), label (the words of `labels`), request (the request's link and follow-up badge) or own (the team's
+    template writes the cell)."""
+
+    label: str
+    sort: str | None
+    field: str
+    csv: str = ""
+    shows: str = "text"
+    tables: tuple[str, ...] = ()
+    labels: Mapping[str, str] | None = None
+    value: Callable[[dict], Any] | None = None
+    testid: str = ""
+    css: str = ""
+
+    def csv_value(self, row: dict) -> Any:
+        if self.value is not None:
+            return self.value(row)
+        value = row.get(self.field)
+        return self.labels.get(value, value) if self.labels is not None else value
+
+
+#: columns every queue has
+SUBMITTED = Column("Submitted", "submitted", "submitted_at", "submitted_at_utc", "time")
+REQUEST = Column("Request name", "request", "request_name", "request_name", "request")
+OWNER = Column("Owner", "owner", "username", "owner")
+SPECIES = Column("Species", "species", "species", "species")
+
+
+def completed(table: str) -> Column:
+    """When the work was finished, shown in the `table` of finished work."""
+    return Column("Completed", "completed", "completed_at", "completed_at_utc", "time", tables=(table,))
+
+
+def person(label: str, field: str, **kwargs) -> Column:
+    """Who holds the work (sortable by `field`; the CSV heading is `field` too)."""
+    return Column(label, field, field, field, "person", **kwargs)
+
+
+#: a filter's select: its name, label, the no-choice option's words and its (value, words) options
+Choice = tuple[str, str, str, list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One team's queue.
+
+    `queries`: the team's queries module: `QUEUE_SORTS` (`?sort=` keys), `QUEUE_DEFAULT_SORT` (per table),
+    `list_queue(table, viewer, sees_all, filter, page)` (one table, sorted and paged in SQL) unless
+    `list_table` stands for it, and `list_batch_owners(viewer, sees_all)` for a queue with a filter.
+    `filter`: the team's `QueueFilter` (None: no filter); `choice()`: its own select (a protocol, a
+    microscope). `sees_all(user)`: the user sees every row, not only their own (default: the team's
+    `open_queue` permission by role). `page_context(viewer, sees_all)`: further values of the page."""
+
+    area: str  # the blueprint: its endpoints `<area>.queue`, `<area>.queue_csv`, template `<area>/queue.html`
+    title: str
+    nouns: tuple[str, str]  # a row, rows: ("batch", "batches")
+    own_note: tuple[str, str]  # test id, words: whose rows someone who does not see them all sees
+    tables: tuple[Table, ...]
+    columns: tuple[Column, ...]
+    queries: Any
+    filter: type[QueueFilter] | None = None
+    choice: Callable[[], Choice] | None = None
+    list_table: Callable[[str, str, bool, Any, PageRequest], Page] | None = None
+    sees_all: Callable[[Any], bool] | None = None
+    page_context: Callable[[str, bool], dict] = lambda viewer, sees_all: {}
+
+    def columns_of(self, table: str) -> list[Column]:
+        return [c for c in self.columns if c.label and (not c.tables or table in c.tables)]
+
+    def sees_everything(self, user) -> bool:
+        return self.sees_all(user) if self.sees_all else can(user, f"{self.area}.open_queue")
+
+    def read_filter(self) -> QueueFilter | None:
+        """The page's filters from the query string; a choice that is not offered counts as no choice."""
+        if self.filter is None:
+            return None
+        own = {}
+        if self.choice is not None:
+            name, _label, _all, options = self.choice()
+            value = request.args.get(name, "")
+            own[name] = value if value in {v for v, _text in options} else ""
+        return self.filter(only_mine=request.args.get("mine") == "1", owner=request.args.get("owner", "")[:32], **own)
+
+    def fetch(self, table: str, viewer: str, sees_all: bool, flt: QueueFilter | None) -> Callable[[PageRequest], Page]:
+        """One table's pages for this viewer and filter."""
+        list_table = self.list_table or self.queries.list_queue
+        return functools.partial(list_table, table, viewer, sees_all, flt)
+
+    def context(self, viewer: str, sees_all: bool) -> dict:
+        """The page's values beyond its tables: the filter's selects and the team's own."""
+        choices = [self.choice()] if self.choice else []
+        if self.filter is not None:
+            owners = self.queries.list_batch_owners(viewer, sees_all)
+            choices.append(("owner", "Owner", "All owners", [(o, o) for o in owners]))
+        return {"choices": choices, **self.page_context(viewer, sees_all)}
+
+
+def render_queue(queue: Queue) -> str:
+    """The queue page: every table on its first page in its default order, except the table named by
+    `?table=`, which takes the page's `?sort=`, `?direction=` and `?page=`."""
+    viewer, sees_all, flt = current_user.get_id(), queue.sees_everything(current_user), queue.read_filter()
+    active = request.args.get("table", "")
+    tables = []
+    for table in queue.tables:
+        default = queue.queries.QUEUE_DEFAULT_SORT[table.name]
+        first = (
+            parse_page_request(queue.queries.QUEUE_SORTS, default, per_page=PER_PAGE)
+            if table.name == active
+            else PageRequest(page=1, per_page=PER_PAGE, sort=default, direction="desc")
+        )
+        page = queue.fetch(table.name, viewer, sees_all, flt)(first)
+        if page.total or not table.hidden_when_empty:
+            tables.append({"table": table, "name": table.name, "page": page, "columns": queue.columns_of(table.name)})
+    context = {"queue": queue, "tables": tables, "flt": flt, "sees_all": sees_all, **queue.context(viewer, sees_all)}
+    return render_template(f"{queue.area}/queue.html", **context)
+
+
+def queue_csv(queue: Queue) -> Response:
+    """One table of the queue (`?table=`, 400 otherwise) as CSV: the rows the page's filters and sort give,
+    every page, streamed."""
+    names = [t.name for t in queue.tables]
+    table = request.args.get("table", "")
+    if table not in names:
+        abort(400, f"Choose a table: {', '.join(names)}.")
+    viewer, sees_all, flt = current_user.get_id(), queue.sees_everything(current_user), queue.read_filter()
+    first = parse_page_request(queue.queries.QUEUE_SORTS, queue.queries.QUEUE_DEFAULT_SORT[table])
+    columns = [c for c in queue.columns if c.csv]
+    fetch = queue.fetch(table, viewer, sees_all, flt)
+    chunks = ([[c.csv_value(r) for c in columns] for r in rows] for rows in pages(fetch, first))
+    return csv_response(f"lightserv-{queue.area}-{table}.csv", [c.csv for c in columns], chunks)
+
+
+def add_queue_routes(bp: Blueprint, queue: Queue, guard: Callable[[Callable], Callable]) -> None:
+    """The queue page (`<area>.queue`, /queue) and the CSV of one of its tables (`<area>.queue_csv`,
+    /queue.csv), both behind `guard`: who may open the queue may download it."""
+
+    def page() -> str:
+        return render_queue(queue)
+
+    def table_csv() -> Response:
+        return queue_csv(queue)
+
+    bp.add_url_rule("/queue", "queue", guard(page))
+    bp.add_url_rule("/queue.csv", "queue_csv", guard(table_csv))
