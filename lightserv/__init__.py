@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = read_body_first(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
     register_extensions(app)
     register_blueprints(app)
+    register_run_hooks(app)
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
@@ -75,9 +76,6 @@ def _require_current_database():
 
 
 def register_blueprints(app: Flask) -> None:
-    import lightserv.imaging.layer_emails  # noqa: F401  (raw layers ready / failed emails)
-    import lightserv.layers.services  # noqa: F401  (registers the conversion runs' success/failure hooks)
-
     from .admin.routes import bp as admin_bp
     from .api.routes import bp as api_bp
     from .auth.routes import bp as auth_bp
@@ -101,6 +99,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(viewer_bp, url_prefix="/viewer")
     app.register_blueprint(api_bp)  # /api/v1/ and the token page /profile/api-token
     app.register_blueprint(notifications_bp)  # /profile/notifications
+
+
+def register_run_hooks(app: Flask) -> None:
+    """What finished cluster runs trigger, added once per app (the web app and the Celery worker)."""
+    from .runs.hooks import init_run_hooks
+
+    init_run_hooks(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

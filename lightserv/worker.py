@@ -1,15 +1,23 @@
-"""Celery entry point: `celery -A lightserv.worker worker` and `celery -A lightserv.worker beat`."""
+"""Celery entry point: `celery -A lightserv.worker worker` and `celery -A lightserv.worker beat`.
+
+`create_app` adds the run hooks; Celery finds the tasks in each package's `tasks` module when the worker starts.
+"""
 
 from lightserv import create_app
 
+#: packages with a `tasks` module
+TASK_PACKAGES = [
+    "lightserv.admin",
+    "lightserv.clearing",
+    "lightserv.common",
+    "lightserv.imaging",
+    "lightserv.notifications",
+    "lightserv.processing",
+    "lightserv.requests",
+    "lightserv.runs",
+    "lightserv.viewer",
+]
+
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
-
-import lightserv.admin.tasks  # noqa: E402,F401  (registers the tasks)
-import lightserv.common.tasks  # noqa: E402,F401
-import lightserv.imaging.layer_emails  # noqa: E402,F401
-import lightserv.layers.services  # noqa: E402,F401
-import lightserv.notifications.tasks  # noqa: E402,F401
-import lightserv.requests.tasks  # noqa: E402,F401
-import lightserv.runs.tasks  # noqa: E402,F401
-import lightserv.viewer.tasks  # noqa: E402,F401
+celery_app.autodiscover_tasks(TASK_PACKAGES)

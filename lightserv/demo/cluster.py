@@ -3,8 +3,8 @@ poller would (and as tests/processing/test_end_to_end.py drives it): submit the 
 poll the back end, submit the conversion runs the stage hooks create, until nothing of the request is
 queued or running.
 
-The services also queued their usual Celery messages (`submit_run`, `launch_runs`). A worker that takes
-them later finds the stages submitted (or the runs finished) and does nothing (runs/engine.py).
+The services also queued their usual Celery message (`launch_runs`). A worker that takes it later finds
+the stages submitted (or the runs finished) and does nothing (runs/submission.py).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 
 from lightserv.db import get_schemas
-from lightserv.runs.engine import RunError, submit_run
 from lightserv.runs.poller import poll
+from lightserv.runs.submission import launch
 
 ACTIVE = "status IN ('queued', 'running')"
 
@@ -30,10 +30,7 @@ def submit_waiting_runs(backend, key: dict) -> list[int]:
     for run in (jobs.PipelineRun & key & {"status": "queued"}).to_dicts(order_by=["run_id"]):
         if not (jobs.PipelineRun.SlurmJob & {"run_id": run["run_id"]} & "slurm_job_id IS NULL"):
             continue
-        try:
-            submit_run(run["run_id"], backend)
-        except RunError:
-            pass
+        launch([run["run_id"]], backend)
         submitted.append(run["run_id"])
     return submitted
 

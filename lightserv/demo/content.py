@@ -171,7 +171,7 @@ def _start_processing(name: str, sample: str, notes: str) -> list[int]:
 
 def _process(ctx: _Context, name: str, sample: str, notes: str) -> str:
     """Start processing and run it (and every conversion) to the end; returns the processing state."""
-    from lightserv.processing.pipeline import launch
+    from lightserv.runs.submission import launch
 
     launch(_start_processing(name, sample, notes), ctx.backend)
     run_until_settled(ctx.backend, _request_key(name))
@@ -308,7 +308,6 @@ def seed_demo_requests(backend=None, echo: Echo | None = None) -> list[Seeded]:
     """Create the demo requests that do not exist yet (the demo accounts must exist: `seed_demo`); returns
     one summary line per request. Runs the cluster work of the complete and failed requests on `backend`
     (default: the configured one)."""
-    import lightserv.processing.triggers  # noqa: F401  (the stage hooks that register the processed layers)
     from lightserv.runs.backend import get_backend
 
     echo = echo or (lambda _text: None)

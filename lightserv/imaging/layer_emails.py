@@ -5,20 +5,22 @@
 - A raw conversion failed: processing staff and admins get the details, the requester a plain notice;
   both once per imaging request (the outbox's dedupe keys make "once" hold across workers and retries).
 
-Hooks run after `lightserv.layers.services.mark_ready` / `mark_failed` (registered first, on import).
+Hooks run after `lightserv.layers.services.mark_ready` / `mark_failed` (lightserv.runs.hooks keeps that order).
 """
 
 from __future__ import annotations
 
+from lib.naming import layer_name
+from lib.rawdata.validate import MICROSCOPE_OF_RESOLUTION
 from lightserv.auth.queries import list_staff_emails
 from lightserv.common.outbox import dispatch, queue_email
 from lightserv.db import get_schemas
 from lightserv.extensions import db
-from lightserv.layers import services as layer_services
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
-from lightserv.runs import emails as run_emails
-from lightserv.runs.triggers import on_run_failure, on_run_success
+from lightserv.runs.engine import get_run
+from lightserv.runs.model import state_label
+from lightserv.runs.triggers import RunHooks
 
 KIND = "precomputed_raw"
 IMAGING_KEY = ("username", "request_name", "sample_name", "imaging_request_number")
@@ -35,9 +37,6 @@ def _stem(key: dict) -> str:
 def expected_raw_layers(key: dict) -> set[str]:
     """Layer names a sample's imaging request should end with: one per used sheet of each single-tile
     LaVision channel (dorsal and ventral-up)."""
-    from lib.naming import layer_name
-    from lib.rawdata.validate import MICROSCOPE_OF_RESOLUTION
-
     ls = get_schemas().lightsheet
     rows = (ls.Request.ImagingChannel & key).to_dicts()
     names = set()
@@ -77,9 +76,6 @@ def raw_ready(run: dict) -> None:
 
 def raw_failed(run: dict) -> None:
     """Staff: imaging request, channel, sheet, run id, Slurm job ids and states, exit code, log paths."""
-    from lightserv.runs.engine import get_run
-    from lightserv.runs.model import state_label
-
     key = _imaging_key(run)
     owner, name, sample = key["username"], key["request_name"], key["sample_name"]
     number = key["imaging_request_number"]
@@ -125,7 +121,8 @@ def raw_failed(run: dict) -> None:
     dispatch(ids)
 
 
-assert layer_services.mark_ready  # the layer hooks are registered first (import above), so ours see the new status
-on_run_success(KIND)(raw_ready)
-on_run_failure(KIND)(raw_failed)
-run_emails.OWN_FAILURE_EMAILS.add(KIND)
+def register_hooks(hooks: RunHooks) -> None:
+    """Added after the layer's own hooks (lightserv.runs.hooks), so these see the layer's new status."""
+    hooks.on_run_success(KIND, raw_ready)
+    hooks.on_run_failure(KIND, raw_failed)
+    hooks.sends_own_failure_emails(KIND)

@@ -16,8 +16,11 @@ from flask import current_app
 
 from lib.naming import rawdata_dir, resolution_folder_name, runs_dir
 from lib.rawdata.validate import LAVISION_NAME_RE, MICROSCOPE_OF_RESOLUTION
+from lightserv.common.audit import record_event
 from lightserv.db import get_schemas
 from lightserv.layers.services import LayerTarget, convert_image_layer
+from lightserv.processing.pipeline import start_smartspim_stitching
+from lightserv.runs.tasks import launch_after_commit
 
 #: camera pixel size in µm at each LaVision resolution (x = y)
 PIXEL_UM = {"1.1x": 5.909091, "1.3x": 5.0, "2x": 3.25, "4x": 1.63}
@@ -94,9 +97,6 @@ def start_autostitch(member: dict, created_by: str = "system") -> list[int]:
     A processing request whose resolutions are all SmartSPIM becomes `running` (the processor stays empty
     until staff act); one that also holds LaVision resolutions stays `pending`, so that staff can still
     start those with "Start processing" (which skips the stitching already started)."""
-    from lightserv.common.audit import record_event
-    from lightserv.processing.pipeline import launch_after_commit, start_smartspim_stitching
-
     if not current_app.config["SETTINGS"].smartspim_autostitch:
         return []
     schemas = get_schemas()

@@ -21,7 +21,8 @@ from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.runs.engine import create_run
 from lightserv.runs.model import Resources, StageDef
-from lightserv.runs.triggers import on_run_failure, on_run_success
+from lightserv.runs.tasks import launch_after_commit
+from lightserv.runs.triggers import RunHooks
 
 KIND_OF_PRODUCT = {
     "raw": "precomputed_raw",
@@ -288,9 +289,7 @@ def _register_and_submit(
         (ls.Request.DataLayer & key).delete(prompt=False, part_integrity="ignore")
     ls.Request.DataLayer.insert1(row)
     db.session.commit()
-    from lightserv.runs.tasks import submit_run
-
-    submit_run.delay(run_id)
+    launch_after_commit([run_id])
     return run_id
 
 
@@ -352,6 +351,10 @@ def mark_failed(run: dict) -> None:
     db.session.commit()
 
 
-for _kind in KIND_OF_PRODUCT.values():
-    on_run_success(_kind)(mark_ready)
-    on_run_failure(_kind)(mark_failed)
+def register_hooks(hooks: RunHooks) -> None:
+    """A layer's conversion run marks it ready or failed."""
+    for kind in KIND_OF_PRODUCT.values():
+        hooks.on_run_success(kind, mark_ready)
+        hooks.on_run_failure(kind, mark_failed)
+    hooks.on_run_success("precomputed_cells", mark_annotation_ready)
+    hooks.on_run_failure("precomputed_cells", mark_failed)

@@ -1,20 +1,24 @@
 """Creating the processing runs (processing.md §5, §6) through the cluster engine.
 
 Each function writes rows only (the run, its jobs and params.json in the run folder) and joins the
-caller's DataJoint transaction when one is open; `launch_runs` (a Celery task, after the commit) creates
-the output folders, copies the parameter document there and submits the stages.
+caller's DataJoint transaction when one is open; `launch_after_commit` (lightserv.runs.tasks) queues the
+launch, which creates the output folder (`prepare_output`) and submits the stages.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from flask import current_app
 
 from lib.naming import output_dir, rawdata_resolution_dir
+from lib.pipeline.layout import smartspim_corrected_dir, smartspim_stitched_dir
+from lib.storage import make_folders
 from lightserv.common.audit import utcnow
 from lightserv.db import get_schemas
 from lightserv.runs.engine import create_run
+from lightserv.runs.tasks import launch_after_commit
 
 from . import params as P
 
@@ -197,8 +201,6 @@ def _create_stitching(pkey: dict, created_by: str) -> list[int]:
 
 def create_destripe_run(rr: dict, channel: dict, flat_name: str, created_by: str) -> int:
     """A `smartspim_destripe` run of one channel (processing.md §6.2)."""
-    from lib.pipeline.layout import smartspim_corrected_dir, smartspim_stitched_dir
-
     settings = _settings()
     rel = rawdata_resolution_dir(*(rr[k] for k in IR_KEY), rr["image_resolution"], bool(rr["ventral_up"]))
     raw = Path(settings.data_root) / rel
@@ -222,41 +224,14 @@ def create_destripe_run(rr: dict, channel: dict, flat_name: str, created_by: str
     )
 
 
-# --- after the commit -----------------------------------------------------------------------------
+# --- before submission -----------------------------------------------------------------------------
 
 
-def launch_after_commit(run_ids: list[int]) -> None:
-    if run_ids:
-        from .tasks import launch_runs
-
-        launch_runs.delay(list(run_ids))
-
-
-def launch(run_ids: list[int], backend=None) -> list[int]:
-    """Create each run's output folder (mode 2770, data group), copy its parameter document into the
-    LaVision output folder, and submit its stages. A run that cannot be submitted is failed visibly by the
-    engine (pitfall 93). Returns the runs submitted."""
-    import json
-
-    from lib.storage import make_folders
-    from lightserv.runs.backend import get_backend
-    from lightserv.runs.engine import RunError, get_run, submit_run
-
+def prepare_output(run: dict) -> None:
+    """Before a processing run is submitted (a before-submit hook): its output folder (mode 2770, data group)
+    and, for LaVision, a copy of its parameter document there."""
     settings = _settings()
     root = Path(settings.data_root)
-    backend = backend or get_backend()
-    submitted = []
-    for run_id in run_ids:
-        run, _jobs = get_run(run_id)
-        if run["status"] not in ACTIVE_RUN:
-            continue
-        make_folders(root, [run["output_dir"]], settings.data_group)
-        if run["kind"] == "lavision_pipeline":
-            (root / run["output_dir"] / "params.json").write_text(json.dumps(run["params"], indent=2, sort_keys=True))
-        try:
-            submit_run(run_id, backend)
-        except RunError:
-            current_app.logger.warning("run %s could not be submitted", run_id)
-            continue
-        submitted.append(run_id)
-    return submitted
+    make_folders(root, [run["output_dir"]], settings.data_group)
+    if run["kind"] == "lavision_pipeline":
+        (root / run["output_dir"] / "params.json").write_text(json.dumps(run["params"], indent=2, sort_keys=True))

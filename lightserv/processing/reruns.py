@@ -20,6 +20,7 @@ from lightserv.extensions import db
 from lightserv.layers.services import LAYER_KEY
 from lightserv.runs.engine import RunError, get_run, rerun_from_stage
 from lightserv.runs.failures import cancel_run
+from lightserv.runs.tasks import launch_after_commit
 from schemas.enums import ORIENTATION
 
 from . import params as P
@@ -129,7 +130,7 @@ def rerun(run_id: int, data: RerunInput, actor: str) -> int:
     if run["processing_request_number"]:
         back_to_running(run)
     db.session.commit()
-    pipeline.launch_after_commit([new_id])
+    launch_after_commit([new_id])
     return new_id
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from flask import current_app
 
 from lib.naming import rawdata_resolution_dir
+from lib.pipeline.layout import smartspim_stitched_dir
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
+from lightserv.runs.tasks import launch_after_commit
 from schemas.enums import ATLAS_LABELS, ORIENTATION
 
 from . import params as P
@@ -230,7 +232,7 @@ def start_processing(pkey: dict, data: StartInput, actor: str) -> list[int]:
             actor=actor,
             dj_conn=conn,
         )
-    pipeline.launch_after_commit(run_ids)
+    launch_after_commit(run_ids)
     return run_ids
 
 
@@ -282,8 +284,6 @@ def start_destriping(pkey: dict, rkey_part: tuple[str, int], names: dict[str, st
                 raise StartRefused(f"Destriping of channel {c} at {resolution} has already started.")
     root = Path(current_app.config["SETTINGS"].data_root)
     raw = root / rawdata_resolution_dir(*(rr[k] for k in pipeline.IR_KEY), resolution, bool(ventral_up))
-    from lib.pipeline.layout import smartspim_stitched_dir
-
     flats = {}
     for c in chosen:
         name = (names.get(c) or DEFAULT_FLAT).strip()
@@ -329,5 +329,5 @@ def start_destriping(pkey: dict, rkey_part: tuple[str, int], names: dict[str, st
             actor=actor,
             dj_conn=conn,
         )
-    pipeline.launch_after_commit(run_ids)
+    launch_after_commit(run_ids)
     return run_ids

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
 from lightserv.extensions import db
+from lightserv.runs.failures import describe_failure
 
+from . import emails
 from .pipeline import ACTIVE_RUN, PR_KEY, microscope_of, pr_key_of, resolution_key, stitch_runs
 
 
@@ -59,8 +61,6 @@ def _latest(runs: list[dict]) -> dict | None:
 
 def run_summary(run: dict) -> str:
     """What went wrong in words ("Registration step ran out of memory"), never scheduler details."""
-    from lightserv.runs.failures import describe_failure
-
     jobs = (get_schemas().jobs.PipelineRun.SlurmJob & {"run_id": run["run_id"]}).to_dicts(order_by=["step_index"])
     text = describe_failure(run, jobs)
     return text[0].upper() + text[1:]
@@ -168,8 +168,6 @@ def refresh(pkey: dict) -> str:
             after={"processing_progress": progress},
         )
     db.session.commit()
-    from . import emails
-
     if progress == "complete":
         emails.send_complete(pkey)
     elif progress == "failed" and any(s.status == "failed" and not s.cancelled for s in states.values()):

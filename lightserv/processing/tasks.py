@@ -1,5 +1,5 @@
-"""Background work of processing: submitting started runs, the daily reminder, the retention of
-superseded outputs. Tasks take ids and call services; the state lives in the rows."""
+"""Background work of processing: the daily reminder and the retention of superseded outputs (runs are
+submitted by lightserv.runs.tasks). Tasks take ids and call services; the state lives in the rows."""
 
 from __future__ import annotations
 
@@ -8,24 +8,15 @@ import datetime as dt
 from celery import shared_task
 from flask import current_app
 
+from lightserv.common.audit import utcnow
+from lightserv.common.outbox import dispatch
+from lightserv.common.timefmt import to_local
+from lightserv.extensions import db
+
+from . import emails, queries, triggers
+
 READY_DAYS = 7
 RUNNING_DAYS = 3
-
-
-@shared_task(
-    name="lightserv.processing.launch_runs",
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=600,
-    time_limit=660,
-    acks_late=True,
-)
-def launch_runs(run_ids: list[int]) -> list[int]:
-    """Output folders, params.json and submission of runs created by start, flat-field or re-run."""
-    from .pipeline import launch
-
-    return launch([int(r) for r in run_ids])
 
 
 @shared_task(name="lightserv.processing.remind_waiting", soft_time_limit=120, time_limit=150)
@@ -36,13 +27,6 @@ def remind_waiting() -> int:
 
 
 def send_waiting_reminder() -> int:
-    from lightserv.common.audit import utcnow
-    from lightserv.common.outbox import dispatch
-    from lightserv.common.timefmt import to_local
-    from lightserv.extensions import db
-
-    from . import emails, queries
-
     now = utcnow()
     today = to_local(now, current_app.config["SETTINGS"].display_timezone).date()
     ready, running = queries.list_waiting(now - dt.timedelta(days=READY_DAYS), now - dt.timedelta(days=RUNNING_DAYS))
@@ -57,6 +41,4 @@ def send_waiting_reminder() -> int:
 @shared_task(name="lightserv.processing.remove_superseded", soft_time_limit=1800, time_limit=1900)
 def remove_superseded() -> int:
     """Delete superseded outputs of re-runs after SUPERSEDED_RETENTION_DAYS (processing.md §9.2)."""
-    from .triggers import remove_superseded as remove
-
-    return remove(current_app.config["SETTINGS"].superseded_retention_days)
+    return triggers.remove_superseded(current_app.config["SETTINGS"].superseded_retention_days)

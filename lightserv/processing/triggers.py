@@ -1,5 +1,5 @@
-"""What finished stages and runs of processing trigger (processing.md §8.4, §9.2), registered with the
-cluster engine's hooks (lightserv.runs.triggers). Stage hooks fire once per (run, stage).
+"""What finished stages and runs of processing trigger (processing.md §8.4, §9.2): `register_hooks` adds them
+to the app's run hooks (lightserv.runs.hooks). Stage hooks fire once per (run, stage).
 
 | event | action |
 |---|---|
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 from flask import current_app
@@ -30,10 +31,10 @@ from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.layers import services as layers
 from lightserv.layers.services import LayerTarget, convert_annotation_layer, convert_image_layer
-from lightserv.runs.triggers import on_rerun, on_run_failure, on_run_success, on_stage_success
+from lightserv.runs.triggers import RunHooks
 
-from . import state
-from .pipeline import IR_KEY, resolution_key
+from . import emails, state
+from .pipeline import IR_KEY, prepare_output, resolution_key
 
 PROCESSING_KINDS = ("lavision_pipeline", "smartspim_stitch", "smartspim_destripe")
 CONVERSION_KINDS = (*layers.KIND_OF_PRODUCT.values(), "precomputed_cells")
@@ -99,8 +100,6 @@ def deepest_plane_folder(folder: Path) -> Path:
     return best
 
 
-@on_stage_success("lavision_pipeline", "blend")
-@on_stage_success("lavision_pipeline", "stitch")
 def blended_layers(run: dict, job: dict) -> None:
     out = Path(run["params"]["output_dir"])
     planes = int(run["params"]["number_of_z_planes"])
@@ -121,7 +120,6 @@ def blended_layers(run: dict, job: dict) -> None:
                 )  # fmt: skip
 
 
-@on_stage_success("lavision_pipeline", "downsize")
 def downsized_layers(run: dict, job: dict) -> None:
     out = Path(run["params"]["output_dir"])
     voxel = tuple(float(v) * 1000 for v in run["params"]["downsized_voxel_um"])
@@ -139,7 +137,6 @@ def _atlas_voxel_nm(run: dict) -> tuple[float, float, float]:
     return tuple(float(v) * 1300 for v in run["params"]["downsized_voxel_um"])  # type: ignore[return-value]
 
 
-@on_stage_success("lavision_pipeline", "register")
 def registered_layers(run: dict, job: dict) -> None:
     out = Path(run["params"]["output_dir"])
     voxel = _atlas_voxel_nm(run)
@@ -150,7 +147,6 @@ def registered_layers(run: dict, job: dict) -> None:
         )  # fmt: skip
 
 
-@on_stage_success("lavision_pipeline", "detect")
 def cell_layers(run: dict, job: dict) -> None:
     out = Path(run["params"]["output_dir"])
     ls = get_schemas().lightsheet
@@ -174,16 +170,12 @@ def cell_layers(run: dict, job: dict) -> None:
 # --- SmartSPIM ------------------------------------------------------------------------------------
 
 
-@on_run_success("smartspim_stitch")
 def stitching_succeeded(run: dict) -> None:
-    from . import emails
-
     channels = [c["wavelength"] for c in run["params"].get("channels", [])]
     emails.send_flatfield_needed(run, channels)
     _refresh(run)
 
 
-@on_run_success("smartspim_destripe")
 def corrected_layer(run: dict) -> None:
     ls, jobs = get_schemas().lightsheet, get_schemas().jobs
     ir = {k: run[k] for k in IR_KEY}
@@ -220,15 +212,6 @@ def _refresh(run: dict) -> None:
         current_app.logger.exception("could not refresh the processing state of run %s", run["run_id"])
 
 
-# annotation layers (`precomputed_cells`): their info has bounds, not scales. Registered before the
-# refresh below (hooks run in registration order; lightserv.layers.services registered the image kinds'
-# ready/failed hooks when it was imported), so the refresh reads the layer's new status.
-on_run_success("precomputed_cells")(layers.mark_annotation_ready)
-on_run_failure("precomputed_cells")(layers.mark_failed)
-for _kind in ("lavision_pipeline", *CONVERSION_KINDS):
-    on_run_success(_kind)(_refresh)
-for _kind in (*PROCESSING_KINDS, *CONVERSION_KINDS):
-    on_run_failure(_kind)(_refresh)
 
 
 # --- re-run from a stage (processing.md §9.2, pitfall 66) --------------------------------------------
@@ -262,7 +245,6 @@ def superseded_paths(run: dict, from_stage: str) -> tuple[list[Path], tuple[str,
     return paths, tuple(dict.fromkeys(products))
 
 
-@on_rerun("lavision_pipeline")
 def move_superseded_outputs(run: dict, from_stage: str) -> None:
     """Rename the outputs of the recomputed stages into `superseded/attempt_<old attempt>/` of the output
     folder (same file system, never overwritten in place), return their layers to `pending` and move the
@@ -295,8 +277,6 @@ def move_superseded_outputs(run: dict, from_stage: str) -> None:
 def remove_superseded(older_than_days: int) -> int:
     """The retention job: delete `superseded/attempt_*` and `viz/.superseded/run_*` folders whose
     modification time is older than the retention period. Returns the number of folders removed."""
-    import time
-
     root = _root()
     limit = time.time() - older_than_days * 86400
     removed = 0
@@ -308,3 +288,23 @@ def remove_superseded(older_than_days: int) -> int:
                 shutil.rmtree(folder)
                 removed += 1
     return removed
+
+
+def register_hooks(hooks: RunHooks) -> None:
+    """Layers from finished stages, the SmartSPIM steps, superseded outputs on a re-run, and the derived states
+    on every finished run. Added after the layers' own hooks (lightserv.runs.hooks), so the refresh reads a
+    layer's new status."""
+    for stage in ("blend", "stitch"):
+        hooks.on_stage_success("lavision_pipeline", stage, blended_layers)
+    hooks.on_stage_success("lavision_pipeline", "downsize", downsized_layers)
+    hooks.on_stage_success("lavision_pipeline", "register", registered_layers)
+    hooks.on_stage_success("lavision_pipeline", "detect", cell_layers)
+    hooks.on_run_success("smartspim_stitch", stitching_succeeded)
+    hooks.on_run_success("smartspim_destripe", corrected_layer)
+    for kind in ("lavision_pipeline", *CONVERSION_KINDS):
+        hooks.on_run_success(kind, _refresh)
+    for kind in (*PROCESSING_KINDS, *CONVERSION_KINDS):
+        hooks.on_run_failure(kind, _refresh)
+    hooks.on_rerun("lavision_pipeline", move_superseded_outputs)
+    for kind in PROCESSING_KINDS:
+        hooks.on_before_submit(kind, prepare_output)

@@ -7,13 +7,12 @@ from pathlib import Path
 
 from flask import current_app
 
+from lib.cluster import SshConfig, make_backend
 from lib.cluster.types import ARRAY_INDEX, ArraySpec, Resources, StageSpec
 
 
 def get_backend():
     """The configured back end: the local executor (DEV default) or Slurm, locally or over SSH."""
-    from lib.cluster import SshConfig, make_backend
-
     settings = current_app.config["SETTINGS"]
     ssh = None
     if settings.cluster_backend == "slurm" and settings.slurm_transport == "ssh":

@@ -13,10 +13,9 @@ from lightserv.extensions import db
 from lightserv.requests.emails import absolute
 
 from .model import is_terminal, state_label
+from .triggers import run_hooks
 
 LOG_TAIL_LINES = 20
-#: run kinds whose feature package sends its own failure emails (e.g. raw conversions, imaging.md §11)
-OWN_FAILURE_EMAILS: set[str] = set()
 
 
 def log_tail(relative: str, job_id: str | None, lines: int = LOG_TAIL_LINES) -> str:
@@ -33,7 +32,7 @@ def log_tail(relative: str, job_id: str | None, lines: int = LOG_TAIL_LINES) -> 
 
 
 def queue_run_failed(run: dict, jobs: list[dict]) -> None:
-    if run["kind"] in OWN_FAILURE_EMAILS and not run["failure_reason"].startswith("Could not submit"):
+    if run["kind"] in run_hooks().own_failure_emails and not run["failure_reason"].startswith("Could not submit"):
         return
     target = f"{run['username']}/{run['request_name']}/{run['sample_name']}"
     kind = run["kind"].replace("_", " ")

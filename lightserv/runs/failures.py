@@ -12,8 +12,13 @@ from flask import current_app
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
 from lightserv.extensions import db
+from lightserv.processing.params import STAGE_LABELS
 
+from . import backend as cluster
+from .emails import queue_run_failed
+from .engine import RunError, get_run
 from .model import is_terminal
+from .triggers import fire_failure_hooks
 
 #: what a scheduler state means for the step that ended in it
 _STATE_WORDS = {
@@ -35,8 +40,6 @@ _PATH = re.compile(r"(?:/[^/\s:]+)+/?")
 
 def step_words(step_name: str) -> str:
     """ "registration" for `register`: the stage's name in words."""
-    from lightserv.processing.params import STAGE_LABELS
-
     return STAGE_LABELS.get(step_name, step_name.replace("_", " "))
 
 
@@ -95,12 +98,10 @@ def describe_failure(run: dict, jobs: list[dict]) -> str:
 
 
 def _cancel_remaining(run_id: int, jobs: list[dict], backend=None) -> None:
-    from .backend import get_backend
-
     open_ids = [j["slurm_job_id"] for j in jobs if j["slurm_job_id"] and not is_terminal(j["state"])]
     if open_ids:
         try:
-            (backend or get_backend()).cancel(open_ids)
+            (backend or cluster.get_backend()).cancel(open_ids)
         except Exception:  # noqa: BLE001 - the poller sees them end; the run is failed regardless
             current_app.logger.exception("could not cancel the remaining jobs of run %s", run_id)
     jobs_table = get_schemas().jobs.PipelineRun.SlurmJob
@@ -119,9 +120,6 @@ def _cancel_remaining(run_id: int, jobs: list[dict], backend=None) -> None:
 
 def fail_run(run_id: int, reason: str, *, backend=None) -> None:
     """Mark a run failed (once), cancel its remaining jobs, run the failure hooks, email people."""
-    from .engine import get_run
-    from .triggers import fire_failure_hooks
-
     run, jobs = get_run(run_id)
     if run["status"] in ("failed", "cancelled", "succeeded"):
         return
@@ -140,16 +138,11 @@ def fail_run(run_id: int, reason: str, *, backend=None) -> None:
     )
     db.session.commit()
     fire_failure_hooks({**run, "status": "failed", "failure_reason": reason})
-    from .emails import queue_run_failed
-
     queue_run_failed({**run, "failure_reason": reason}, jobs)
 
 
 def cancel_run(run_id: int, actor: str, backend=None) -> None:
     """Staff cancel: every non-terminal job is cancelled; the run becomes `cancelled` (processing.md §9.3)."""
-    from .engine import RunError, get_run
-    from .triggers import fire_failure_hooks
-
     run, jobs = get_run(run_id)
     if run["status"] not in ("queued", "running"):
         raise RunError("Only a queued or running run can be cancelled.")

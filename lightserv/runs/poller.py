@@ -2,7 +2,7 @@
 so two pollers never overlap.
 
 The lock lives `LOCK_SECONDS` and is extended while the poll runs, so a poller killed mid-poll holds up the
-next one for at most that long. Each job's change is committed on its own (engine.apply_observations) and
+next one for at most that long. Each job's change is committed on its own (observations.apply_observations) and
 runs left unsettled by a poll that stopped half-way are settled by the next one. Whether the cluster answered
 is kept in Redis (`STATUS_KEY`) for /healthz and the run pages; an unreachable cluster changes no run.
 """
@@ -14,13 +14,16 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask import current_app
 
 from lib.cluster import ClusterError
 from lightserv.common.redis import get_redis
 from lightserv.db import get_schemas
 
-from .engine import _terminal_sql, apply_observations, settle_run, unsettled_runs
 from .locks import redis_lock
+from .observations import apply_observations, settle_run, terminal_states_sql, unsettled_runs
 
 LOCK_KEY = "lightserv:poller:lock"
 LOCK_SECONDS = 60
@@ -44,10 +47,6 @@ def to_utc(value: dt.datetime | None) -> dt.datetime | None:
     """Scheduler times are naive local times of the cluster (CLUSTER_TIMEZONE, default this host's zone)."""
     if value is None:
         return None
-    from zoneinfo import ZoneInfo
-
-    from flask import current_app
-
     zone = current_app.config["SETTINGS"].cluster_timezone
     aware = value.replace(tzinfo=ZoneInfo(zone)) if zone else value.astimezone()
     return aware.astimezone(dt.UTC).replace(tzinfo=None)
@@ -56,7 +55,7 @@ def to_utc(value: dt.datetime | None) -> dt.datetime | None:
 def active_jobs() -> dict[str, int | None]:
     """Slurm id -> array size (None for plain jobs) of every job not yet in a terminal state."""
     jobs = get_schemas().jobs.PipelineRun.SlurmJob
-    query = jobs & "slurm_job_id IS NOT NULL" & f"state NOT IN ({_terminal_sql()})"
+    query = jobs & "slurm_job_id IS NOT NULL" & f"state NOT IN ({terminal_states_sql()})"
     return {
         r["slurm_job_id"]: (r["array_size"] if r["is_array"] else None)
         for r in query.proj("slurm_job_id", "is_array", "array_size").to_dicts()

@@ -4,19 +4,38 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .backend import get_backend
+from . import backend as cluster
+from . import poller, submission
+
+#: a folder that cannot be made yet (storage blip) retries the launch; submission failures fail the run instead
+LAUNCH = dict(autoretry_for=(OSError,), retry_backoff=True, max_retries=3, soft_time_limit=600, time_limit=660,
+              acks_late=True)  # fmt: skip
 
 
-@shared_task(name="lightserv.runs.submit_run", soft_time_limit=600, time_limit=660, acks_late=True)
-def submit_run(run_id: int) -> list[str]:
-    from .engine import submit_run as submit
+@shared_task(name="lightserv.runs.launch_runs", **LAUNCH)
+def launch_runs(run_ids: list[int]) -> list[int]:
+    """Before-submit hooks (output folders, params.json) and submission of created runs of any kind."""
+    return submission.launch([int(r) for r in run_ids], cluster.get_backend())
 
-    return submit(run_id, get_backend())
+
+def launch_after_commit(run_ids: list[int]) -> None:
+    """Queue the launch of runs whose rows are committed: the one way a run reaches the cluster."""
+    if run_ids:
+        launch_runs.delay(list(run_ids))
+
+
+# The task names of earlier releases: messages queued before an upgrade still launch their runs.
+@shared_task(name="lightserv.runs.submit_run", **LAUNCH)
+def earlier_submit_run(run_id: int) -> list[int]:
+    return submission.launch([int(run_id)], cluster.get_backend())
+
+
+@shared_task(name="lightserv.processing.launch_runs", **LAUNCH)
+def earlier_launch_runs(run_ids: list[int]) -> list[int]:
+    return submission.launch([int(r) for r in run_ids], cluster.get_backend())
 
 
 @shared_task(name="lightserv.runs.poll_cluster", soft_time_limit=240, time_limit=280)
 def poll_cluster() -> dict:
-    from .poller import poll
-
-    result = poll(get_backend())
+    result = poller.poll(cluster.get_backend())
     return {"skipped": result.skipped, "active_jobs": result.active_jobs, "scheduler_calls": result.scheduler_calls}

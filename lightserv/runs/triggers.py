@@ -1,4 +1,5 @@
-"""What happens when stages and runs finish. Feature packages register hooks by run kind; each stage
+"""What happens when stages and runs finish. Feature packages add their hooks, by run kind, to the app's one
+`RunHooks` (lightserv.runs.hooks.register_all, called by create_app); nothing registers on import. Each stage
 trigger fires once per (run, stage), recorded in Redis-free form: an event row keyed by run and stage."""
 
 from __future__ import annotations
@@ -14,43 +15,57 @@ from lightserv.models import EventLog
 
 StageHook = Callable[[dict, dict], None]  # (run, job)
 RunHook = Callable[[dict], None]  # (run)
-
-_stage_hooks: dict[tuple[str, str], list[StageHook]] = defaultdict(list)
-_run_hooks: dict[str, list[RunHook]] = defaultdict(list)
-_failure_hooks: dict[str, list[RunHook]] = defaultdict(list)
-_rerun_hooks: dict[str, list[Callable[[dict, str], None]]] = defaultdict(list)
+RerunHook = Callable[[dict, str], None]  # (run, stage the re-run starts at)
 
 
-def on_stage_success(kind: str, stage: str) -> Callable[[StageHook], StageHook]:
-    def register(fn: StageHook) -> StageHook:
-        if fn not in _stage_hooks[(kind, stage)]:
-            _stage_hooks[(kind, stage)].append(fn)
-        return fn
-
-    return register
+def _add(hooks: list, hook: Callable) -> None:
+    if hook not in hooks:
+        hooks.append(hook)
 
 
-def on_run_success(kind: str) -> Callable[[RunHook], RunHook]:
-    def register(fn: RunHook) -> RunHook:
-        if fn not in _run_hooks[kind]:
-            _run_hooks[kind].append(fn)
-        return fn
+class RunHooks:
+    """The hooks of each run kind, in the order they were added (that order is the order they run in)."""
 
-    return register
+    def __init__(self) -> None:
+        self.stage_success: dict[tuple[str, str], list[StageHook]] = defaultdict(list)
+        self.run_success: dict[str, list[RunHook]] = defaultdict(list)
+        self.run_failure: dict[str, list[RunHook]] = defaultdict(list)
+        self.rerun: dict[str, list[RerunHook]] = defaultdict(list)
+        self.before_submit: dict[str, list[RunHook]] = defaultdict(list)
+        self.own_failure_emails: set[str] = set()
+
+    def on_stage_success(self, kind: str, stage: str, hook: StageHook) -> None:
+        _add(self.stage_success[(kind, stage)], hook)
+
+    def on_run_success(self, kind: str, hook: RunHook) -> None:
+        _add(self.run_success[kind], hook)
+
+    def on_run_failure(self, kind: str, hook: RunHook) -> None:
+        """Also after a staff cancel (the run's status says which)."""
+        _add(self.run_failure[kind], hook)
+
+    def on_rerun(self, kind: str, hook: RerunHook) -> None:
+        """Before a re-run from a stage is created (e.g. moving superseded outputs aside)."""
+        _add(self.rerun[kind], hook)
+
+    def sends_own_failure_emails(self, kind: str) -> None:
+        """The feature package emails failures of this kind itself (the engine still emails a failed submission)."""
+        self.own_failure_emails.add(kind)
+
+    def on_before_submit(self, kind: str, hook: RunHook) -> None:
+        """Before the first stage of a launched run is submitted (e.g. its output folder)."""
+        _add(self.before_submit[kind], hook)
 
 
-def on_run_failure(kind: str) -> Callable[[RunHook], RunHook]:
-    def register(fn: RunHook) -> RunHook:
-        if fn not in _failure_hooks[kind]:
-            _failure_hooks[kind].append(fn)
-        return fn
-
-    return register
+def run_hooks() -> RunHooks:
+    """The current app's hooks."""
+    hooks: RunHooks = current_app.extensions["run_hooks"]
+    return hooks
 
 
 def fire_stage_triggers(run: dict, job: dict) -> None:
     """Run the hooks of a succeeded stage exactly once (keyed by run and stage in the event log)."""
-    hooks = _stage_hooks.get((run["kind"], job["step_name"]), [])
+    hooks = run_hooks().stage_success.get((run["kind"], job["step_name"]), [])
     if not hooks:
         return
     key = {"run_id": run["run_id"], "step_index": job["step_index"]}
@@ -79,29 +94,23 @@ def fire_stage_triggers(run: dict, job: dict) -> None:
 
 
 def fire_run_triggers(run: dict) -> None:
-    for hook in _run_hooks.get(run["kind"], []):
+    for hook in run_hooks().run_success.get(run["kind"], []):
         hook(run)
 
 
 def fire_failure_hooks(run: dict) -> None:
-    for hook in _failure_hooks.get(run["kind"], []):
+    for hook in run_hooks().run_failure.get(run["kind"], []):
         try:
             hook(run)
         except Exception:  # noqa: BLE001 - a failing hook must not hide the failure itself
             current_app.logger.exception("failure hook %s failed for run %s", hook.__name__, run["run_id"])
 
 
-def on_rerun(kind: str) -> Callable:
-    """Hooks run before a re-run from a stage (e.g. moving superseded outputs aside, pitfall 66)."""
-
-    def register(fn):
-        if fn not in _rerun_hooks[kind]:
-            _rerun_hooks[kind].append(fn)
-        return fn
-
-    return register
-
-
 def fire_rerun_hooks(run: dict, from_stage: str) -> None:
-    for hook in _rerun_hooks.get(run["kind"], []):
+    for hook in run_hooks().rerun.get(run["kind"], []):
         hook(run, from_stage)
+
+
+def fire_before_submit(run: dict) -> None:
+    for hook in run_hooks().before_submit.get(run["kind"], []):
+        hook(run)

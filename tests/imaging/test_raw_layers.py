@@ -17,8 +17,9 @@ from lightserv.db import get_schemas
 from lightserv.imaging import sample_services as svc
 from lightserv.imaging.batch_services import start_batch
 from lightserv.imaging.tasks import run_validation
-from lightserv.runs.engine import get_run, submit_run
+from lightserv.runs.engine import get_run
 from lightserv.runs.poller import poll
+from lightserv.runs.submission import submit_run
 from tests.factories import channel, new_request, resolution, sample, submit
 
 from .conftest import finish_clearing

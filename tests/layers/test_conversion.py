@@ -11,8 +11,9 @@ from lib.cluster import LocalExecutor
 from lib.synth import write_plane_stack
 from lightserv.db import get_schemas
 from lightserv.layers.services import LayerTarget, convert_image_layer
-from lightserv.runs.engine import get_run, submit_run
+from lightserv.runs.engine import get_run
 from lightserv.runs.poller import poll
+from lightserv.runs.submission import submit_run
 from tests.factories import channel, new_request, resolution, sample, submit
 
 

@@ -176,19 +176,16 @@ def cluster(request, app, settings, backends, monkeypatch):
     """One real back end for every submission, also those queued as Celery tasks by triggers: the local
     executor, or with `@pytest.mark.parametrize("cluster", [...], indirect=True)` the one named
     ("slurm-local": the test session's one-node Slurm). Stage resources shrink to fit the test node."""
-    from lightserv.processing import tasks as processing_tasks
-    from lightserv.processing.pipeline import launch
     from lightserv.runs import backend as runs_backend
-    from lightserv.runs import engine
     from lightserv.runs import tasks as runs_tasks
+    from lightserv.runs.submission import launch
 
     made = backends[getattr(request, "param", "local")]
     if not hasattr(made, "impl"):
         pytest.skip(str(made).splitlines()[0])
     executor = made.impl
     monkeypatch.setattr(runs_backend, "get_backend", lambda: executor)
-    monkeypatch.setattr(runs_tasks.submit_run, "delay", lambda run_id: engine.submit_run(run_id, executor))
-    monkeypatch.setattr(processing_tasks.launch_runs, "delay", lambda ids: launch(ids, executor))
+    monkeypatch.setattr(runs_tasks.launch_runs, "delay", lambda ids: launch(ids, executor))
     monkeypatch.setattr(settings, "slurm_stage_resources", {"*": {"cpus": 1, "mem_gb": 8}})
     return executor
 
@@ -212,16 +209,13 @@ def wait_until_settled(app, executor, timeout: float = 300.0) -> str:
 @pytest.fixture
 def scripted(app, monkeypatch):
     """Every submission goes to a scripted scheduler (also those queued as Celery tasks)."""
-    from lightserv.processing import tasks as processing_tasks
-    from lightserv.processing.pipeline import launch
     from lightserv.runs import backend as runs_backend
-    from lightserv.runs import engine
     from lightserv.runs import tasks as runs_tasks
+    from lightserv.runs.submission import launch
 
     backend = ScriptedBackend()
     monkeypatch.setattr(runs_backend, "get_backend", lambda: backend)
-    monkeypatch.setattr(runs_tasks.submit_run, "delay", lambda run_id: engine.submit_run(run_id, backend))
-    monkeypatch.setattr(processing_tasks.launch_runs, "delay", lambda ids: launch(ids, backend))
+    monkeypatch.setattr(runs_tasks.launch_runs, "delay", lambda ids: launch(ids, backend))
     return backend
 
 

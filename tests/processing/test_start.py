@@ -212,7 +212,7 @@ def test_start_writes_rows_runs_and_parameter_documents_then_submits(world, clie
 
         assert EventLog.query.filter_by(action="processing.started").count() == 1
         # after the commit: folders, params.json in the output folder, submission
-        from lightserv.processing.pipeline import launch
+        from lightserv.runs.submission import launch
 
         backend = ScriptedBackend()
         assert launch([run["run_id"]], backend) == [run["run_id"]]
@@ -232,7 +232,7 @@ def test_a_start_that_cannot_be_submitted_fails_the_request_and_tells_staff(worl
     start(client, act)
     (run,) = runs_of(world)
     with app.test_request_context():
-        from lightserv.processing.pipeline import launch
+        from lightserv.runs.submission import launch
 
         assert launch([run["run_id"]], ScriptedBackend(fail_submit_at=2)) == []
     pr = pr_row(world)

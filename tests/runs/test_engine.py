@@ -8,7 +8,7 @@ import pytest
 
 from lib.cluster.types import StageSpec
 from lightserv.db import get_schemas
-from lightserv.runs import engine
+from lightserv.runs import engine, submission
 from lightserv.runs.model import Resources, StageDef
 from tests.factories import new_request, submit
 from tests.runs.fake_backend import ScriptedBackend
@@ -70,7 +70,7 @@ def test_submission_chains_dependencies_and_stores_string_ids(app, target):
     run_id = make_run(app, target)
     backend = ScriptedBackend()
     with app.app_context():
-        ids = engine.submit_run(run_id, backend)
+        ids = submission.submit_run(run_id, backend)
         jobs = jobs_of(run_id)
     assert ids == ["1000", "1001", "1002"]
     assert backend.specs["1001"].dependencies == ("1000",) and backend.specs["1002"].dependencies == ("1001",)
@@ -83,8 +83,8 @@ def test_submitting_again_never_submits_a_stage_twice(app, target):
     run_id = make_run(app, target)
     backend = ScriptedBackend(fail_submit_at=None)
     with app.app_context():
-        engine.submit_run(run_id, backend)
-        engine.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
     assert backend.submit_calls == 3
 
 
@@ -94,7 +94,7 @@ def test_only_changes_are_written_and_success_settles_the_run(app, target):
     from lightserv.runs.poller import poll
 
     with app.app_context():
-        engine.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
         poll(backend)
         history = len(get_schemas().jobs.SlurmJobState & {"run_id": run_id})
         poll(backend)  # nothing changed: nothing written
@@ -130,7 +130,7 @@ def test_every_failure_state_fails_the_run_cancels_the_rest_and_emails_once(app,
     run_id = make_run(app, target)
     backend = ScriptedBackend()
     with app.app_context():
-        engine.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
         backend.set("1000", "COMPLETED")
         backend.set("1001", state, exit_code="1:0")
         poll(backend)
@@ -149,7 +149,7 @@ def test_a_job_missing_from_accounting_becomes_lost(app, target, monkeypatch, se
     run_id = make_run(app, target)
     backend = ScriptedBackend()
     with app.app_context():
-        engine.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
         backend.forget("1000")
         poll(backend)
         assert jobs_of(run_id)[0]["missing_polls"] == 1 and jobs_of(run_id)[0]["state"] == "SUBMITTED"
@@ -164,7 +164,7 @@ def test_a_submission_failure_cancels_what_was_submitted_and_fails_the_run(app, 
     run_id = make_run(app, target)
     backend = ScriptedBackend(fail_submit_at=2)
     with app.app_context(), pytest.raises(engine.RunError, match="Could not submit"):
-        engine.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
     with app.app_context():
         run = engine.get_run(run_id)[0]
         from lightserv.models import EmailOutbox
@@ -177,18 +177,18 @@ def test_a_submission_failure_cancels_what_was_submitted_and_fails_the_run(app, 
 
 def test_stage_triggers_fire_once(app, target):
     from lightserv.runs.poller import poll
-    from lightserv.runs.triggers import on_stage_success
 
     calls = []
 
-    @on_stage_success("precomputed_downsized", "setup")
     def remember(run, job):
         calls.append((run["run_id"], job["step_name"]))
+
+    app.extensions["run_hooks"].on_stage_success("precomputed_downsized", "setup", remember)
 
     run_id = make_run(app, target)
     backend = ScriptedBackend()
     with app.app_context():
-        engine.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
         backend.set("1000", "COMPLETED")
         poll(backend)
         backend.set("1001", "RUNNING")
@@ -204,7 +204,7 @@ def test_cancel_and_rerun_from_a_stage(app, target):
     run_id = make_run(app, target)
     backend = ScriptedBackend()
     with app.app_context():
-        engine.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
         backend.set("1000", "COMPLETED")
         poll(backend)
         cancel_run(run_id, "pat", backend=backend)
@@ -227,7 +227,7 @@ def test_two_pollers_never_overlap(app, target):
     run_id = make_run(app, target)
     backend = ScriptedBackend()
     with app.app_context():
-        engine.submit_run(run_id, backend)
+        submission.submit_run(run_id, backend)
         get_redis().set(LOCK_KEY, "another-poller", ex=60)
         assert poll(backend).skipped and backend.query_calls == 0
         assert get_redis().get(LOCK_KEY) == "another-poller"  # the other poller's lock is left alone
@@ -241,8 +241,8 @@ def test_a_restarted_submission_adopts_nothing_and_resubmits_nothing(app, target
     backend = ScriptedBackend(fail_submit_at=2)
     with app.app_context():
         with pytest.raises(engine.RunError):
-            engine.submit_run(run_id, backend)  # stage 1 submitted, stage 2 failed: the run is failed
-        assert engine.submit_run(run_id, backend) == ["1000"]  # a failed run submits nothing more
+            submission.submit_run(run_id, backend)  # stage 1 submitted, stage 2 failed: the run is failed
+        assert submission.submit_run(run_id, backend) == ["1000"]  # a failed run submits nothing more
     assert backend.submit_calls == 2
 
 
@@ -269,7 +269,7 @@ def test_only_a_job_of_this_deployment_run_stage_and_attempt_is_adopted(app, tar
     backend.specs["77"] = StageSpec(names[2], ("true",), "/", "/o", "/e")  # this run's own stage 2
 
     with app.app_context():
-        ids = engine.submit_run(run_id, backend)
+        ids = submission.submit_run(run_id, backend)
 
     assert ids == ["1000", "1001", "77"] and backend.submit_calls == 2 and backend.find_calls == 1
     assert backend.specs["1001"].name == names[1]
@@ -281,14 +281,14 @@ def test_a_second_submitter_waits_for_the_first_or_for_its_lock_to_lapse(app, ta
     run_id = make_run(app, target)
     backend = ScriptedBackend()
     with app.app_context():
-        key = engine.submit_lock_key(run_id)
+        key = submission.submit_lock_key(run_id)
         get_redis().set(key, "a-live-submitter", ex=60)
-        monkeypatch.setattr(engine, "SUBMIT_LOCK_WAIT", 1.0)
-        assert engine.submit_run(run_id, backend) == [] and backend.find_calls == backend.submit_calls == 0
+        monkeypatch.setattr(submission, "SUBMIT_LOCK_WAIT", 1.0)
+        assert submission.submit_run(run_id, backend) == [] and backend.find_calls == backend.submit_calls == 0
         assert get_redis().get(key) == "a-live-submitter"  # another submitter's lock is left alone
 
         get_redis().set(key, "a-killed-submitter", ex=2)  # nobody extends it any more
-        monkeypatch.setattr(engine, "SUBMIT_LOCK_WAIT", 6.0)
+        monkeypatch.setattr(submission, "SUBMIT_LOCK_WAIT", 6.0)
         started = time.monotonic()
-        assert engine.submit_run(run_id, backend) == ["1000", "1001", "1002"]
+        assert submission.submit_run(run_id, backend) == ["1000", "1001", "1002"]
         assert 1.0 <= time.monotonic() - started < 6 and get_redis().get(key) is None

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from lightserv.db import get_schemas
-from lightserv.runs import engine
+from lightserv.runs import engine, submission
 from lightserv.runs.model import Resources, StageDef
 from lightserv.runs.poller import poll
 from tests.factories import new_request, submit
@@ -65,7 +65,7 @@ def test_a_three_stage_run_with_an_array_succeeds(app, target, executor, setting
             created_by="pat",
             output_dir="out/ok",
         )
-        engine.submit_run(run_id, executor)
+        submission.submit_run(run_id, executor)
     run = run_until_done(app, run_id, executor)
     assert run["status"] == "succeeded"
     out = settings.data_root / "out" / "ok"
@@ -97,7 +97,7 @@ def test_a_failing_stage_fails_the_run_cancels_the_dependents_and_emails_once(ap
             created_by="pat",
             output_dir="out/bad",
         )
-        engine.submit_run(run_id, executor)
+        submission.submit_run(run_id, executor)
     run = run_until_done(app, run_id, executor)
     deadline = time.monotonic() + 30
     with app.app_context():
@@ -127,7 +127,7 @@ def test_a_stage_over_its_memory_ends_the_run_out_of_memory(app, target, executo
             created_by="pat",
             output_dir="out/hog",
         )
-        engine.submit_run(run_id, executor)
+        submission.submit_run(run_id, executor)
     run = run_until_done(app, run_id, executor)
     with app.app_context():
         job = (get_schemas().jobs.PipelineRun.SlurmJob & {"run_id": run_id}).to_dicts()[0]
@@ -149,7 +149,7 @@ def test_a_stage_over_its_time_limit_ends_the_run_out_of_time(app, target, backe
             created_by="pat",
             output_dir="out/slow",
         )
-        engine.submit_run(run_id, executor)
+        submission.submit_run(run_id, executor)
     run = run_until_done(app, run_id, executor, timeout=150)
     assert run["status"] == "failed" and run["failure_reason"] == "Slow ran out of time"
 
@@ -204,7 +204,7 @@ def test_a_submitter_dying_after_sbatch_is_resumed_with_one_job_per_stage(app, t
         run_id = engine.create_run("lavision_pipeline", target, STAGES, {"run_id": None, "output_dir": None},
                                    created_by="pat", output_dir="out/resumed")  # fmt: skip
     with app.app_context(), pytest.raises(Died) as died:
-        engine.submit_run(run_id, DiesAfterSubmitting(executor, after=2))
+        submission.submit_run(run_id, DiesAfterSubmitting(executor, after=2))
     orphan = died.value.args[0]
     names = stage_names(app, run_id)
     with app.app_context():
@@ -213,7 +213,7 @@ def test_a_submitter_dying_after_sbatch_is_resumed_with_one_job_per_stage(app, t
     assert cluster.jobs_named(names[1]) == {orphan}  # on the cluster, unknown to the database
 
     with app.app_context():
-        ids = engine.submit_run(run_id, executor)  # the retry of the task
+        ids = submission.submit_run(run_id, executor)  # the retry of the task
 
     assert ids[1] == orphan
     assert [cluster.jobs_named(name) for name in names] == [{job_id} for job_id in ids]  # one job per stage
@@ -236,7 +236,7 @@ def test_submitting_again_after_the_stored_ids_were_lost_adopts_every_stage(app,
         run_id = engine.create_run("lavision_pipeline", target, STAGES, {"run_id": None, "output_dir": None},
                                    created_by="pat", output_dir="out/again")  # fmt: skip
     with app.app_context():
-        first = engine.submit_run(run_id, executor)
+        first = submission.submit_run(run_id, executor)
         jobs_schema = get_schemas().jobs
         for step in range(len(STAGES)):
             jobs_schema.PipelineRun.SlurmJob.update1(
@@ -244,7 +244,7 @@ def test_submitting_again_after_the_stored_ids_were_lost_adopts_every_stage(app,
                  "raw_state": "", "submitted_at": None, "state_changed_at": None, "sbatch_args": ""}
             )  # fmt: skip
         (jobs_schema.SlurmJobState & {"run_id": run_id}).delete_quick()
-        again = engine.submit_run(run_id, executor)
+        again = submission.submit_run(run_id, executor)
         stored = [j["slurm_job_id"] for j in engine.get_run(run_id)[1]]
     try:
         assert again == first == stored

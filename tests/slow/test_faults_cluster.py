@@ -72,7 +72,7 @@ def over_ssh(app, settings, monkeypatch, ssh_server, make_user, login_as):
 
 def test_an_unreachable_login_node_leaves_runs_as_they_are_says_so_and_catches_up(app, client, over_ssh):
     from lightserv.db import get_schemas
-    from lightserv.runs import engine
+    from lightserv.runs import engine, submission
     from lightserv.runs.backend import get_backend
     from lightserv.runs.poller import poll
 
@@ -82,7 +82,7 @@ def test_an_unreachable_login_node_leaves_runs_as_they_are_says_so_and_catches_u
         run_id = engine.create_run("lavision_pipeline", target, [StageDef("work", "tests.runs.stage_script")],
                                    {"run_id": None, "output_dir": None, "sleep": 6}, created_by="pat",
                                    output_dir="out/ssh")  # fmt: skip
-        (job_id,) = engine.submit_run(run_id, get_backend())
+        (job_id,) = submission.submit_run(run_id, get_backend())
         assert poll(get_backend()).error == ""
     assert client.get("/healthz").get_json()["cluster"] == "ok"
 

@@ -57,7 +57,7 @@ def test_a_worker_killed_between_sbatch_and_the_commit_leaves_one_job_per_stage(
     from lightserv.extensions import db
     from lightserv.models import EventLog
     from lightserv.runs import engine
-    from lightserv.runs.tasks import submit_run
+    from lightserv.runs.tasks import launch_runs
 
     worker_settings, backend = cluster
     with app.test_request_context():
@@ -75,7 +75,7 @@ def test_a_worker_killed_between_sbatch_and_the_commit_leaves_one_job_per_stage(
     try:
         worker = start_worker("submitter", **worker_settings)
         with app.app_context():
-            submit_run.delay(run_id)
+            launch_runs.delay([run_id])
         orphan = wait_for(lambda: jobs_named(backend, names[1]), 120, "stage 1 on the cluster", worker.log)
         wait_for(waiting_on_the_lock, 30, "the worker to wait on the job row of stage 1", worker.log)
         killed = pool_process(worker)

@@ -162,7 +162,7 @@ def finished_runs(app, make_user, worker_settings):
     """N_RUNS one-stage runs on the local executor whose jobs have all ended (every second one failed), none
     polled yet."""
     from lib.cluster import LocalExecutor
-    from lightserv.runs import engine
+    from lightserv.runs import engine, submission
     from lightserv.runs.model import StageDef
 
     make_user("ana")
@@ -177,7 +177,7 @@ def finished_runs(app, make_user, worker_settings):
             params = {"run_id": None, "output_dir": None, **({"fail_stage": "work"} if i % 2 == 0 else {})}
             run_id = engine.create_run("lavision_pipeline", target, [StageDef("work", "tests.runs.stage_script")],
                                        params, created_by="pat", output_dir=f"out/run{i}")  # fmt: skip
-            engine.submit_run(run_id, executor)
+            submission.submit_run(run_id, executor)
             run_ids.append(run_id)
         job_ids = [engine.get_run(r)[1][0]["slurm_job_id"] for r in run_ids]
     wait_for(lambda: all(s.is_terminal for s in executor.query(job_ids).values()), 120, "the jobs to end")

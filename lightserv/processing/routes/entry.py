@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 
 from lightserv.common.forms import EXPIRED_MESSAGE, form_expired, form_view
 
-from .. import pages, tasks, triggers  # noqa: F401  (tasks and stage triggers register with the app)
+from .. import pages, tasks  # noqa: F401  (the processing tasks are known to the web app's Celery)
 from ..access import PR, PrContext, pr_route
 from ..start import ResolutionChoice, StartInput, StartRefused, start_destriping, start_processing
 from . import bp
