@@ -34,18 +34,20 @@ def _stem(key: dict) -> str:
     return f"{key['username']}/{key['request_name']}/{key['sample_name']}/{key['imaging_request_number']}"
 
 
-def expected_raw_layers(key: dict) -> set[str]:
-    """Layer names a sample's imaging request should end with: one per used sheet of each single-tile
-    LaVision channel (dorsal and ventral-up)."""
+def expected_raw_layers(key: dict) -> dict[str, str]:
+    """Layer name -> words, of the layers a sample's imaging request should end with: one per used sheet of each
+    single-tile LaVision channel (dorsal and ventral-up), e.g. "raw_ch488_left" -> "488 nm, left sheet"."""
     ls = get_schemas().lightsheet
     rows = (ls.Request.ImagingChannel & key).to_dicts()
-    names = set()
+    names = {}
     for row in rows:
         if MICROSCOPE_OF_RESOLUTION.get(row["image_resolution"]) != "lavision" or row["tiling_scheme"] != "1x1":
             continue
         for sheet in ("left", "right"):
             if row[f"{sheet}_lightsheet_used"]:
-                names.add(layer_name("raw", row["channel_name"], lightsheet=sheet, ventral_up=bool(row["ventral_up"])))
+                name = layer_name("raw", row["channel_name"], lightsheet=sheet, ventral_up=bool(row["ventral_up"]))
+                side = ", ventral up" if row["ventral_up"] else ""
+                names[name] = f"{row['channel_name']} nm, {sheet} sheet{side}"
     return names
 
 
@@ -55,7 +57,7 @@ def raw_ready(run: dict) -> None:
     layers = (ls.Request.DataLayer & key & {"product": "raw"}).to_dicts()
     ready = {r["layer_name"] for r in layers if r["status"] == "ready"}
     expected = expected_raw_layers(key)
-    if not expected or not expected <= ready:
+    if not expected or not set(expected) <= ready:
         return
     owner, name, sample = key["username"], key["request_name"], key["sample_name"]
     number = key["imaging_request_number"]
@@ -66,7 +68,7 @@ def raw_ready(run: dict) -> None:
         requester_addresses(owner, name),
         f"Raw data ready to view: {name} / {sample}",
         f"The raw data of sample {sample} (request {name}, imaging request {number}) can now be viewed in "
-        f"Neuroglancer: {', '.join(sorted(expected))}.\n\nOpen the viewer: {setup}\n"
+        f"Neuroglancer: {'; '.join(expected[n] for n in sorted(expected))}.\n\nOpen the viewer: {setup}\n"
         f"Request overview: {overview_url(owner, name)}\n",
         request_key=(owner, name),
     )
