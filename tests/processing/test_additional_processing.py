@@ -297,7 +297,8 @@ def test_emails_and_output_folders_after_the_commit(
     requester = by_recipient[("ana@test.example",)]
     staff = by_recipient[("pia@core.example",)]
     line = (
-        "- s2: processing request 2 of imaging request 1: 1.3x (atlas allen_2017), 1.3x_ventral_up (atlas allen_2017)"
+        "- s2: processing request 2 of imaging request 1: 1.3x (atlas: Allen atlas (2017)), "
+        "1.3x ventral up (atlas: Allen atlas (2017))"
     )
     assert line in requester and line in staff
     assert "https://lightserv.test.example/requests/ana/brains" in requester
