@@ -184,8 +184,8 @@ def relay_pending() -> Relayed:
         return Relayed()
     if result.broker_down:
         g.outbox_broker_down = True
-    for key in result.keys:
-        g.outbox_pending.remove(key)
+    sent = set(result.keys)
+    g.outbox_pending = [key for key in g.get("outbox_pending", []) if key not in sent]
     return result
 
 

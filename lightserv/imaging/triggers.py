@@ -123,6 +123,6 @@ def start_autostitch(member: dict, created_by: str = "system") -> list[int]:
                     request_key=(member["username"], member["request_name"]),
                     dj_conn=conn,
                 )
-        launch_after_commit(started)
+            launch_after_commit(started)  # the launch is written in this transaction (the task outbox)
         run_ids += started
     return run_ids

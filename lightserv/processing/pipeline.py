@@ -169,7 +169,7 @@ def start_smartspim_stitching(
     when SMARTSPIM_AUTOSTITCH is on (the caller checks the setting) and by "Start processing". Writes the
     processing channel rows (alignment channel marked) and sets `pipeline_status = running`; the runs are
     submitted by a task after the commit. Called inside an open DataJoint transaction, it joins it and the
-    caller must call `launch_after_commit(run_ids)` once committed. Returns the new run ids."""
+    caller calls `launch_after_commit(run_ids)` in that transaction. Returns the new run ids."""
     schemas = get_schemas()
     conn = schemas.connection
     pkey = dict(
@@ -182,7 +182,7 @@ def start_smartspim_stitching(
     else:
         with conn.transaction:
             run_ids = _create_stitching(pkey, created_by)
-        launch_after_commit(run_ids)
+            launch_after_commit(run_ids)  # the launch is written in this transaction (the task outbox)
     return run_ids
 
 

@@ -232,7 +232,7 @@ def start_processing(pkey: dict, data: StartInput, actor: str) -> list[int]:
             actor=actor,
             dj_conn=conn,
         )
-    launch_after_commit(run_ids)
+        launch_after_commit(run_ids)  # the launch is written in this transaction (the task outbox)
     return run_ids
 
 
@@ -329,5 +329,5 @@ def start_destriping(pkey: dict, rkey_part: tuple[str, int], names: dict[str, st
             actor=actor,
             dj_conn=conn,
         )
-    launch_after_commit(run_ids)
+        launch_after_commit(run_ids)  # the launch is written in this transaction (the task outbox)
     return run_ids

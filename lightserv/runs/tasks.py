@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from lightserv.common import dispatch
+
 from . import backend as cluster
 from . import poller, submission
 
@@ -21,7 +23,8 @@ def launch_runs(run_ids: list[int]) -> list[int]:
 def launch_after_commit(run_ids: list[int]) -> None:
     """Queue the launch of runs whose rows are committed: the one way a run reaches the cluster."""
     if run_ids:
-        launch_runs.delay(list(run_ids))
+        dispatch.enqueue(launch_runs.name, list(run_ids), key="launch:" + ",".join(map(str, run_ids)),
+                         what="Submitting runs to the cluster", committed=True)  # fmt: skip
 
 
 # The task names of earlier releases: messages queued before an upgrade still launch their runs.

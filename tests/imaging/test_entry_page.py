@@ -70,7 +70,7 @@ def started(app, client, make_user, act, monkeypatch):
     finish_clearing(app)
     login(client, "ian")
     assert act(batch_url(suffix="/start")).status_code == 303
-    monkeypatch.setattr(tasks.validate_sample, "delay", lambda member, actor: tasks.run_validation(member, actor))
+    monkeypatch.setattr(tasks.validate_sample, "apply_async", lambda args, **_: tasks.run_validation(*args))
 
 
 def acquisition(app, sample_name: str):
@@ -193,7 +193,7 @@ def test_add_and_delete_channel_buttons_post_their_row(app, client, started, act
 
 
 def test_while_validation_runs_the_section_shows_progress_and_is_locked(app, client, started, act, monkeypatch):
-    monkeypatch.setattr(tasks.validate_sample, "delay", lambda member, actor: None)  # the worker is busy
+    monkeypatch.setattr(tasks.validate_sample, "apply_async", lambda args, **_: None)  # the worker is busy
     acquisition(app, "s1")
     fields = fill_sample(form_fields(client.get(batch_url()).get_data(as_text=True), "sample-form-s1"))
     assert act(batch_url(suffix="/sample/s1/submit"), fields).status_code == 303

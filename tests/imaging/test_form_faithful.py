@@ -35,7 +35,7 @@ def wishes(app, client, make_user, act, monkeypatch):
     finish_clearing(app)
     login(client, "ian")
     assert act(batch_url(suffix="/start")).status_code == 303
-    monkeypatch.setattr(tasks.validate_sample, "delay", lambda member, actor: tasks.run_validation(member, actor))
+    monkeypatch.setattr(tasks.validate_sample, "apply_async", lambda args, **_: tasks.run_validation(*args))
 
 
 def stored_orientation(app, sample_name: str, res: str = "1.3x", wavelength: str = "488") -> str:

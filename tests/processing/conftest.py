@@ -185,7 +185,7 @@ def cluster(request, app, settings, backends, monkeypatch):
         pytest.skip(str(made).splitlines()[0])
     executor = made.impl
     monkeypatch.setattr(runs_backend, "get_backend", lambda: executor)
-    monkeypatch.setattr(runs_tasks.launch_runs, "delay", lambda ids: launch(ids, executor))
+    monkeypatch.setattr(runs_tasks.launch_runs, "apply_async", lambda args, **_: launch(args[0], executor))  # the relay
     monkeypatch.setattr(settings, "slurm_stage_resources", {"*": {"cpus": 1, "mem_gb": 8}})
     return executor
 
@@ -215,7 +215,7 @@ def scripted(app, monkeypatch):
 
     backend = ScriptedBackend()
     monkeypatch.setattr(runs_backend, "get_backend", lambda: backend)
-    monkeypatch.setattr(runs_tasks.launch_runs, "delay", lambda ids: launch(ids, backend))
+    monkeypatch.setattr(runs_tasks.launch_runs, "apply_async", lambda args, **_: launch(args[0], backend))  # the relay
     return backend
 
 
