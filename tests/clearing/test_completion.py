@@ -100,7 +100,7 @@ def test_every_imaging_request_of_the_cleared_samples_is_considered_and_the_self
     assert "Imaging request 1, imaging batch 1: samples s1, s2" in msg.get_content()
     to, msg = mail["lightserv: Samples ready for imaging: ana/brains"]
     assert to == ["ivan@core.example"]
-    assert "Imaging request 2, imaging batch 1: samples s2; resolutions 4x (488)" in msg.get_content()
+    assert "Imaging request 2, imaging batch 1: sample s2; resolutions 4x (488)" in msg.get_content()
     assert "Imaging request 1" not in msg.get_content()
 
 
