@@ -11,7 +11,7 @@ from sqlalchemy import select
 from lightserv.auth.queries import list_assignable
 from lightserv.common.keyed_page import KeyedSource, all_of, keyed_page
 from lightserv.common.pagination import Page, PageRequest
-from lightserv.common.sql import query, search_page
+from lightserv.common.sql import list_distinct, search_page
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import EventLog
@@ -81,10 +81,9 @@ def list_queue(progress: str, viewer: str, sees_all: bool, flt: QueueFilter, pag
 
 
 def list_batch_owners(viewer: str, sees_all: bool) -> list[str]:
-    """Owners having clearing batches (the queue's owner filter)."""
+    """Owners having clearing batches (the queue's owner filter): of the viewer's own batches unless `sees_all`."""
     table = get_schemas().lightsheet.Request.ClearingBatch.full_table_name
-    mine, args = ("", []) if sees_all else (" WHERE clearer = %s", [viewer])
-    return sorted(r["username"] for r in query(f"SELECT DISTINCT username FROM {table}{mine}", args))
+    return list_distinct(table, "username", None if sees_all else ("clearer", viewer))
 
 
 # --- one batch -----------------------------------------------------------------------------------------

@@ -32,6 +32,13 @@ def query(sql: str, args=()) -> list[dict]:
     return list(get_schemas().connection.query(sql, args=tuple(args), as_dict=True).fetchall())
 
 
+def list_distinct(table: str, column: str, equal: tuple[str, object] | None = None) -> list:
+    """The distinct values of `column` in `table`, sorted; only of the rows whose column `equal[0]` holds the
+    value `equal[1]` when given."""
+    where, args = (f" WHERE {equal[0]} = %s", [equal[1]]) if equal else ("", [])
+    return sorted(r[column] for r in query(f"SELECT DISTINCT {column} FROM {table}{where}", args))
+
+
 def contains_any(columns: tuple[str, ...], text: str) -> tuple[str, list[str]]:
     """A condition true when any of `columns` contains `text` literally, and its parameters."""
     return "(" + " OR ".join(f"{c} {LIKE}" for c in columns) + ")", [like_contains(text)] * len(columns)

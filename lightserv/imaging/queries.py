@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from lightserv.auth.queries import list_assignable
 from lightserv.common.keyed_page import KeyedSource, all_of, keyed_page
 from lightserv.common.pagination import Page, PageRequest
-from lightserv.common.sql import query
+from lightserv.common.sql import list_distinct
 from lightserv.db import get_schemas
 from lightserv.workflow.queue import QueueFilter as BaseQueueFilter
 from schemas.enums import MICROSCOPE_LABELS
@@ -117,10 +117,9 @@ def list_queue(table: str, viewer: str, sees_all: bool, flt: QueueFilter, page: 
 
 
 def list_batch_owners(viewer: str, sees_all: bool) -> list[str]:
-    """Owners having imaging batches (the queue's owner filter)."""
+    """Owners having imaging batches (the queue's owner filter): of the viewer's own batches unless `sees_all`."""
     table = get_schemas().lightsheet.Request.ImagingBatch.full_table_name
-    mine, args = ("", []) if sees_all else (" WHERE imager = %s", [viewer])
-    return sorted(r["username"] for r in query(f"SELECT DISTINCT username FROM {table}{mine}", args))
+    return list_distinct(table, "username", None if sees_all else ("imager", viewer))
 
 
 # --- one batch -----------------------------------------------------------------------------------------

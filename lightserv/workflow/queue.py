@@ -39,16 +39,13 @@ class QueueFilter:
         return {**chosen, "mine": "1"} if self.only_mine else chosen
 
 
-@dataclass(frozen=True)
-class Table:
-    """One table of a queue: its `?table=` name, heading, the label of its rows' action link (empty: no
-    action column), the state its rows' colour shows, and whether it is left out while empty."""
-
-    name: str
-    title: str
-    action: str
-    state: str  # pending | progress | attention | complete (the lists' status colours)
-    hidden_when_empty: bool = False
+#: the colour of a queue table's rows: the state of the work in it, in the lists' status colours
+TABLE_STATES = {
+    **dict.fromkeys(("pending", "ready", "waiting"), "pending"),
+    **dict.fromkeys(("in_progress", "running", "flatfield"), "progress"),
+    "attention": "attention",
+    **dict.fromkeys(("complete", "processed"), "complete"),
+}
 
 
 @dataclass(frozen=True)
@@ -112,17 +109,25 @@ class Queue:
     `open_queue` permission by role). `page_context(viewer, sees_all)`: further values of the page."""
 
     area: str  # the blueprint: its endpoints `<area>.queue`, `<area>.queue_csv`, template `<area>/queue.html`
-    title: str
-    nouns: tuple[str, str]  # a row, rows: ("batch", "batches")
-    own_note: tuple[str, str]  # test id, words: whose rows someone who does not see them all sees
-    tables: tuple[Table, ...]
+    tables: Mapping[str, tuple[str, str]]  # `?table=` name -> title, label of the rows' action link ("": none)
     columns: tuple[Column, ...]
     queries: Any
+    own_note: str  # whose rows someone sees who does not see them all
+    nouns: tuple[str, str] = ("batch", "batches")  # a row, rows
+    shown_when_empty: tuple[str, ...] | None = None  # the tables shown while empty (None: all)
     filter: type[QueueFilter] | None = None
     choice: Callable[[], Choice] | None = None
     list_table: Callable[[str, str, bool, Any, PageRequest], Page] | None = None
     sees_all: Callable[[Any], bool] | None = None
     page_context: Callable[[str, bool], dict] = lambda viewer, sees_all: {}
+
+    @property
+    def title(self) -> str:
+        return f"{self.area.capitalize()} queue"
+
+    @property
+    def own_note_id(self) -> str:
+        return f"own-{self.nouns[1].split()[-1]}-note"
 
     def columns_of(self, table: str) -> list[Column]:
         return [c for c in self.columns if c.label and (not c.tables or table in c.tables)]
@@ -156,21 +161,22 @@ class Queue:
 
 
 def render_queue(queue: Queue) -> str:
-    """The queue page: every table on its first page in its default order, except the table named by
-    `?table=`, which takes the page's `?sort=`, `?direction=` and `?page=`."""
+    """The queue page: every table (its rows coloured by `TABLE_STATES`) on its first page in its default order,
+    except the table named by `?table=`, which takes the page's `?sort=`, `?direction=` and `?page=`."""
     viewer, sees_all, flt = current_user.get_id(), queue.sees_everything(current_user), queue.read_filter()
     active = request.args.get("table", "")
     tables = []
-    for table in queue.tables:
-        default = queue.queries.QUEUE_DEFAULT_SORT[table.name]
+    for name, (title, action) in queue.tables.items():
+        default = queue.queries.QUEUE_DEFAULT_SORT[name]
         first = (
             parse_page_request(queue.queries.QUEUE_SORTS, default, per_page=PER_PAGE)
-            if table.name == active
+            if name == active
             else PageRequest(page=1, per_page=PER_PAGE, sort=default, direction="desc")
         )
-        page = queue.fetch(table.name, viewer, sees_all, flt)(first)
-        if page.total or not table.hidden_when_empty:
-            tables.append({"table": table, "name": table.name, "page": page, "columns": queue.columns_of(table.name)})
+        page = queue.fetch(name, viewer, sees_all, flt)(first)
+        if page.total or queue.shown_when_empty is None or name in queue.shown_when_empty:
+            shown = {"name": name, "title": title, "action": action, "state": TABLE_STATES[name]}
+            tables.append({**shown, "page": page, "columns": queue.columns_of(name)})
     context = {"queue": queue, "tables": tables, "flt": flt, "sees_all": sees_all, **queue.context(viewer, sees_all)}
     return render_template(f"{queue.area}/queue.html", **context)
 
@@ -178,7 +184,7 @@ def render_queue(queue: Queue) -> str:
 def queue_csv(queue: Queue) -> Response:
     """One table of the queue (`?table=`, 400 otherwise) as CSV: the rows the page's filters and sort give,
     every page, streamed."""
-    names = [t.name for t in queue.tables]
+    names = list(queue.tables)
     table = request.args.get("table", "")
     if table not in names:
         abort(400, f"Choose a table: {', '.join(names)}.")

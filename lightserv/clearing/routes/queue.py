@@ -16,16 +16,14 @@ def _protocols() -> wq.Choice:
     return ("protocol", "Protocol", "All protocols", [(p["protocol"], p["label"]) for p in list_protocols()])
 
 
+#: `?table=` name -> title, the action of its rows
+TABLES = {"in_progress": ("Being cleared", "Continue clearing"), "pending": ("Ready to clear", "Open"),
+          "complete": ("Cleared", "View clearing log")}  # fmt: skip
+
 QUEUE = wq.Queue(
     area="clearing",
-    title="Clearing queue",
-    nouns=("batch", "batches"),
-    own_note=("own-batches-note", "You see the batches you clear yourself."),
-    tables=(
-        wq.Table("in_progress", "Being cleared", "Continue clearing", "progress"),
-        wq.Table("pending", "Ready to clear", "Open", "pending"),
-        wq.Table("complete", "Cleared", "View clearing log", "complete"),
-    ),
+    tables=TABLES,
+    queries=queries,
     columns=(
         wq.Column("Progress", "progress", "clearing_progress", "progress", "label", ("in_progress", "complete"),
                   labels=CLEARING_PROGRESS_LABELS),
@@ -42,7 +40,7 @@ QUEUE = wq.Queue(
         wq.Column("Samples", "samples", "number_in_batch", "samples"),
         wq.completed("complete"),
     ),  # fmt: skip
-    queries=queries,
+    own_note="You see the batches you clear yourself.",
     filter=queries.QueueFilter,
     choice=_protocols,
     page_context=lambda viewer, sees_all: {"protocols": list_protocols()},  # the legend of protocol colours

@@ -15,17 +15,14 @@ def _microscopes() -> wq.Choice:
     return ("microscope", "Microscope", "All microscopes", [(m, MICROSCOPE_LABELS[m]) for m in queries.MICROSCOPES])
 
 
+#: `?table=` name -> title, the action of its rows (none while the batch waits for clearing)
+TABLES = {"in_progress": ("Being imaged", "Continue imaging"), "ready": ("Ready to image", "Open"),
+          "waiting": ("Waiting for clearing", ""), "complete": ("Imaged", "View")}  # fmt: skip
+
 QUEUE = wq.Queue(
     area="imaging",
-    title="Imaging queue",
-    nouns=("batch", "batches"),
-    own_note=("own-batches-note", "You see the batches you image yourself."),
-    tables=(
-        wq.Table("in_progress", "Being imaged", "Continue imaging", "progress"),
-        wq.Table("ready", "Ready to image", "Open", "pending"),
-        wq.Table("waiting", "Waiting for clearing", "", "pending"),
-        wq.Table("complete", "Imaged", "View", "complete"),
-    ),
+    tables=TABLES,
+    queries=queries,
     columns=(
         wq.SUBMITTED,
         wq.REQUEST,
@@ -44,7 +41,7 @@ QUEUE = wq.Queue(
         wq.SPECIES,
         wq.completed("complete"),
     ),  # fmt: skip
-    queries=queries,
+    own_note="You see the batches you image yourself.",
     filter=queries.QueueFilter,
     choice=_microscopes,
 )

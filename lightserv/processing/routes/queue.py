@@ -10,10 +10,6 @@ from lightserv.workflow import queue as wq
 from .. import queries
 from . import bp
 
-#: the colour of each table's rows; empty tables are left out except "Ready to process"
-STATES = {"attention": "attention", "running": "progress", "flatfield": "progress", "ready": "pending",
-          "waiting": "pending", "processed": "complete"}  # fmt: skip
-
 
 def _failure(row: dict) -> str:
     return row["failure_summary"] if row["processing_progress"] == "failed" else ""
@@ -21,12 +17,8 @@ def _failure(row: dict) -> str:
 
 QUEUE = wq.Queue(
     area="processing",
-    title="Processing queue",
-    nouns=("processing request", "processing requests"),
-    own_note=("own-requests-note", "You see the processing requests of requests you may view."),
-    tables=tuple(
-        wq.Table(name, title, action, STATES[name], name != "ready") for name, title, action in queries.QUEUE_TABLES
-    ),
+    tables={name: (title, action) for name, title, action in queries.QUEUE_TABLES},
+    queries=queries,
     columns=(
         wq.SUBMITTED,
         wq.REQUEST,
@@ -44,7 +36,9 @@ QUEUE = wq.Queue(
         wq.SPECIES,
         wq.completed("processed"),
     ),  # fmt: skip
-    queries=queries,
+    own_note="You see the processing requests of requests you may view.",
+    nouns=("processing request", "processing requests"),
+    shown_when_empty=("ready",),
     list_table=lambda table, viewer, sees_all, _filter, page: queries.list_queue(table, viewer, sees_all, page),
     sees_all=lambda user: bool(roles_of(user) & STAFF_ROLES),  # staff; others: the requests they may view
 )
