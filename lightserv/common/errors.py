@@ -149,3 +149,11 @@ def register_error_handlers(app: Flask) -> None:
         except Exception:  # the database itself may be the failure
             current_app.logger.exception("rollback after error failed")
         return _render(500, "Something went wrong on our side. The facility has been told.")
+
+
+class DomainError(Exception):
+    """A refused action, in words for the user, with the HTTP status the view answers with."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.message, self.status = message, status
