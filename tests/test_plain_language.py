@@ -244,6 +244,8 @@ def test_every_email_links_to_the_site_url_and_reads_plainly(app, make_user, set
     self_imaging = next(r for r in rows if r.template == "samples_ready_for_self_imaging")
     assert "imaging batch 1: sample m1; resolutions 1.3x (488)" in self_imaging.body_text
     assert "imaging at 1.3x (488 nm, 647 nm)" in received.body_text and "antibodies: none" in received.body_text
+    assigned = next(r for r in rows if r.template == "imaging_assigned")
+    assert "Imaging batch 1 of ana/brains (clearing batch 1, imaging request 1) was assigned" in assigned.body_text
     run_failed = next(r for r in rows if r.template == "run_failed" and "Slurm job" in r.body_text)
     assert "exit code 2:0" in run_failed.body_text  # staff keep the details
 

@@ -143,7 +143,8 @@ def queue_batch_assigned(key: dict, assignee: str, when) -> int | None:
         f"imaging.assigned:{owner}/{name}/{ib}:{assignee}:{when.isoformat()}",
         [queries.get_user_email(assignee)],
         "Imaging batch assigned to you",
-        f"Imaging batch {ib} of {owner}/{name} was assigned to you.\n\n"
+        f"Imaging batch {key['imaging_batch_number']} of {owner}/{name} (clearing batch "
+        f"{key['clearing_batch_number']}, imaging request {key['imaging_request_number']}) was assigned to you.\n\n"
         f"Samples ({len(samples)}): {', '.join(samples)}\n\n"
         f"Imaging entry form: {absolute(f'/imaging/batch/{owner}/{name}/{ib}')}\n",
         request_key=(owner, name),
