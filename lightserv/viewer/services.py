@@ -163,6 +163,20 @@ def request_stop(session: ViewerSession, reason: str) -> bool:
     return True
 
 
+def queue_orphan_stop(session_id: str) -> None:
+    """Remove the containers and routes of a session that has no live row (an admin's stop)."""
+    enqueue("lightserv.viewer.stop_session", session_id, "orphan", what="Removing an orphan viewer")
+    db.session.commit()
+    relay_pending()
+
+
+def queue_sweep() -> None:
+    """Remove the containers and routes of every session that is not live (an admin's sweep)."""
+    enqueue("lightserv.viewer.sweep", what="Sweeping orphan viewers")
+    db.session.commit()
+    relay_pending()
+
+
 def rename_link(link: ViewerLink, title: str, actor: str) -> None:
     before = link.title
     link.title = title[:128]

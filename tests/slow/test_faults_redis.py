@@ -3,8 +3,9 @@
 The web app, a Celery worker and beat run as real programs on a Redis server of the test's own, which is
 killed and started again on the same port with no data (as a restart without persistence does). While it is
 down the pages that only read keep working, /healthz names Redis, sign-in answers a clear 503, and a request
-submitted meanwhile is saved with its emails kept in the outbox; when Redis is back everything recovers with
-no restart of the app, and every email arrives exactly once.
+submitted meanwhile is saved with its emails and tasks kept in the outboxes (its page says the work waits);
+when Redis is back everything recovers with no restart of the app, every email arrives and every task runs
+exactly once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import requests
 from tests.conftest import csrf_from
 from tests.requests.test_new_request_page import full_form
 from tests.slow.conftest import emails_by_subject, health, login, wait_for
+from tests.slow.test_faults_outbox import waiting_message_in
 
 PASSWORD = "correct horse battery"
 
@@ -37,7 +39,7 @@ def redis_stack(app, make_user, private_redis, start_web, start_worker, start_be
 def test_redis_down_and_back_keeps_reads_names_redis_and_loses_no_email(app, smtp, private_redis, redis_stack):
     from lightserv.db import get_schemas
     from lightserv.extensions import db
-    from lightserv.models import EmailOutbox, EventLog
+    from lightserv.models import EmailOutbox, TaskOutbox
 
     web, worker, beat = redis_stack
     ana = login(web.url, "ana", PASSWORD)
@@ -73,16 +75,19 @@ def test_redis_down_and_back_keeps_reads_names_redis_and_loses_no_email(app, smt
         }
         resp = ana.post(f"{web.url}/requests/new", data=form, allow_redirects=False, timeout=60)
         assert resp.status_code == 302, resp.text[:1000]
-        assert "Request submitted" in ana.get(f"{web.url}{resp.headers['Location']}", timeout=10).text
+        page = ana.get(f"{web.url}{resp.headers['Location']}", timeout=10).text
+        assert "Request submitted" in page and waiting_message_in(page)
+        with app.app_context():
+            waiting = {r.task_name: r.status for r in db.session.scalars(db.select(TaskOutbox))}
+        # the folders and the data-group check wait in the task outbox, written with the request
+        assert waiting == {"lightserv.requests.create_imaging_folders": "pending",
+                           "lightserv.requests.check_data_group": "pending"}  # fmt: skip
     finally:
         private_redis.start()
 
     with app.app_context():
         assert len(get_schemas().lightsheet.Request & {"username": "ana", "request_name": "brains"}) == 1
         outbox = list(db.session.scalars(db.select(EmailOutbox)))
-        missed = list(db.session.scalars(db.select(EventLog).where(EventLog.action == "background.not_queued")))
-    # what could not be queued is on the admins' event log, by name
-    assert any(e.summary.startswith("Creating the imaging folders was not started") for e in missed), missed
     expected = {row.subject for row in outbox if row.to_addrs}
     assert expected, "the submission queued no email"
 
@@ -95,6 +100,9 @@ def test_redis_down_and_back_keeps_reads_names_redis_and_loses_no_email(app, smt
     counts = emails_by_subject(smtp)
     assert all(counts[s] == 1 for s in expected), counts
     with app.app_context():
+        db.session.remove()
         statuses = {r.status for r in db.session.scalars(db.select(EmailOutbox))}
+        tasks = [(r.status, r.sends) for r in db.session.scalars(db.select(TaskOutbox))]
     assert statuses <= {"sent", "suppressed"}
+    assert tasks == [("done", 1), ("done", 1)]  # the waiting work ran, once each
     assert not re.search(r"Traceback", web.log())

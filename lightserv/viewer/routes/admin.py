@@ -17,7 +17,7 @@ from lightserv.models import ViewerLink, ViewerSession
 
 from ..client import LauncherError, launcher, proxy, session_of_route
 from ..pages import STATUS_BADGES, STATUS_LABELS, ago, link_url
-from ..services import LIVE, request_stop
+from ..services import LIVE, queue_orphan_stop, queue_sweep, request_stop
 from . import bp
 
 SESSION_ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -107,9 +107,7 @@ def admin_stop(session_id: str):
     if session is not None and request_stop(session, "admin"):
         flash(f"Session {session_id[:8]} is being stopped.", "info")
     else:
-        from ..tasks import stop_session
-
-        stop_session.delay(session_id, "orphan")  # no live row: remove its containers and routes
+        queue_orphan_stop(session_id)  # no live row: remove its containers and routes
         flash(f"The containers and routes of {session_id[:8]} are being removed.", "info")
     return redirect(url_for("viewer.admin_sessions"), 303)
 
@@ -117,8 +115,6 @@ def admin_stop(session_id: str):
 @bp.route("/admin/sweep", methods=["POST"])
 @requires("admin")
 def admin_sweep():
-    from ..tasks import sweep
-
-    sweep.delay()
+    queue_sweep()
     flash("Orphan sweep queued: containers and routes of sessions that are not live will be removed.", "info")
     return redirect(url_for("viewer.admin_sessions"), 303)
