@@ -4,46 +4,35 @@
 - Every test starts from empty tables (the seeded lookups stay) and an empty Redis test database.
 - `smtp` is a real aiosmtpd server on a loopback port; the app sends mail to it.
 - `login_as(role)` logs the test client in as a fresh user holding that role.
+- `running_worker`: a real Celery worker (solo pool, in this process) for the duration of a test.
+- `act(url, data)`: a POST with a CSRF token taken from a page the client can see.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import socket
 import uuid
 from pathlib import Path
 
-import pymysql
 import pytest
 
+from tests.support.auth import CSRF_RE, csrf_from
+from tests.support.databases import DB, databases_with_prefix, drop_prefix, server_connection
+from tests.support.ports import free_port
 from tests.support.smtp import SmtpSink
 
-pytest_plugins = ("tests.support.cluster_fixtures", "tests.support.browser_fixtures")
+# the tests import these from here too
+__all__ = ["CSRF_RE", "DB", "csrf_from", "databases_with_prefix", "drop_prefix", "free_port", "server_connection"]
+
+pytest_plugins = ("tests.support.cluster_fixtures", "tests.support.browser_fixtures", "tests.support.launcher")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 
-DB = dict(
-    host=os.environ.get("DB_HOST", "127.0.0.1"),
-    port=int(os.environ.get("DB_PORT", "3306")),
-    user=os.environ.get("DB_USER", "root"),
-    password=os.environ.get("DB_PASSWORD", ""),
-)
 REDIS_HOST_URL = "redis://127.0.0.1:6379"
 
 # Lookup tables keep their seeded rows between tests.
 LOOKUP_TABLES = {"#clearing_protocol", "#clearing_section", "#clearing_step", "#atlas", "schema_migration"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_connection() -> pymysql.Connection:
-    return pymysql.connect(autocommit=True, charset="utf8mb4", **DB)
 
 
 @pytest.fixture(scope="session")
@@ -131,22 +120,6 @@ def app(settings, schema_prefix):
     drop_prefix(schema_prefix)
 
 
-def databases_with_prefix(prefix: str) -> list[str]:
-    with server_connection() as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
-            (prefix.replace("_", "\\_") + "%",),
-        )
-        return [r[0] for r in cur.fetchall()]
-
-
-def drop_prefix(prefix: str) -> None:
-    with server_connection() as conn, conn.cursor() as cur:
-        cur.execute("SET FOREIGN_KEY_CHECKS=0")
-        for name in databases_with_prefix(prefix):
-            cur.execute(f"DROP DATABASE `{name}`")
-
-
 @pytest.fixture(scope="session")
 def _table_list(app, schema_prefix) -> list[str]:
     with server_connection() as conn, conn.cursor() as cur:
@@ -198,17 +171,17 @@ def app_ctx(app):
 
 
 @pytest.fixture
+def running_worker(app):
+    """A real Celery worker consuming the test broker for the duration of the test."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False):
+        yield
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
-
-
-CSRF_RE = re.compile(r'(?:name="csrf_token"[^>]*value|name="csrf-token" content)="([^"]+)"')
-
-
-def csrf_from(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "page has no CSRF token"
-    return match.group(1)
 
 
 @pytest.fixture
@@ -257,6 +230,17 @@ def login_as(client, make_user):
         return name
 
     return login
+
+
+@pytest.fixture
+def act(client):
+    """act(url, data=None): POST with a CSRF token from a page the client can see."""
+
+    def post(url: str, data: dict | None = None, **kwargs):
+        token = csrf_from(client.get("/about").get_data(as_text=True))
+        return client.post(url, data={**(data or {}), "csrf_token": token}, **kwargs)
+
+    return post
 
 
 @pytest.fixture

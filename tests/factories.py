@@ -38,3 +38,14 @@ def submit(app, req: NewRequest, submitter: str | None = None):
 
     with app.test_request_context():
         return submit_request(req, submitter or req.owner)
+
+
+def layer_row(target, now: dt.datetime, status: str = "ready", **values) -> dict:
+    """A DataLayer row for `target` (a LayerTarget) created at `now`: when ready, a small 8 x 8 x 2 uint16 image
+    (5 x 5 x 10 um voxels, one scale) that became ready then; `values` override any column."""
+    row = dict(target.key(), layer_name=target.name(), layer_type="image", layer_path=str(target.folder()),
+               source_path="x", status=status, created_at=now, failure_reason="")  # fmt: skip
+    if status == "ready":
+        row.update(data_type="uint16", voxel_x_nm=5000.0, voxel_y_nm=5000.0, voxel_z_nm=10000.0, size_x=8, size_y=8,
+                   size_z=2, num_scales=1, run_id=None, ready_at=now)  # fmt: skip
+    return {**row, **values}

@@ -26,19 +26,12 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from tests.conftest import (
-    CSRF_RE,
-    DB,
-    ROOT,
-    csrf_from,
-    databases_with_prefix,
-    drop_prefix,
-    free_port,
-    server_connection,
-)
+from tests.conftest import CSRF_RE, ROOT, csrf_from
 from tests.factories import new_request, submit
 from tests.imaging.conftest import finish_clearing
 from tests.support import processes
+from tests.support.databases import DB, databases_with_prefix, drop_prefix, server_connection
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.skipif(
     shutil.which("mariadb-dump") is None, reason="mariadb-dump (Debian package mariadb-client) is not installed"

@@ -7,7 +7,7 @@ import uuid
 import pymysql
 import pytest
 
-from tests.conftest import DB, databases_with_prefix, server_connection
+from tests.support.databases import DB, databases_with_prefix, server_connection
 
 
 def test_init_db_twice_is_harmless(app):

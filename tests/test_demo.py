@@ -11,8 +11,8 @@ import time
 import pytest
 
 from lib.naming import rawdata_resolution_dir
-from tests.conftest import server_connection
 from tests.support.auth import sign_in
+from tests.support.databases import server_connection
 
 ROW_RE = re.compile(r'<tr class="status-(\w+)" id="([^"]+)" data-testid="request-row">(.*?)</tr>', re.S)
 #: request row id -> (cleared, imaged, processed, status label) on the researcher's request list

@@ -4,9 +4,9 @@ therefore never launch, count, stop or create anything."""
 
 from __future__ import annotations
 
-from tests.conftest import server_connection
 from tests.matrix import all_rows, matrix_url
 from tests.support.auth import login_session_keys
+from tests.support.databases import server_connection
 from tests.test_permissions import matrix_world  # noqa: F401 - the fixture
 
 GET_ROUTES = {e: row for e, row in all_rows().items() if row[0] == "GET"}

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
 from tests.support import processes
+from tests.support.ports import free_port
 
 CLIENT_TIMEOUT = 3  # WEB_CLIENT_TIMEOUT for this server (the config's default is 20 s)
 HELD = [

@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import free_port
 from tests.support import processes
+from tests.support.ports import free_port
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ import time
 
 import pytest
 
-from tests.conftest import csrf_from
+from tests.support.auth import csrf_from, post_login_form
 
 PASSWORD = "correct horse battery"
 
 
 def login(client, username, password, next_value=""):
-    token = csrf_from(client.get("/login").get_data(as_text=True))
-    return client.post(
-        "/login", data={"username": username, "password": password, "next": next_value, "csrf_token": token}
-    )
+    return post_login_form(client, username, password, next_value)
 
 
 def test_correct_password_logs_in_and_lands_on_the_home_page(client, make_user):

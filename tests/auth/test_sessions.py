@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import csrf_from
+from tests.support.auth import csrf_from, post_login_form
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
@@ -20,8 +20,7 @@ def browser(app, address="192.0.2.1", agent="Mozilla/5.0 (X11; Linux x86_64) Fir
 
 
 def log_in(client, username="ana", password=PASSWORD):
-    token = csrf_from(client.get("/login").get_data(as_text=True))
-    resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    resp = post_login_form(client, username, password)
     assert resp.status_code == 302, resp.get_data(as_text=True)
     return client
 

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import csrf_from
+from tests.support.auth import csrf_from
+from tests.support.auth import post_login_form as login
 
 PASSWORD = "correct horse battery"
-
-
-def login(client, username, password, **request_kwargs):
-    token = csrf_from(client.get("/login", **request_kwargs).get_data(as_text=True))
-    return client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token}, **request_kwargs
-    )
 
 
 def client_at(app, address: str):

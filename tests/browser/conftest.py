@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import free_port
 from tests.support import processes
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.admin.seed import seed_dashboard
+from tests.support import browser_fixtures
 from tests.support.browser_fixtures import assert_no_csp_violations, watch_csp
 
 pytestmark = pytest.mark.browser
@@ -16,11 +17,7 @@ PASSWORD = "browser test password"
 
 
 def log_in(page, live_server: str, username: str) -> None:
-    page.goto(live_server + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_server + "/")  # signing in lands on the home page
+    browser_fixtures.log_in(page, live_server, username, PASSWORD)
 
 
 def test_an_admin_grants_a_role_the_queue_appears_and_the_dashboard_has_data(

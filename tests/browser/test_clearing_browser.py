@@ -11,6 +11,7 @@ import re
 import pytest
 
 from tests.factories import new_request, sample, submit
+from tests.support.browser_fixtures import log_in
 from tests.support.page_audit import shoot_and_audit
 
 pytestmark = pytest.mark.browser
@@ -30,11 +31,7 @@ def test_a_clearer_claims_fills_two_steps_with_now_saves_reloads_and_completes(
         app, new_request(owner, "brains", samples=[sample("s1", protocol="udisco"), sample("s2", protocol="udisco")])
     )
     make_user("cleo", roles=["clearing_staff"], password=PASSWORD)
-    page.goto(live_server + "/login")
-    page.get_by_label("Username").fill("cleo")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_server + "/")  # signing in lands on the home page
+    log_in(page, live_server, "cleo", PASSWORD)
 
     page.get_by_role("link", name="Clearing", exact=True).click()
     page.wait_for_url("**/clearing/queue")

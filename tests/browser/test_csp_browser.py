@@ -7,13 +7,14 @@ any browser test whose pages report a violation; a planted inline script shows t
 from __future__ import annotations
 
 import datetime as dt
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.test_admin_browser import PASSWORD, log_in
+from tests.browser.test_admin_browser import PASSWORD
 from tests.matrix import matrix_url
+from tests.support.browser_fixtures import log_in
+from tests.support.waiting import wait_for
 from tests.test_permissions import ROUTES, matrix_world  # noqa: F401  (the matrix test's world, reused)
 
 pytestmark = pytest.mark.browser
@@ -30,11 +31,6 @@ def with_passwords(app, world: dict) -> dict:
     return world
 
 
-def sign_in_as(page, live_server: str, username: str) -> None:
-    page.context.clear_cookies()
-    log_in(page, live_server, username)
-
-
 def pages_by_role(world: dict) -> dict[str, list[str]]:
     """Every GET route of the matrix once, for the first role of ROLES it opens for."""
     pages: dict[str, list[str]] = {role: [] for role in ROLES}
@@ -45,20 +41,11 @@ def pages_by_role(world: dict) -> dict[str, list[str]]:
     return pages
 
 
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_every_page_opens_without_a_csp_violation(app, live_server, page, matrix_world, csp_violations):  # noqa: F811
     world = with_passwords(app, matrix_world)
     opened = []
     for role, urls in pages_by_role(world).items():
-        sign_in_as(page, live_server, world[role])
+        log_in(page, live_server, world[role], PASSWORD, fresh=True)
         for url in urls:
             if not page.request.get(live_server + url).headers.get("content-type", "").startswith("text/html"):
                 continue  # JSON, CSV and calendar answers are not pages
@@ -73,7 +60,7 @@ def test_every_page_opens_without_a_csp_violation(app, live_server, page, matrix
     # a planted inline script is blocked, and the violation reaches the list this test checks
     page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.planted = 1';"
                   " document.body.appendChild(s); }")  # fmt: skip
-    wait_for(lambda: csp_violations, "the planted script's violation")
+    wait_for(lambda: csp_violations, 10, "the planted script's violation")
     assert page.evaluate("() => window.planted") is None
     assert "script-src" in csp_violations[0]
     csp_violations.clear()
@@ -81,7 +68,7 @@ def test_every_page_opens_without_a_csp_violation(app, live_server, page, matrix
 
 def test_the_scripts_moved_out_of_the_templates_still_work(app, live_server, page, matrix_world, settings):  # noqa: F811
     world = with_passwords(app, matrix_world)
-    sign_in_as(page, live_server, world["owner"])
+    log_in(page, live_server, world["owner"], PASSWORD, fresh=True)
 
     page.goto(live_server + "/requests/")  # help popovers (popovers.js)
     page.get_by_test_id("archival-help").first.focus()
@@ -94,10 +81,10 @@ def test_the_scripts_moved_out_of_the_templates_still_work(app, live_server, pag
     button = page.get_by_test_id("copy-link")
     link = button.get_attribute("data-copy")
     button.click()
-    wait_for(lambda: button.inner_text() == "Link copied", "'Link copied'")
+    wait_for(lambda: button.inner_text() == "Link copied", 10, "'Link copied'")
     assert page.evaluate("() => navigator.clipboard.readText()") == link
 
-    sign_in_as(page, live_server, world["clearing"])
+    log_in(page, live_server, world["clearing"], PASSWORD, fresh=True)
     page.goto(live_server + ROUTES["clearing.antibody_history_new"][1])  # the trial's "Today" (lightserv.js)
     page.get_by_role("button", name="Today").click()
     today = dt.datetime.now(ZoneInfo(settings.display_timezone)).date().isoformat()

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from tests.home import world as facility
+from tests.support.browser_fixtures import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,20 +26,11 @@ ROLES = {
 }
 
 
-def sign_in(page, base: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(base + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(facility.PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(base + "/")  # signing in lands on the home page
-
-
 def test_every_role_lands_on_a_home_page_that_fits_the_screen(app, live_server, page, make_user, artifacts_dir):
     axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python not installed")
     facility.build(app, make_user)
     for role, (username, section, words) in ROLES.items():
-        sign_in(page, live_server, username)
+        log_in(page, live_server, username, facility.PASSWORD, fresh=True)
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             page.wait_for_timeout(100)

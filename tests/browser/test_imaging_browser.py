@@ -14,6 +14,7 @@ from lib.naming import rawdata_resolution_dir
 from lib.synth import corrupt, make_brain, write_lavision
 from tests.factories import channel, new_request, resolution, sample, submit
 from tests.support import processes
+from tests.support.browser_fixtures import log_in
 from tests.support.page_audit import shoot_and_audit
 
 pytestmark = pytest.mark.browser
@@ -61,11 +62,7 @@ def test_an_imager_claims_applies_fills_fixes_a_broken_folder_and_completes(
     corrupt(broken.out_dir, "missing_plane")
     make_user("ian", roles=["imaging_staff"], password=PASSWORD)
 
-    page.goto(live_server + "/login")
-    page.get_by_label("Username").fill("ian")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_server + "/")  # signing in lands on the home page
+    log_in(page, live_server, "ian", PASSWORD)
     page.get_by_role("link", name="Imaging", exact=True).click()
     page.wait_for_url("**/imaging/queue")
     row = page.locator('#table-ready tr[data-batch="ana/brains/1/1/1"]')

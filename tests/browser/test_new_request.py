@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.browser_fixtures import log_in
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "browser test password"
@@ -41,11 +43,7 @@ def look(page, artifacts_dir, name: str) -> None:
 
 def test_researcher_files_a_two_sample_request_without_page_reloads(live_server, page, make_user, artifacts_dir):
     make_user("rita", password=PASSWORD)
-    page.goto(live_server + "/login")
-    page.get_by_label("Username").fill("rita")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
+    log_in(page, live_server, "rita", PASSWORD)
 
     page.goto(live_server + "/requests/new")
     page.get_by_label("Request name").fill("cfos_pilot")
@@ -113,18 +111,14 @@ def test_researcher_files_a_two_sample_request_without_page_reloads(live_server,
     page.get_by_role("button", name="Review request").click()
     page.get_by_role("button", name="Submit request").focus()
     page.keyboard.press("Enter")
-    page.wait_for_url("**/requests/**")
+    page.wait_for_url(lambda url: "/requests/new" not in url)  # the request page, not the form
     assert page.get_by_text("Request submitted. A confirmation was sent to rita@test.example").is_visible()
     assert page.locator("tr", has_text="cfos_pilot").count() == 1
 
 
 def test_errors_show_once_next_to_their_field_and_in_place_actions_keep_them(live_server, page, make_user):
     make_user("rosa", password=PASSWORD)
-    page.goto(live_server + "/login")
-    page.get_by_label("Username").fill("rosa")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
+    log_in(page, live_server, "rosa", PASSWORD)
 
     page.goto(live_server + "/requests/new")
     page.get_by_role("button", name="Set up samples").click()

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from tests.factories import channel, new_request, resolution, sample, submit
+from tests.factories import channel, layer_row, new_request, resolution, sample, submit
 
 pytestmark = pytest.mark.browser
 
@@ -47,28 +47,7 @@ def two_samples(app, make_user):
             pkey = dict(key, sample_name=name, imaging_request_number=1, processing_request_number=1)
             part.ProcessingRequest.update1({**pkey, "processing_progress": progress})
         target = LayerTarget("ana", "brains", "s1", 1, "1.3x", "488", "registered", processing_request_number=1)
-        part.DataLayer.insert1(
-            dict(
-                target.key(),
-                layer_name=target.name(),
-                layer_type="image",
-                layer_path=str(target.folder()),
-                source_path="x",
-                status="ready",
-                data_type="uint16",
-                voxel_x_nm=5000.0,
-                voxel_y_nm=5000.0,
-                voxel_z_nm=10000.0,
-                size_x=8,
-                size_y=8,
-                size_z=2,
-                num_scales=1,
-                run_id=None,
-                created_at=now,
-                ready_at=now,
-                failure_reason="",
-            )  # fmt: skip
-        )
+        part.DataLayer.insert1(layer_row(target, now))
         record_event("layer.ready", "layer", target.key(), f"Layer {target.name()} of s1 is ready", actor=None,
                      request_key=("ana", "brains"))  # fmt: skip
         db.session.commit()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import new_request, sample, submit
+from tests.support import browser_fixtures
 from tests.support.page_audit import shoot_and_audit
 
 pytestmark = pytest.mark.browser
@@ -15,11 +16,7 @@ PASSWORD = "browser test password"
 
 
 def log_in(page, live_server: str, username: str) -> None:
-    page.goto(live_server + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_server + "/")
+    browser_fixtures.log_in(page, live_server, username, PASSWORD)
 
 
 def test_queue_colours_mean_state_and_an_auditor_sees_what_is_shared(app, live_server, page, make_user,

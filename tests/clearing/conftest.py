@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.conftest import csrf_from
 from tests.factories import new_request, sample, submit
+from tests.support.auth import login as login  # the tests import it from here
 from tests.support.auth import sign_in
 
 RAT_PROTOCOLS = {"idisco_abbreviated_rat", "udisco_rat"}
@@ -103,17 +103,6 @@ def make_request(app):
 
 
 @pytest.fixture
-def act(client):
-    """act(url, data=None): POST with a CSRF token from a page the client can see."""
-
-    def post(url: str, data: dict | None = None, **kwargs):
-        token = csrf_from(client.get("/about").get_data(as_text=True))
-        return client.post(url, data={**(data or {}), "csrf_token": token}, **kwargs)
-
-    return post
-
-
-@pytest.fixture
 def entry_form(client):
     """entry_form(owner, name, number=1) -> (fields, read_only, html) as the form page shows them."""
 
@@ -140,10 +129,6 @@ def started(app, make_user, make_request, client, act):
         return owner, clearer
 
     return build
-
-
-def login(client, username: str) -> None:
-    sign_in(client, username, clear=True)
 
 
 def batch_row(app, owner: str = "ana", name: str = "brains", number: int = 1) -> dict:

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ARTIFACTS, ROOT
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 BASE_IMAGE = os.environ.get("LIGHTSERV_BASE_IMAGE", "lightserv-base:bookworm")
 TAG = "dockertest"
@@ -107,26 +109,20 @@ class Stack:
     containers: list = field(default_factory=list)
 
 
-def free_port() -> int:
-    from tests.conftest import free_port as _free
-
-    return _free()
-
-
 def wait_http(url: str, timeout: float, container=None) -> None:
+    """Wait until `url` answers below 500; the failure shows the container's last log lines."""
     import requests
 
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool:
         try:
-            if requests.get(url, timeout=3).status_code < 500:
-                return
+            return requests.get(url, timeout=3).status_code < 500
         except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            logs = container.logs(tail=30).decode(errors="replace") if container is not None else ""
-            raise AssertionError(f"{url} did not answer within {timeout} s\n{logs}")
-        time.sleep(0.5)
+            return False
+
+    def logs() -> str:
+        return "\n" + container.logs(tail=30).decode(errors="replace") if container is not None else ""
+
+    wait_for(answers, timeout, f"{url} to answer", detail=logs, interval=0.5)
 
 
 @pytest.fixture(scope="session")

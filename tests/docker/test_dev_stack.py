@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
+from tests.support.browser_fixtures import log_in
+from tests.support.ports import free_port
 
 from .conftest import DOCKER_ARTIFACTS, build, image_name
 
@@ -173,11 +175,7 @@ def test_a_researcher_opens_the_demo_raw_layers_in_the_dev_stack_through_docker_
     base = dev_stack["proxy"]
     password = (dev_stack["cwd"] / "var" / "demo-password").read_text().strip()
     setup = "/viewer/setup/raw/researcher/demo_complete/mouse_05/1"
-    page.goto(base + "/login")
-    page.get_by_label("Username").fill("researcher")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(base + "/")  # signing in lands on the home page
+    log_in(page, base, "researcher", password)
     page.goto(base + setup)
     boxes = page.locator('[data-testid="raw-1.3x-0"] input[name="layer"]:not([disabled])')
     assert boxes.count() >= 4, page.content()[:2000]

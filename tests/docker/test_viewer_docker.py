@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from lib import viewer_access
-from tests.viewer.layers import image_volume, write_cells_layer, write_image_layer
+from tests.support.layers import image_volume, write_cells_layer, write_image_layer
 
 from .conftest import DOCKER_ARTIFACTS
 

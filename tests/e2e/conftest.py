@@ -12,15 +12,13 @@ import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.support import processes
 from tests.support.atlas import synthetic_atlas_in_place
+from tests.support.launcher import product_behind_proxy, viewer_settings_for
 from tests.support.slurm import SlurmCluster, Unavailable
-from tests.viewer.conftest import PROXY_TOKEN, TOKEN, chp, launcher_service, site_behind_proxy  # noqa: F401 - fixtures
 
 #: every stage (pipelines and conversions) shrunk to fit the 2-core test node
 STAGE_RESOURCES = {"*": {"cpus": 1, "mem_gb": 2, "time_limit": "00:20:00"}}
@@ -38,17 +36,6 @@ class Stack:
     def logs(self, chars: int = 3000) -> str:
         """The tails of the programs' logs, for failure messages."""
         return "\n".join(f"--- {p.name}:\n{p.log()[-chars:]}" for p in self.procs)
-
-
-def _celery_worker(env: dict[str, str], log_dir: Path) -> processes.Proc:
-    """A real Celery worker with two processes, so that a viewer launch never waits behind a poll."""
-    return processes.Proc(
-        "worker",
-        [str(processes.BIN / "celery"), "-A", "lightserv.worker", "worker", "--loglevel", "INFO",
-         "--concurrency", "2", "--hostname", "e2e-worker@%h"],
-        env,
-        log_dir,
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -88,8 +75,8 @@ def stack(
     settings,
     settings_overrides,
     slurm_cluster,
-    launcher_service,  # noqa: F811 - the fixture imported above
-    chp,  # noqa: F811 - the fixture imported above
+    launcher_service,
+    chp,
     browser,
     monkeypatch,
     tmp_path,
@@ -101,26 +88,17 @@ def stack(
     if isinstance(slurm_cluster, Unavailable):
         pytest.skip(f"Slurm unavailable: {str(slurm_cluster).splitlines()[0]}")
     assert isinstance(slurm_cluster, SlurmCluster)
-    web_port = free_port()
-    viewer = dict(viewer_launcher_url=launcher_service.url, viewer_launcher_token=TOKEN,
-                  viewer_proxy_api_url=chp.api_url, configproxy_auth_token=PROXY_TOKEN,
-                  public_base_url=chp.public_url)  # fmt: skip
+    viewer = viewer_settings_for(launcher_service, chp)
     cluster = dict(cluster_backend="slurm", slurm_transport="local", slurm_poll_seconds=POLL_SECONDS,
                    slurm_stage_resources=json.dumps(STAGE_RESOURCES), processing_python=sys.executable)  # fmt: skip
     for key, value in {**viewer, "slurm_stage_resources": STAGE_RESOURCES}.items():
         monkeypatch.setattr(settings, key, value)  # the in-process app agrees with the programs
     env = processes.env_for({**settings_overrides, **viewer, **cluster})
     env["SLURM_CONF"] = str(slurm_cluster.conf)
-    running = Stack(chp.public_url, chp)
     try:
-        running.procs.append(processes.gunicorn(env, web_port, tmp_path / "web", workers=2))
-        running.procs.append(_celery_worker(env, tmp_path / "worker"))
-        running.procs.append(processes.celery_beat(env, tmp_path / "beat"))
-        with site_behind_proxy(chp, web_port):
-            processes.wait_http(chp.public_url + "/login", timeout=60, proc=running.procs[0])
-            yield running
+        # a worker with two processes, so that a viewer launch never waits behind a poll
+        with product_behind_proxy(chp, env, tmp_path, worker="e2e-worker", concurrency=2, beat=True) as procs:
+            yield Stack(chp.public_url, chp, procs)
     finally:
-        for proc in reversed(running.procs):
-            proc.stop()
         slurm_cluster.run("scancel", "--quiet", "--user", str(os.getuid()), timeout=20)
         shutil.rmtree(settings.data_root / "rita", ignore_errors=True)

@@ -40,8 +40,10 @@ import pytest
 import requests
 
 from lib.naming import rawdata_resolution_dir
+from tests.support import browser_fixtures
 from tests.support.browser_fixtures import assert_no_csp_violations, watch_csp
-from tests.viewer.conftest import auth
+from tests.support.launcher import auth
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -108,11 +110,7 @@ def log_in(browser, stack, csp_violations):
         watch_csp(context, csp_violations)
         contexts.append(context)
         page = context.new_page()
-        page.goto(stack.base + "/login")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(stack.base + "/")  # signing in lands on the home page
+        browser_fixtures.log_in(page, stack.base, username, PASSWORD)
         return page
 
     yield person
@@ -381,10 +379,13 @@ def researcher_opens_every_product(page, link: str, views: dict[str, set[str]], 
 
 def wait_until_stopped(launcher_url: str, timeout: float = 60) -> None:
     """Every view the researcher stopped is gone from the launcher (stops run in the worker)."""
-    deadline = time.monotonic() + timeout
-    while sessions := requests.get(f"{launcher_url}/v1/sessions", headers=auth(), timeout=10).json()["sessions"]:
-        assert time.monotonic() < deadline, f"the views the researcher stopped still run: {sessions}"
-        time.sleep(0.5)
+    last: list = []
+
+    def none_left() -> bool:
+        last[:] = requests.get(f"{launcher_url}/v1/sessions", headers=auth(), timeout=10).json()["sessions"]
+        return not last
+
+    wait_for(none_left, timeout, "the views the researcher stopped to end", detail=lambda: last, interval=0.5)
 
 
 # --- the journey -------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.factories import channel, new_request, resolution, sample, submit
+from tests.factories import channel, layer_row, new_request, resolution, sample, submit
 
 PASSWORD = "home page test password"
 PEOPLE = {
@@ -116,41 +116,9 @@ def build(app, make_user) -> dict:
         _update(part.ImagingBatch, key("bob", "imaging"), imaging_progress="in_progress", imager="ian", started_at=now)
 
         target = LayerTarget("ana", "done", "s1", 1, "1.3x", "488", "registered", processing_request_number=1)
-        part.DataLayer.insert1(
-            dict(
-                target.key(),
-                layer_name=target.name(),
-                layer_type="image",
-                layer_path=str(target.folder()),
-                source_path="x",
-                status="ready",
-                data_type="uint16",
-                voxel_x_nm=5000.0,
-                voxel_y_nm=5000.0,
-                voxel_z_nm=10000.0,
-                size_x=8,
-                size_y=8,
-                size_z=2,
-                num_scales=1,
-                run_id=None,
-                created_at=now,
-                ready_at=now,
-                failure_reason="",
-            )
-        )
+        part.DataLayer.insert1(layer_row(target, now))
         raw = LayerTarget("bob", "imaging", "s1", 1, "1.3x", "488", "raw", lightsheet="left")
-        part.DataLayer.insert1(
-            dict(
-                raw.key(),
-                layer_name=raw.name(),
-                layer_type="image",
-                layer_path=str(raw.folder()),
-                source_path="x",
-                status="failed",
-                created_at=now,
-                failure_reason="no planes",
-            )
-        )
+        part.DataLayer.insert1(layer_row(raw, now, "failed", failure_reason="no planes"))
         record_event(
             "layer.ready",
             "layer",

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import csrf_from
-from tests.support.auth import sign_in
+from tests.support.auth import login as login  # the tests import it from here
 
 
 def batch_url(owner: str = "ana", name: str = "brains", cb: int = 1, ir: int = 1, ib: int = 1, suffix: str = "") -> str:
     return f"/imaging/batch/{owner}/{name}/{cb}/{ir}/{ib}{suffix}"
-
-
-def login(client, username: str) -> None:
-    sign_in(client, username, clear=True)
 
 
 def finish_clearing(app, owner: str = "ana", name: str = "brains", number: int = 1) -> None:
@@ -44,17 +39,6 @@ def imaging_requests(app, owner: str = "ana", name: str = "brains") -> dict[str,
     with app.app_context():
         rows = (get_schemas().lightsheet.Request.ImagingRequest & {"username": owner, "request_name": name}).to_dicts()
         return {r["sample_name"]: r for r in rows}
-
-
-@pytest.fixture
-def act(client):
-    """act(url, data=None): POST with a CSRF token from a page the client can see."""
-
-    def post(url: str, data: dict | None = None, **kwargs):
-        token = csrf_from(client.get("/about").get_data(as_text=True))
-        return client.post(url, data={**(data or {}), "csrf_token": token}, **kwargs)
-
-    return post
 
 
 @pytest.fixture(autouse=True)

@@ -72,8 +72,8 @@ def viewer_world(app, users: dict) -> dict:
     from lightserv.layers.services import LayerTarget
     from lightserv.viewer.groups import Choice, GroupKey, build_spec
     from lightserv.viewer.services import create_link, start_session
-    from tests.factories import new_request, submit
-    from tests.viewer.layers import write_atlas_layer
+    from tests.factories import layer_row, new_request, submit
+    from tests.support.layers import write_atlas_layer
 
     owner, name = users["owner"], "matrix_view"
     submit(app, new_request(owner, name, auditors=[users["auditor"], users["collaborator"]]))
@@ -89,12 +89,7 @@ def viewer_world(app, users: dict) -> dict:
         ls.Request.Access.update1({"username": owner, "request_name": name, "grantee": users["collaborator"],
                                    "access_level": "collaborator"})  # fmt: skip
         ls.Request.ImagingRequest.update1({**ikey, "imaging_progress": "complete"})
-        ls.Request.DataLayer.insert1(
-            dict(target.key(), layer_name=target.name(), layer_type="image", layer_path=str(target.folder()),
-                 source_path="x", status="ready", data_type="uint16", voxel_x_nm=5000.0, voxel_y_nm=5000.0,
-                 voxel_z_nm=10000.0, size_x=8, size_y=8, size_z=2, num_scales=1, run_id=None, created_at=now,
-                 ready_at=now, failure_reason="")  # fmt: skip
-        )
+        ls.Request.DataLayer.insert1(layer_row(target, now))
         group = GroupKey("s1", 1, 0, "1.3x", False, "full")
         link = create_link(build_spec(owner, name, group, [Choice("raw", "488", "left")], None), owner)
         db.session.commit()

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import csrf_from
 from tests.factories import channel, new_request, resolution, sample, submit
 from tests.runs.fake_backend import ScriptedBackend
-from tests.support.auth import sign_in
+from tests.support.auth import login as login  # the tests import it from here
 
 OWNER, REQUEST = "ana", "brains"
 PKEY = dict(
@@ -22,15 +21,6 @@ PR_PATH = "ana/brains/s1/1/1"
 LAVISION_FILTERS = {"488": 0, "555": 1, "647": 2, "790": 3}  # ascending wavelength, as the synthetic data
 
 
-@pytest.fixture
-def running_worker(app):
-    """A real Celery worker consuming the test broker for the duration of the test."""
-    from celery.contrib.testing.worker import start_worker
-
-    with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False):
-        yield
-
-
 @pytest.fixture(autouse=True)
 def clean_data_root(request):
     """DATA_ROOT is shared by the whole session: remove what these tests wrote under the owner's folder."""
@@ -38,21 +28,6 @@ def clean_data_root(request):
     if "app" in request.fixturenames:
         app = request.getfixturevalue("app")
         shutil.rmtree(app.config["SETTINGS"].data_root / OWNER, ignore_errors=True)
-
-
-@pytest.fixture
-def act(client):
-    """act(url, data=None): POST with a CSRF token from a page the client can see."""
-
-    def post(url: str, data: dict | None = None, **kwargs):
-        token = csrf_from(client.get("/about").get_data(as_text=True))
-        return client.post(url, data={**(data or {}), "csrf_token": token}, **kwargs)
-
-    return post
-
-
-def login(client, username: str) -> None:
-    sign_in(client, username, clear=True)
 
 
 def lavision_request(app, owner: str = OWNER, name: str = REQUEST, samples=("s1",), res: str = "1.3x", **kw):

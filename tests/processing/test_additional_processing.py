@@ -9,7 +9,8 @@ from lightserv.extensions import db
 from lightserv.models import EventLog
 from tests.conftest import csrf_from
 from tests.factories import channel, new_request, resolution, sample, submit
-from tests.requests.conftest import emails_with_subject, wait_until
+from tests.requests.conftest import emails_with_subject
+from tests.support.waiting import wait_for
 
 URL = "/processing/new/ana/brains/1"
 KEY = {"username": "ana", "request_name": "brains"}
@@ -290,7 +291,7 @@ def test_emails_and_output_folders_after_the_commit(
     assert post(client, default_form(s2=True)).status_code == 303
     base = settings.data_root / "ana" / "brains" / "s2" / "imaging_request_1" / "output" / "processing_request_2"
     for folder in (base / "resolution_1.3x", base / "resolution_1.3x_ventral_up"):
-        wait_until(folder.is_dir, what=str(folder))
+        wait_for(folder.is_dir, what=str(folder))
         assert folder.stat().st_mode & 0o7777 == 0o2770
     messages = emails_with_subject(smtp, "lightserv: Additional processing request: ana/brains", count=2)
     by_recipient = {tuple(to): m.get_content() for to, m in messages}

@@ -1,30 +1,10 @@
-"""Fixtures of the requests tests: a real Celery worker (solo pool, in this process) and a poller."""
+"""Fixtures of the requests tests: an empty DATA_ROOT, emails by subject, and request progress set directly."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-
-@pytest.fixture
-def running_worker(app):
-    """A real Celery worker consuming the test broker for the duration of the test."""
-    from celery.contrib.testing.worker import start_worker
-
-    with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False):
-        yield
-
-
-def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
-    """Poll `predicate` until it is truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -45,7 +25,7 @@ def emails_with_subject(smtp, subject: str, count: int = 1, timeout: float = 20.
             hits = [(to, m) for to, m in smtp.messages if m["Subject"] == subject]
         return hits if len(hits) >= count else None
 
-    return wait_until(found, timeout, what=f"{count} email(s) with subject {subject!r}")
+    return wait_for(found, timeout, what=f"{count} email(s) with subject {subject!r}", interval=0.05)
 
 
 @pytest.fixture

@@ -11,29 +11,14 @@ from lightserv.extensions import db
 from lightserv.models import EmailOutbox, EventLog
 from tests.conftest import csrf_from
 from tests.factories import channel, new_request, resolution, sample, submit
-from tests.requests.conftest import emails_with_subject, wait_until
+from tests.requests.conftest import emails_with_subject
+from tests.support.databases import REQUEST_PARTS
+from tests.support.waiting import wait_for
 
 URL = "/requests/ana/brains/delete"
 KEY = {"username": "ana", "request_name": "brains"}
 MISMATCH = "The name you typed does not match."
 STARTED = "Clearing has already started for this request, so it can no longer be deleted. Please contact the facility."
-PARTS = (
-    "Access",
-    "Sample",
-    "ClearingBatch",
-    "ClearingBatchSample",
-    "ClearingStepEntry",
-    "ClearingSectionDate",
-    "ImagingRequest",
-    "ImagingBatch",
-    "ImagingBatchSample",
-    "ImagingResolutionRequest",
-    "ImagingChannel",
-    "ProcessingRequest",
-    "ProcessingResolutionRequest",
-    "ProcessingChannel",
-    "DataLayer",
-)
 
 
 @pytest.fixture
@@ -104,8 +89,8 @@ def test_the_owner_deletes_the_request_with_every_part_and_its_antibody_rows(app
     with app.app_context():
         ls = get_schemas().lightsheet
         assert not (ls.Request & KEY)
-        leftovers = {name: len(getattr(ls.Request, name) & KEY) for name in PARTS}
-        assert leftovers == dict.fromkeys(PARTS, 0)
+        leftovers = {name: len(getattr(ls.Request, name) & KEY) for name in REQUEST_PARTS}
+        assert leftovers == dict.fromkeys(REQUEST_PARTS, 0)
         assert not (ls.AntibodyHistory & KEY)
         # the other request and the free-standing trial are untouched
         assert len(ls.Request.Sample & {"username": "ana", "request_name": "other"}) == 1
@@ -215,10 +200,10 @@ def test_empty_folders_are_removed_and_the_clearing_staff_emailed(
 ):
     make_user("clara", roles=["clearing_staff"], email="clara@core.example")
     folder = settings.data_root / "ana" / "brains"
-    wait_until(lambda: (folder / "s2" / "imaging_request_1" / "runs").is_dir(), what="the request folders")
+    wait_for(lambda: (folder / "s2" / "imaging_request_1" / "runs").is_dir(), what="the request folders")
     login_as("researcher", "ana")
     assert delete(client, "brains").status_code == 303
-    wait_until(lambda: not folder.exists(), what="the empty request folder to be removed")
+    wait_for(lambda: not folder.exists(), what="the empty request folder to be removed")
     ((to, msg),) = emails_with_subject(smtp, "lightserv: Request deleted: ana/brains")
     assert to == ["clara@core.example"]
     body = msg.get_content()
@@ -233,7 +218,7 @@ def test_folders_holding_files_are_kept_and_the_admins_alerted(
     make_user("adele", roles=["facility_admin"], email="adele@core.example")
     folder = settings.data_root / "ana" / "brains"
     raw = folder / "s1" / "imaging_request_1" / "rawdata" / "resolution_1.3x"
-    wait_until(raw.is_dir, what="the raw-data folder")
+    wait_for(raw.is_dir, what="the raw-data folder")
     (raw / "Ex_488_Em_525_C00.ome.tif").write_bytes(b"II*\x00")
     login_as("researcher", "ana")
     assert delete(client, "brains").status_code == 303

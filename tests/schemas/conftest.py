@@ -16,6 +16,7 @@ import pytest
 
 import schemas
 from schemas.seed import seed_lookups
+from tests.support.databases import databases_with_prefix
 
 
 def _connect() -> dj.Connection:
@@ -28,12 +29,6 @@ def _connect() -> dj.Connection:
             os.environ.get("DJ_PASS", ""),
             use_tls=False,
         )
-
-
-def databases_with_prefix(connection: dj.Connection, prefix: str) -> list[str]:
-    """Names of the databases whose name starts with ``prefix``."""
-    like = prefix.replace("_", r"\_") + "%"
-    return [row[0] for row in connection.query("SHOW DATABASES LIKE %s", args=(like,)).fetchall()]
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +60,7 @@ def dj_schemas(dj_test_connection: dj.Connection) -> Iterator[schemas.Schemas]:
         yield activated
     finally:
         schemas.drop_all(prefix, dj_test_connection)
-        assert databases_with_prefix(dj_test_connection, prefix) == []
+        assert databases_with_prefix(prefix, dj_test_connection) == []
         if schemas.get_active() is None:
             _restore_outer_binding()
 

@@ -15,6 +15,7 @@ import pytest
 import schemas
 from schemas import catalogue, enums
 from schemas.seed import seed_lookups
+from tests.support.databases import REQUEST_PARTS, databases_with_prefix
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 1, 15, 9, 30, 0)
@@ -253,32 +254,8 @@ def insert_pipeline_run(jobs, *, sample="s1"):
     return run_id
 
 
-def databases_with_prefix(connection, prefix):
-    like = prefix.replace("_", r"\_") + "%"
-    return [row[0] for row in connection.query("SHOW DATABASES LIKE %s", args=(like,)).fetchall()]
-
-
 def part_tables(ls):
-    return [
-        getattr(ls.Request, name)
-        for name in (
-            "Access",
-            "Sample",
-            "ClearingBatch",
-            "ClearingBatchSample",
-            "ClearingStepEntry",
-            "ClearingSectionDate",
-            "ImagingRequest",
-            "ImagingBatch",
-            "ImagingBatchSample",
-            "ImagingResolutionRequest",
-            "ImagingChannel",
-            "ProcessingRequest",
-            "ProcessingResolutionRequest",
-            "ProcessingChannel",
-            "DataLayer",
-        )
-    ]
+    return [getattr(ls.Request, name) for name in REQUEST_PARTS]
 
 
 def all_tables(s):
@@ -322,7 +299,7 @@ def test_activating_twice_with_the_same_prefix_is_harmless(db):
     assert again is db and schemas.get_active() is db
     assert db.lightsheet.Request.full_table_name == f"`{db.prefix}lightsheet`.`request`"
     assert len(db.lightsheet.User()) == 1
-    assert sorted(databases_with_prefix(db.connection, db.prefix)) == sorted(db.names)
+    assert sorted(databases_with_prefix(db.prefix, db.connection)) == sorted(db.names)
 
 
 def test_every_table_has_a_docstring_and_every_attribute_a_comment(db):
@@ -653,16 +630,16 @@ def test_drop_all_leaves_nothing_and_activation_can_switch_prefixes(db):
     other = f"{session_prefix}other_"
     try:
         switched = schemas.activate_all(other, connection)
-        assert sorted(databases_with_prefix(connection, other)) == sorted(switched.names)
+        assert sorted(databases_with_prefix(other, connection)) == sorted(switched.names)
         assert switched.lightsheet.Request.database == f"{other}lightsheet"
         schemas.drop_all(other, connection)
-        assert databases_with_prefix(connection, other) == []
+        assert databases_with_prefix(other, connection) == []
         assert schemas.get_active() is None
         schemas.drop_all(other, connection)  # dropping again is harmless
         schemas.activate_all(session_prefix, connection)
         with pytest.raises(dj.DataJointError, match="has not yet been declared"):
             schemas.activate_all(other, connection, create_tables=False)  # the app never creates schemas
-        assert databases_with_prefix(connection, other) == []
+        assert databases_with_prefix(other, connection) == []
         assert schemas.get_active().prefix == session_prefix  # the failed switch kept the binding
     finally:
         schemas.drop_all(other, connection)

@@ -9,6 +9,7 @@ tests/browser's `live_server` does, but with the production gunicorn options and
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -20,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import drop_prefix, free_port
-from tests.support import processes
+from tests.support import processes, waiting
+from tests.support.databases import drop_prefix
+from tests.support.ports import free_port
 
 PRODUCTION_WEB = processes.production_web_options()
 
@@ -244,15 +246,8 @@ def kill_hard(proc: processes.Proc) -> None:
         proc.popen.wait(timeout=30)
 
 
-def wait_for(predicate, timeout: float, what: str, detail=None, interval: float = 0.5):
-    """Poll `predicate` until truthy (returned); fail naming `what` (and `detail()` if given) after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f": {detail()}" if detail else ""))
+#: the slow tier polls the running programs every half second
+wait_for = functools.partial(waiting.wait_for, interval=0.5)
 
 
 def health(url: str) -> tuple[int, dict]:

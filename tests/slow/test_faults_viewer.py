@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 
+from tests.support.launcher import server_processes
 from tests.viewer import conftest as viewer_fixtures
-from tests.viewer.conftest import server_processes
 from tests.viewer.test_sessions import launcher_sessions, open_link, routes_of, run, session_row, start_view
 
-# the viewer tests' fixtures, shared with this module: the real launcher under gunicorn, the real proxy, a
-# request whose layers are on disk
+# the app's viewer fixtures, shared with this module: the app pointed at the real launcher and proxy (those two
+# come from tests/support/launcher.py), a request whose layers are on disk
 atlas_installed = viewer_fixtures.atlas_installed
-chp = viewer_fixtures.chp
-launcher_service = viewer_fixtures.launcher_service
 viewer_settings = viewer_fixtures.viewer_settings
 world = viewer_fixtures.world
 
@@ -66,7 +64,7 @@ def test_a_layer_server_that_never_becomes_ready_fails_the_view_cleanly_and_leav
 def test_healthz_says_when_the_proxy_is_missing_or_down(
     app, client, viewer_settings, chp, monkeypatch
 ):
-    from tests.conftest import free_port
+    from tests.support.ports import free_port
 
     body = client.get("/healthz").get_json()
     assert body["launcher"] == "ok" and body["proxy"] == "ok"

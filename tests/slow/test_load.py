@@ -102,8 +102,8 @@ def test_first_saves_of_two_batches_at_once_both_succeed(app, client, make_user,
 
     from lightserv.clearing import services
     from tests.clearing.conftest import read_form
-    from tests.conftest import DB
     from tests.factories import new_request, submit
+    from tests.support.databases import DB
 
     owner = make_user("ana")
     cleo = make_user("cleo", roles=["clearing_staff"])

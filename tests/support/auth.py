@@ -5,7 +5,16 @@ A session cookie that only names a user logs nobody in; it must carry the id of 
 
 from __future__ import annotations
 
+import re
+
 LOGIN_KEYS = ("_user_id", "_fresh", "_id", "_login_session")
+CSRF_RE = re.compile(r'(?:name="csrf_token"[^>]*value|name="csrf-token" content)="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
 
 
 def login_session_keys(app, username: str) -> dict:
@@ -34,3 +43,17 @@ def sign_in(client, username: str, *, clear: bool = False) -> str:
             sess.clear()
         sess.update(keys)
     return keys["_login_session"]
+
+
+def login(client, username: str) -> None:
+    """Log `client` in as `username` alone: whatever its session held before is dropped."""
+    sign_in(client, username, clear=True)
+
+
+def post_login_form(client, username: str, password: str, next_value: str | None = None, **request_kwargs):
+    """Submit the login form as a browser would (its CSRF token first); `request_kwargs` go to both requests."""
+    token = csrf_from(client.get("/login", **request_kwargs).get_data(as_text=True))
+    data = {"username": username, "password": password, "csrf_token": token}
+    if next_value is not None:
+        data["next"] = next_value
+    return client.post("/login", data=data, **request_kwargs)

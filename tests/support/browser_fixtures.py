@@ -77,3 +77,15 @@ def page(browser, csp_violations):
 
 def assert_no_csp_violations(violations: list[str]) -> None:
     assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
+
+
+def log_in(page, base: str, username: str, password: str, *, fresh: bool = False) -> None:
+    """Sign in through the login form at `base` (first dropping the browser's cookies when `fresh`); signing in
+    lands on the home page."""
+    if fresh:
+        page.context.clear_cookies()
+    page.goto(base + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(base + "/")

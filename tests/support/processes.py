@@ -73,7 +73,7 @@ def production_web_options() -> dict[str, str | int]:
     return {name: config[name] for name in ("worker_class", "workers", "threads", "timeout")}
 
 
-def celery_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Proc:
+def celery_worker(env: dict[str, str], log_dir: Path, name: str = "worker", concurrency: int = 1) -> Proc:
     return Proc(
         name,
         [
@@ -84,7 +84,7 @@ def celery_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> P
             "--loglevel",
             "INFO",
             "--concurrency",
-            "1",
+            str(concurrency),
             "--hostname",
             f"{name}@%h",
         ],

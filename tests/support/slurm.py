@@ -24,23 +24,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.databases import DB
+from tests.support.ports import free_port
+
 SBIN = Path("/usr/sbin")
-DB = dict(
-    host=os.environ.get("DB_HOST", "127.0.0.1"),
-    port=int(os.environ.get("DB_PORT", "3306")),
-    user=os.environ.get("DB_USER", "root"),
-    password=os.environ.get("DB_PASSWORD", ""),
-)
 
 
 class Unavailable(RuntimeError):
     """A component cannot be provisioned; the message names it (used as a pytest skip reason)."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _require(path: Path, component: str) -> None:

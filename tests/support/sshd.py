@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.slurm import Daemon, Unavailable, free_port, spawn_daemon
+from tests.support.ports import free_port
+from tests.support.slurm import Daemon, Unavailable, spawn_daemon
 
 SSHD = Path("/usr/sbin/sshd")
 

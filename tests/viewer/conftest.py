@@ -1,165 +1,19 @@
-"""Fixtures of the viewer tests: small real layers, the launcher (in-process for its API tests, under gunicorn
-for the app's), configurable-http-proxy from var/node (tests skip, naming it, when node or the package is
-missing), and request rows whose layers are ready."""
+"""Fixtures of the app's viewer tests: the app pointed at the real launcher and proxy (those are shared with the
+launcher's own tests in tests/support/launcher.py), and request rows whose layers are ready."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
-import psutil
 import pytest
 
-from tests.conftest import ROOT, free_port
-from tests.support import processes
-
-from .layers import image_volume, write_atlas_layer, write_cells_layer, write_image_layer
-
-LAUNCHER_DIR = ROOT / "viewer-launcher"
-if str(LAUNCHER_DIR) not in sys.path:
-    sys.path.insert(0, str(LAUNCHER_DIR))
-
-TOKEN = secrets.token_urlsafe(32)
-PROXY_TOKEN = secrets.token_hex(32)
-#: the public address the in-process launcher's sessions name (its API tests talk to the servers directly)
-PUBLIC_BASE_URL = "http://127.0.0.1:8000"
-
-
-def sid() -> str:
-    return secrets.token_hex(16)
-
-
-def auth(token: str = TOKEN) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def server_processes(state_dir: Path) -> list[psutil.Process]:
-    """Viewer server programs started by the process back end whose state folder is `state_dir` and still
-    running (the back end runs them with that folder's `process/` as working directory)."""
-    programs = [f"{ROOT}/{p}/server.py" for p in ("cloudvolume", "neuroglancer", "neuroglancer-registration")]
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status", "cwd"]):
-        cmd = " ".join(proc.info.get("cmdline") or [])
-        if proc.info.get("status") == psutil.STATUS_ZOMBIE or not any(p in cmd for p in programs):
-            continue
-        if str(proc.info.get("cwd") or "").startswith(str(state_dir)):
-            found.append(proc)
-    return found
-
-
-@pytest.fixture(scope="session")
-def layer_dir(tmp_path_factory) -> Path:
-    """An allowed root with an image layer, a second image, an atlas, cells, and a layer cloud-volume refuses."""
-    root = tmp_path_factory.mktemp("layers")
-    write_image_layer(root / "img")
-    write_image_layer(root / "img2", image_volume(value=2000, block=(8, 40, 8, 40)))
-    write_atlas_layer(root / "atlas")
-    write_cells_layer(root / "cells", [(40.0, 30.0, 2.0), (80.0, 60.0, 3.0)])
-    broken = root / "broken"
-    broken.mkdir()
-    # a well-formed info whose data is missing: the server refuses it at start (it never fabricates a volume)
-    (broken / "info").write_text(
-        '{"@type": "neuroglancer_multiscale_volume", "type": "image", "data_type": "uint16", "num_channels": 1,'
-        ' "scales": [{"key": "1_1_1", "resolution": [1, 1, 1], "size": [4, 4, 4], "voxel_offset": [0, 0, 0],'
-        ' "chunk_sizes": [[4, 4, 4]], "encoding": "raw"}]}'
-    )
-    (root / "not_a_layer").mkdir()
-    return root
-
-
-@pytest.fixture
-def launcher_config(tmp_path, layer_dir):
-    from viewer_launcher import LauncherConfig
-
-    return LauncherConfig(
-        token=TOKEN, allowed_roots=(layer_dir,), public_base_url=PUBLIC_BASE_URL, mode="TEST",
-        state_dir=tmp_path / "launcher-state", ready_timeout=30.0, sweep_min_age=600.0,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def launcher(launcher_config):
-    """The launcher's Flask app with the real process back end; every session it started is removed after."""
-    from viewer_launcher import create_app
-
-    app = create_app(launcher_config)
-    yield app
-    manager = app.extensions["viewer_launcher"]
-    for session in manager.sessions():
-        manager.delete(session["session_id"])
-
-
-@pytest.fixture(scope="session")
-def chp(tmp_path_factory):
-    """configurable-http-proxy on free loopback ports (skipped, naming it, when not installed)."""
-    from lib.proxy import ProxyUnavailable, start_proxy
-
-    try:
-        proxy = start_proxy(free_port(), free_port(), PROXY_TOKEN, tmp_path_factory.mktemp("chp") / "chp.log")
-    except ProxyUnavailable as exc:
-        pytest.skip(f"configurable-http-proxy unavailable: {exc}")
-    yield proxy
-    proxy.stop()
-
-
-@dataclass(frozen=True)
-class LauncherService:
-    url: str
-    state_dir: Path
-
-
-@pytest.fixture(scope="session")
-def launcher_service(settings, chp, tmp_path_factory):
-    """The real launcher under gunicorn (`python -m viewer_launcher`), process back end, allowed roots = the
-    test DATA_ROOT and ATLAS_ROOT, sessions on the session's proxy (`chp`)."""
-    port = free_port()
-    state = tmp_path_factory.mktemp("launcher")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "VIEWER_"))}
-    env.update(
-        VIEWER_LAUNCHER_TOKEN=TOKEN,
-        ALLOWED_MOUNT_ROOTS=f"{settings.data_root}{os.pathsep}{settings.atlas_root}",
-        PUBLIC_BASE_URL=chp.public_url,
-        LIGHTSERV_MODE="TEST",
-        VIEWER_LAUNCHER_STATE_DIR=str(state),
-        VIEWER_LAUNCHER_BACKEND="process",
-        VIEWER_READY_TIMEOUT_SECONDS="30",
-        VIEWER_SWEEP_MIN_AGE_SECONDS="0.5",
-        PYTHONPATH=str(LAUNCHER_DIR),
-    )
-    proc = processes.Proc(
-        "viewer-launcher",
-        [sys.executable, "-m", "viewer_launcher", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        env,
-        state / "log",
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_http(url + "/healthz", timeout=60, proc=proc)
-        yield LauncherService(url, state)
-    finally:
-        import requests
-
-        try:
-            for s in requests.get(url + "/v1/sessions", headers=auth(), timeout=10).json()["sessions"]:
-                requests.delete(f"{url}/v1/sessions/{s['session_id']}", headers=auth(), timeout=30)
-        except Exception:  # noqa: BLE001 - best effort before stopping
-            pass
-        proc.stop()
+from tests.support.launcher import viewer_settings_for
+from tests.support.layers import write_atlas_layer, write_cells_layer, write_image_layer
 
 
 @pytest.fixture
 def viewer_settings(settings, monkeypatch, launcher_service, chp):
     """The app's settings pointed at the real launcher and proxy for one test."""
-    monkeypatch.setattr(settings, "viewer_launcher_url", launcher_service.url)
-    monkeypatch.setattr(settings, "viewer_launcher_token", TOKEN)
-    monkeypatch.setattr(settings, "viewer_proxy_api_url", chp.api_url)
-    monkeypatch.setattr(settings, "configproxy_auth_token", PROXY_TOKEN)
-    monkeypatch.setattr(settings, "public_base_url", chp.public_url)
+    for key, value in viewer_settings_for(launcher_service, chp).items():
+        monkeypatch.setattr(settings, key, value)
     return settings
 
 
@@ -255,15 +109,3 @@ def world(app, make_user, atlas_installed):
     w.imaging(imaging_progress="complete")
     yield w
     shutil.rmtree(app.config["SETTINGS"].data_root / OWNER, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def site_behind_proxy(chp, web_port: int) -> Iterator[str]:
-    """The session's proxy forwards everything that is not a viewer route to the web application on
-    `web_port` (as the host proxy does in production); yields the public address."""
-    client = chp.client()
-    client.add_route("/", f"http://127.0.0.1:{web_port}")
-    try:
-        yield chp.public_url
-    finally:
-        client.delete_route("/")

@@ -16,9 +16,9 @@ import urllib.request
 import pytest
 
 from lib import viewer_access
-from tests.conftest import ROOT, free_port
-
-from .conftest import PROXY_TOKEN
+from tests.conftest import ROOT
+from tests.support.launcher import PROXY_TOKEN
+from tests.support.ports import free_port
 
 SERVER = ROOT / "cloudvolume" / "server.py"
 SESSION, KEY = "cd" * 16, "ef" * 32

@@ -12,8 +12,10 @@ import urllib.request
 import requests
 
 from tests.support.auth import sign_in
+from tests.support.launcher import TOKEN, auth, server_processes, sid
+from tests.support.ports import free_port
 
-from .conftest import OWNER, RAW_SETUP, TOKEN, auth, server_processes, sid
+from .conftest import OWNER, RAW_SETUP
 from .test_setup_pages import post, rows, value
 
 
@@ -185,7 +187,6 @@ def test_a_layer_whose_files_are_gone_fails_the_launch_cleanly(app, client, worl
 
 def test_an_unreachable_launcher_fails_the_session_with_a_message(app, client, world, viewer_settings, monkeypatch):
     from lightserv.viewer.launch import launch
-    from tests.conftest import free_port
 
     left = world.layer("raw", "488", "left")
     session_id = start_view(app, client, world, left)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from lightserv.viewer.groups import ResolvedLayer, layer_label, layout
+from tests.support.layers import write_atlas_layer, write_image_layer
 
-from .layers import write_atlas_layer, write_image_layer
 from .test_servers import ngstate
 
 INFO = {"voxel_nm": [5000, 5000, 10000], "lower": [0, 0, 0], "upper": [128, 96, 6]}

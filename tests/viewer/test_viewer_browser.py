@@ -16,11 +16,13 @@ import numpy as np
 import pytest
 import requests
 
-from tests.conftest import free_port
 from tests.support import processes
+from tests.support.browser_fixtures import log_in
+from tests.support.launcher import auth, product_behind_proxy, server_processes, viewer_settings_for
+from tests.support.layers import image_volume, write_image_layer
+from tests.support.waiting import wait_for
 
-from .conftest import OWNER, PROXY_TOKEN, SETUP, TOKEN, auth, server_processes, site_behind_proxy
-from .layers import image_volume, write_image_layer
+from .conftest import OWNER, SETUP
 
 pytestmark = pytest.mark.browser
 PASSWORD = "viewer browser password"
@@ -30,33 +32,25 @@ PASSWORD = "viewer browser password"
 def stack(app, settings, settings_overrides, launcher_service, chp, monkeypatch, tmp_path):
     """The session's configurable-http-proxy in front of gunicorn, and a Celery worker, all pointed at the real
     launcher."""
-    web_port = free_port()
-    viewer = dict(viewer_launcher_url=launcher_service.url, viewer_launcher_token=TOKEN,
-                  viewer_proxy_api_url=chp.api_url, configproxy_auth_token=PROXY_TOKEN,
-                  public_base_url=chp.public_url)  # fmt: skip
+    viewer = viewer_settings_for(launcher_service, chp)
     for key, value in viewer.items():
         monkeypatch.setattr(settings, key, value)  # the in-process app (clean-up below) sees the same
     env = processes.env_for({**settings_overrides, **viewer})
-    web = processes.gunicorn(env, web_port, tmp_path / "web", workers=2)
-    worker = processes.celery_worker(env, tmp_path / "worker", name="viewer-browser")
-    try:
-        with site_behind_proxy(chp, web_port):
-            processes.wait_http(chp.public_url + "/login", timeout=60, proc=web)
-            yield chp
-    finally:
-        worker.stop()
-        web.stop()
+    with product_behind_proxy(chp, env, tmp_path, worker="viewer-browser"):
+        yield chp
 
 
 def wait_status(page_, base: str, session_id: str, wanted: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The session's status once it is `wanted`; a failed session fails the test at once."""
+    last: list[dict] = []
+
+    def reached() -> dict | None:
         state = page_.request.get(f"{base}/viewer/session/{session_id}/status").json()
-        if state["status"] == wanted:
-            return state
         assert state["status"] not in ("failed",) or wanted == "failed", state
-        assert time.monotonic() < deadline, f"session {session_id} still {state['status']} after {timeout} s"
-        time.sleep(0.5)
+        last[:] = [state]
+        return state if state["status"] == wanted else None
+
+    return wait_for(reached, timeout, f"session {session_id} to be {wanted}", detail=lambda: last, interval=0.5)
 
 
 def bright_fraction(image, box) -> float:
@@ -111,11 +105,7 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     write_image_layer(world.settings.data_root / layers[1]["layer_path"], image_volume(2500, (8, 56, 8, 48)))
     write_image_layer(world.settings.data_root / layers[2]["layer_path"], image_volume(2000, (64, 120, 40, 88)))
     base = stack.public_url
-    page.goto(base + "/login")
-    page.get_by_label("Username").fill(OWNER)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(base + "/")  # signing in lands on the home page
+    log_in(page, base, OWNER, PASSWORD)
 
     page.goto(base + SETUP)
     page.get_by_label("Raw, left light sheet, channel 488").check()
@@ -229,8 +219,6 @@ def test_the_default_views_show_each_purpose_under_readable_names_with_region_na
 
     from lightserv.auth import services
 
-    from .layers import write_image_layer
-
     with app.app_context():
         services.set_password(OWNER, PASSWORD, actor=None)
     registered = world.layer("registered", "488", role="regch")
@@ -241,11 +229,7 @@ def test_the_default_views_show_each_purpose_under_readable_names_with_region_na
     world.layer("blended", "647")
     world.layer("cells", "647")
     base = stack.public_url
-    page.goto(base + "/login")
-    page.get_by_label("Username").fill(OWNER)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(base + "/")  # signing in lands on the home page
+    log_in(page, base, OWNER, PASSWORD)
 
     page.goto(base + SETUP)
     assert page.get_by_label("Overlay atlas on registered_ch488_regch").is_checked()

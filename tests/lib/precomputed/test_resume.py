@@ -13,16 +13,9 @@ import time
 import numpy as np
 import tifffile
 
+from tests.support.waiting import wait_for
+
 from .conftest import ROOT, as_xyz, read_cloudvolume, read_tensorstore, run_stage, write_planes
-
-
-def wait_for(condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def snapshot(folder):
@@ -56,7 +49,7 @@ def test_a_killed_upload_task_resumes_without_redoing_finished_slabs(tmp_path, r
     ]  # fmt: skip
     try:
         assert procs[0].wait(timeout=60) == 0 and procs[2].wait(timeout=60) == 0
-        wait_for(lambda: (progress / "upload" / "10-12").is_file())
+        wait_for(lambda: (progress / "upload" / "10-12").is_file(), 60, "the first uploaded chunk", interval=0.05)
         time.sleep(0.3)
         assert procs[1].poll() is None, "the middle task should be blocked on the pipe"
     finally:

@@ -14,8 +14,7 @@ import psutil
 import pytest
 
 from lib import viewer_access
-
-from .conftest import PUBLIC_BASE_URL, TOKEN, auth, server_processes, sid
+from tests.support.launcher import PUBLIC_BASE_URL, TOKEN, auth, server_processes, sid
 
 
 def body(layer_dir, session_id=None, layers=None, **ng):

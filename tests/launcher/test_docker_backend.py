@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .conftest import PUBLIC_BASE_URL, TOKEN, auth, sid
+from tests.support.launcher import PUBLIC_BASE_URL, TOKEN, auth, sid
 
 
 @dataclass
