@@ -102,10 +102,18 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_run_hooks(app: Flask) -> None:
-    """What finished cluster runs trigger, added once per app (the web app and the Celery worker)."""
-    from .runs.hooks import init_run_hooks
+    """What finished cluster runs trigger, added once per app (the web app and the Celery worker). A layer is
+    marked ready or failed first, so the raw-layer emails and the processing state read its new status."""
+    from .imaging import layer_emails
+    from .layers import services as layers
+    from .processing import triggers as processing
+    from .runs.triggers import RunHooks
 
-    init_run_hooks(app)
+    hooks = RunHooks()
+    layers.register_hooks(hooks)
+    layer_emails.register_hooks(hooks)
+    processing.register_hooks(hooks)
+    app.extensions["run_hooks"] = hooks
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -5,7 +5,7 @@
 - A raw conversion failed: processing staff and admins get the details, the requester a plain notice;
   both once per imaging request (the outbox's dedupe keys make "once" hold across workers and retries).
 
-Hooks run after `lightserv.layers.services.mark_ready` / `mark_failed` (lightserv.runs.hooks keeps that order).
+Hooks run after `lightserv.layers.services.mark_ready` / `mark_failed` (create_app adds them in that order).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def raw_failed(run: dict) -> None:
 
 
 def register_hooks(hooks: RunHooks) -> None:
-    """Added after the layer's own hooks (lightserv.runs.hooks), so these see the layer's new status."""
+    """Added after the layer's own hooks (`register_run_hooks`), so these see the layer's new status."""
     hooks.on_run_success(KIND, raw_ready)
     hooks.on_run_failure(KIND, raw_failed)
     hooks.sends_own_failure_emails(KIND)

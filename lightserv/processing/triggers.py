@@ -1,5 +1,5 @@
 """What finished stages and runs of processing trigger (processing.md §8.4, §9.2): `register_hooks` adds them
-to the app's run hooks (lightserv.runs.hooks). Stage hooks fire once per (run, stage).
+to the app's run hooks (`register_run_hooks` in create_app). Stage hooks fire once per (run, stage).
 
 | event | action |
 |---|---|
@@ -34,6 +34,7 @@ from lightserv.layers.services import LayerTarget, convert_annotation_layer, con
 from lightserv.runs.triggers import RunHooks
 
 from . import emails, state
+from .params import STAGE_LABELS
 from .pipeline import IR_KEY, prepare_output, resolution_key
 
 PROCESSING_KINDS = ("lavision_pipeline", "smartspim_stitch", "smartspim_destripe")
@@ -292,7 +293,7 @@ def remove_superseded(older_than_days: int) -> int:
 
 def register_hooks(hooks: RunHooks) -> None:
     """Layers from finished stages, the SmartSPIM steps, superseded outputs on a re-run, and the derived states
-    on every finished run. Added after the layers' own hooks (lightserv.runs.hooks), so the refresh reads a
+    on every finished run. Added after the layers' own hooks (`register_run_hooks`), so the refresh reads a
     layer's new status."""
     for stage in ("blend", "stitch"):
         hooks.on_stage_success("lavision_pipeline", stage, blended_layers)
@@ -308,3 +309,4 @@ def register_hooks(hooks: RunHooks) -> None:
     hooks.on_rerun("lavision_pipeline", move_superseded_outputs)
     for kind in PROCESSING_KINDS:
         hooks.on_before_submit(kind, prepare_output)
+    hooks.name_stages(STAGE_LABELS)

@@ -9,8 +9,8 @@ from flask import current_app
 
 from lightserv.auth.queries import list_staff_emails
 from lightserv.common.outbox import dispatch, queue_email
+from lightserv.common.urls import absolute
 from lightserv.extensions import db
-from lightserv.requests.emails import absolute
 
 from .model import is_terminal, state_label
 from .triggers import run_hooks

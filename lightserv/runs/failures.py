@@ -12,13 +12,12 @@ from flask import current_app
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
 from lightserv.extensions import db
-from lightserv.processing.params import STAGE_LABELS
 
 from . import backend as cluster
 from .emails import queue_run_failed
 from .engine import RunError, get_run
 from .model import is_terminal
-from .triggers import fire_failure_hooks
+from .triggers import fire_failure_hooks, run_hooks
 
 #: what a scheduler state means for the step that ended in it
 _STATE_WORDS = {
@@ -40,7 +39,7 @@ _PATH = re.compile(r"(?:/[^/\s:]+)+/?")
 
 def step_words(step_name: str) -> str:
     """ "registration" for `register`: the stage's name in words."""
-    return STAGE_LABELS.get(step_name, step_name.replace("_", " "))
+    return run_hooks().stage_labels.get(step_name, step_name.replace("_", " "))
 
 
 def stage_error(job: dict) -> str:

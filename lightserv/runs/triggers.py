@@ -1,5 +1,5 @@
 """What happens when stages and runs finish. Feature packages add their hooks, by run kind, to the app's one
-`RunHooks` (lightserv.runs.hooks.register_all, called by create_app); nothing registers on import. Each stage
+`RunHooks` (`register_run_hooks` in create_app); nothing registers on import. Each stage
 trigger fires once per (run, stage), recorded in Redis-free form: an event row keyed by run and stage."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class RunHooks:
         self.rerun: dict[str, list[RerunHook]] = defaultdict(list)
         self.before_submit: dict[str, list[RunHook]] = defaultdict(list)
         self.own_failure_emails: set[str] = set()
+        self.stage_labels: dict[str, str] = {}
 
     def on_stage_success(self, kind: str, stage: str, hook: StageHook) -> None:
         _add(self.stage_success[(kind, stage)], hook)
@@ -47,6 +48,10 @@ class RunHooks:
     def on_rerun(self, kind: str, hook: RerunHook) -> None:
         """Before a re-run from a stage is created (e.g. moving superseded outputs aside)."""
         _add(self.rerun[kind], hook)
+
+    def name_stages(self, labels: dict[str, str]) -> None:
+        """Stage names in words ("register" -> "registration") for failures told to people."""
+        self.stage_labels.update(labels)
 
     def sends_own_failure_emails(self, kind: str) -> None:
         """The feature package emails failures of this kind itself (the engine still emails a failed submission)."""
