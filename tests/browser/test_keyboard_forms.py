@@ -37,6 +37,15 @@ def keyboard_log_in(page, live_server: str, username: str) -> None:
     page.wait_for_url(lambda url: "/login" not in url)
 
 
+def claim_and_start(page, live_server: str, user: str, path: str, claimed: str, start: str) -> None:
+    """Sign in, open a staff form, claim the batch and start it, all with the keyboard."""
+    keyboard_log_in(page, live_server, user)
+    page.goto(live_server + path)
+    press(page, page.get_by_role("button", name="Claim"))
+    page.get_by_text(claimed).wait_for()
+    press(page, page.get_by_role("button", name=start))
+
+
 def test_a_researcher_files_a_new_request_with_the_keyboard(live_server, page, make_user):
     make_user("kim", password=PASSWORD)
     keyboard_log_in(page, live_server, "kim")
@@ -78,11 +87,8 @@ def test_a_researcher_files_a_new_request_with_the_keyboard(live_server, page, m
 def test_a_clearer_completes_a_batch_with_the_keyboard(app, live_server, page, make_user):
     submit(app, new_request(make_user("ana"), "brains", [sample("s1", protocol="udisco")]))
     make_user("cleo", roles=["clearing_staff"], password=PASSWORD)
-    keyboard_log_in(page, live_server, "cleo")
-    page.goto(live_server + "/clearing/batch/ana/brains/1")
-    press(page, page.get_by_role("button", name="Claim"))
-    page.get_by_text("You now hold this batch.").wait_for()
-    press(page, page.get_by_role("button", name="Start clearing"))
+    form = "/clearing/batch/ana/brains/1"
+    claim_and_start(page, live_server, "cleo", form, "You now hold this batch.", "Start clearing")
     page.locator('[data-testid="progress"]', has_text="Being cleared").wait_for()
 
     now_buttons = page.get_by_role("button", name="Now: ")
@@ -113,11 +119,8 @@ def test_an_imager_completes_a_batch_with_the_keyboard(app, live_server, page, m
         get_schemas().lightsheet.Request.ClearingBatch.update1({**key, "clearing_progress": "complete"})
     acquisition(app, "s1")
     make_user("ian", roles=["imaging_staff"], password=PASSWORD)
-    keyboard_log_in(page, live_server, "ian")
-    page.goto(live_server + "/imaging/batch/ana/brains/1/1/1")
-    press(page, page.get_by_role("button", name="Claim"))
-    page.get_by_text("You now image this batch.").wait_for()
-    press(page, page.get_by_role("button", name="Start imaging"))
+    form = "/imaging/batch/ana/brains/1/1/1"
+    claim_and_start(page, live_server, "ian", form, "You now image this batch.", "Start imaging")
     page.locator('[data-testid="imager"]', has_text="ian").wait_for()
 
     s1 = page.locator("#sample-s1")
