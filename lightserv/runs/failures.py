@@ -4,12 +4,14 @@ words a researcher reads (no job ids, scheduler states, exit codes or module nam
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
 from flask import current_app
 
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.dispatch import enqueue
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 
@@ -123,18 +125,24 @@ def fail_run(run_id: int, reason: str, *, backend=None) -> None:
     if run["status"] in ("failed", "cancelled", "succeeded"):
         return
     _cancel_remaining(run_id, jobs, backend)
-    get_schemas().jobs.PipelineRun.update1(
-        {"run_id": run_id, "status": "failed", "failure_reason": reason[:512], "finished_at": utcnow()}
-    )
-    record_event(
-        "run.finished",
-        "run",
-        {"run_id": run_id},
-        f"Run {run_id} failed: {reason}",
-        actor=None,
-        request_key=(run["username"], run["request_name"]),
-        after={"status": "failed", "reason": reason},
-    )
+    conn = get_schemas().connection
+    # the status, its event and the staff email's task commit together: a poller killed after this commit
+    # loses no email (the relay hands the task over; the email's key keeps it to one)
+    with contextlib.nullcontext() if conn.in_transaction else conn.transaction:
+        get_schemas().jobs.PipelineRun.update1(
+            {"run_id": run_id, "status": "failed", "failure_reason": reason[:512], "finished_at": utcnow()}
+        )
+        record_event(
+            "run.finished",
+            "run",
+            {"run_id": run_id},
+            f"Run {run_id} failed: {reason}",
+            actor=None,
+            request_key=(run["username"], run["request_name"]),
+            after={"status": "failed", "reason": reason},
+            dj_conn=conn,
+        )
+        enqueue("lightserv.runs.email_run_failed", run_id, key=f"run.failed:{run_id}", what="The failed run's email")
     db.session.commit()
     fire_failure_hooks({**run, "status": "failed", "failure_reason": reason})
     queue_run_failed({**run, "failure_reason": reason}, jobs)

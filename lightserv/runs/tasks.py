@@ -7,7 +7,7 @@ from celery import shared_task
 from lightserv.common import dispatch
 
 from . import backend as cluster
-from . import poller, submission
+from . import emails, engine, poller, submission
 
 #: a folder that cannot be made yet (storage blip) retries the launch; submission failures fail the run instead
 LAUNCH = dict(autoretry_for=(OSError,), retry_backoff=True, max_retries=3, soft_time_limit=600, time_limit=660,
@@ -42,3 +42,11 @@ def earlier_launch_runs(run_ids: list[int]) -> list[int]:
 def poll_cluster() -> dict:
     result = poller.poll(cluster.get_backend())
     return {"skipped": result.skipped, "active_jobs": result.active_jobs, "scheduler_calls": result.scheduler_calls}
+
+
+@shared_task(name="lightserv.runs.email_run_failed", soft_time_limit=120, time_limit=150)
+def email_run_failed(run_id: int) -> None:
+    """The staff email of a failed run, written in the transaction that failed it; queued at most once (the
+    poller usually queued it already, and the email's key is the run's)."""
+    run, jobs = engine.get_run(run_id)
+    emails.queue_run_failed(run, jobs)

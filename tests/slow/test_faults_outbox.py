@@ -5,6 +5,9 @@ The web app, a Celery worker and beat run as real programs on a Redis server of 
 started again empty. While it is down each action succeeds and its page says the work waits for the task
 queue; the work is in the task outbox, written with the change. When Redis is back beat's relay hands it to
 the worker, and each piece runs once: one launch per run (one scheduler job per stage), one viewer launch.
+
+Also the poller killed after it marked a run failed and before it queued the staff email: the email's task
+was written with the status, so the next worker sends that email, once.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 import pytest
 
 from lightserv.common.dispatch import WAITING_MESSAGE
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, server_connection
 from tests.processing.conftest import (
     PR_PATH,
     atlas_files,  # noqa: F401  (fixture)
@@ -22,8 +25,14 @@ from tests.processing.conftest import (
     lavision_request,
     smartspim_request,
 )
-from tests.slow.conftest import health, login, wait_for
-from tests.slow.test_faults_worker import SMALL
+from tests.slow.conftest import health, kill_hard, login, wait_for
+from tests.slow.test_faults_worker import (  # noqa: F401  (finished_runs, worker_settings: fixtures)
+    SMALL,
+    RowLock,
+    db_rows,
+    finished_runs,
+    worker_settings,
+)
 from tests.viewer.conftest import atlas_installed  # noqa: F401  (fixture)
 
 PASSWORD = "correct horse battery"
@@ -128,3 +137,69 @@ def test_work_started_while_redis_is_down_waits_and_runs_once_when_it_is_back(ap
     assert len({j["slurm_job_id"] for j in jobs}) == len(jobs)
     assert len(sessions) == 1 and sessions[0].status != "starting"  # its launch ran (no launcher here: failed)
     print(f"start answered in {start_seconds:.2f} s during the outage; {len(jobs)} stages submitted once each")
+
+
+# --- the poller killed between failing a run and queueing its email ------------------------------------------
+
+
+class GapLock(RowLock):
+    """SELECT … FOR UPDATE where a row would go (there is none yet), from a connection of the test's own:
+    whoever inserts that row waits."""
+
+    def __init__(self, table: str, where: dict):
+        self.conn = server_connection()
+        self.conn.autocommit(False)
+        with self.conn.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute(f"SELECT * FROM {table} WHERE {' AND '.join(f'`{k}` = %s' for k in where)} FOR UPDATE",
+                        tuple(where.values()))  # fmt: skip
+
+
+def test_a_poller_killed_after_failing_a_run_and_before_its_email_loses_no_email(
+    app, smtp, finished_runs, worker_settings, start_worker, start_beat  # noqa: F811  (fixtures imported above)
+):
+    from lightserv.db import get_schemas
+
+    run_ids = finished_runs
+    first_failed = run_ids[0]  # every second run failed, the first among them
+    settings = app.config["SETTINGS"]
+    with app.app_context():
+        runs_table = get_schemas().jobs.PipelineRun.full_table_name
+    emails_table = f"`{settings.app_database}`.`email_outbox`"
+    tasks_table = f"`{settings.app_database}`.`task_outbox`"
+    fast = dict(worker_settings, task_relay_seconds=2)
+
+    def status(run_id: int) -> str:
+        return db_rows(f"SELECT status FROM {runs_table} WHERE run_id = %s", run_id)[0][0]
+
+    lock = GapLock(emails_table, {"dedupe_key": f"run.failed:{first_failed}"})
+    try:
+        first = start_worker("poller", **fast)
+        beat = start_beat(**fast)
+        wait_for(lambda: status(first_failed) == "failed", 120, "the poll to fail the first run", first.log)
+        time.sleep(3)  # the poller now waits to insert that run's email
+        assert db_rows(f"SELECT COUNT(*) FROM {emails_table} WHERE template = 'run_failed'")[0][0] == 0
+        assert db_rows(f"SELECT task_name, status FROM {tasks_table} WHERE dedupe_key = %s",
+                       f"run.failed:{first_failed}") == [("lightserv.runs.email_run_failed", "pending")]  # fmt: skip
+        kill_hard(first)  # the run is failed, its email not queued: before the outbox, this email was lost
+        beat.stop()
+    finally:
+        lock.release()
+
+    start_worker("poller2", **fast)
+    start_beat(**fast)
+    failed = [r for i, r in enumerate(run_ids) if i % 2 == 0]
+
+    def failure_emails() -> list[str]:
+        return [m["Subject"] for _, m in smtp.messages if "Processing FAILED" in m["Subject"]]
+
+    wait_for(lambda: len(failure_emails()) >= len(failed), 150, "one failure email per failed run",
+             lambda: str(db_rows(f"SELECT run_id, status FROM {runs_table}")))  # fmt: skip
+    time.sleep(6)  # more relay and poll rounds: nothing is sent twice
+    assert len(failure_emails()) == len(failed)
+    keys = [k for (k,) in db_rows(f"SELECT dedupe_key FROM {emails_table} WHERE template = 'run_failed'")]
+    assert sorted(keys) == sorted(f"run.failed:{r}" for r in failed)
+    relayed = db_rows(f"SELECT dedupe_key, status, sends FROM {tasks_table} WHERE task_name = %s",
+                      "lightserv.runs.email_run_failed")  # fmt: skip
+    assert sorted(k for k, _, _ in relayed) == sorted(f"run.failed:{r}" for r in failed)
+    assert all(sends <= 1 for _, _, sends in relayed)
