@@ -123,7 +123,7 @@ def line_chart(label: str, points: list[str], series: dict[str, list[float]], un
 
 
 def chart_of(figure) -> Markup | None:
-    """The chart of a dashboard figure (lightserv.admin.dashboard.Figure); None when it has no data."""
+    """The chart of a dashboard figure (lightserv.admin.queries.dashboard.Figure); None when it has no data."""
     if not figure.rows:
         return None
     labels = [str(r[0]) for r in figure.rows]

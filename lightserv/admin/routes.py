@@ -14,8 +14,10 @@ from lightserv.common.forms import form_view
 from lightserv.common.pagination import parse_page_request
 from lightserv.common.permissions import requires
 
-from . import charts, dashboard, events, queries, storage
+from . import charts, events, queries, retention, storage
 from .forms import ActiveForm, NewUserForm, RoleForm
+from .queries import dashboard
+from .queries import retention as retention_queries
 
 bp = Blueprint("admin", __name__)
 
@@ -166,26 +168,22 @@ def dashboard_csv(name: str):
 
 
 def _retention_page_request(flt):
-    from . import retention
-
     if flt.view == "raw":
-        return parse_page_request(retention.RAW_SORTS, "preference", "asc")
-    return parse_page_request(retention.SUPERSEDED_SORTS, "superseded", "asc")
+        return parse_page_request(retention_queries.RAW_SORTS, "preference", "asc")
+    return parse_page_request(retention_queries.SUPERSEDED_SORTS, "superseded", "asc")
 
 
 @bp.route("/retention")
 @requires("admin")
 def retention_page():
-    from . import retention
-
     settings = current_app.config["SETTINGS"]
-    flt = retention.RetentionFilter.from_args(request.args)
+    flt = retention_queries.RetentionFilter.from_args(request.args)
     page_req = _retention_page_request(flt)
     if flt.view == "raw":
-        page = retention.list_raw(flt, page_req)
-        summary = retention.raw_summary(flt)
+        page = retention_queries.list_raw(flt, page_req)
+        summary = retention_queries.raw_summary(flt)
     else:
-        page = retention.list_superseded(flt, page_req, settings.superseded_retention_days)
+        page = retention_queries.list_superseded(flt, page_req, settings.superseded_retention_days)
         summary = []
     retention.with_sizes(page.items, flt.view, retention.Measurer(settings.data_root, retention.MEASURE_BUDGET_SECONDS))
     now = utcnow()
@@ -197,8 +195,8 @@ def retention_page():
         now=now,
         age_days=retention.age_days,
         retention_days=settings.superseded_retention_days,
-        preferences=retention.PREFERENCE_ORDER,
-        preference_labels=retention.RETENTION_PREFERENCE_LABELS,
+        preferences=retention_queries.PREFERENCE_ORDER,
+        preference_labels=retention_queries.RETENTION_PREFERENCE_LABELS,
     )
 
 
@@ -206,15 +204,13 @@ def retention_page():
 @requires("admin")
 def retention_csv():
     """Every row of the report for the page's filter and sort, with sizes (measured without a time limit)."""
-    from . import retention
-
     settings = current_app.config["SETTINGS"]
-    flt = retention.RetentionFilter.from_args(request.args)
+    flt = retention_queries.RetentionFilter.from_args(request.args)
     first = _retention_page_request(flt)
     measurer = retention.Measurer(settings.data_root, budget=None)
     now = utcnow()
     if flt.view == "raw":
-        fetch = functools.partial(retention.list_raw, flt)
+        fetch = functools.partial(retention_queries.list_raw, flt)
         header = ["owner", "request_name", "retention_preference", "species", "archival", "testing", "samples",
                   "submitted_at_utc", "finished_at_utc", "age_days", "raw_data_bytes", "raw_data_files",
                   "raw_data_state", "raw_data_folders"]  # fmt: skip
@@ -226,7 +222,7 @@ def retention_csv():
                     retention.age_days(r["finished_at"], now), size.bytes if size.known else None,
                     size.files if size.known else None, size.state, " ".join(size.folders)]  # fmt: skip
     else:
-        fetch = functools.partial(retention.list_superseded, retention_days=settings.superseded_retention_days,
+        fetch = functools.partial(retention_queries.list_superseded, retention_days=settings.superseded_retention_days,
                                   flt=flt)  # fmt: skip
         header = ["owner", "request_name", "sample_name", "imaging_request", "processing_request",
                   "image_resolution", "ventral_up", "kind", "run_id", "attempt", "superseded_by_run_id",

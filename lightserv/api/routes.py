@@ -12,6 +12,7 @@ from flask import abort, jsonify, request
 from lightserv.common.permissions import STAFF_ROLES, roles_of
 from lightserv.common.status import STATUSES
 from lightserv.requests import queries as request_queries
+from lightserv.requests.queries import overview as request_overview
 from schemas.enums import LAYER_PRODUCT, LAYER_STATUS, RUN_KIND, RUN_STATUS, SPECIES
 
 from . import queries, serialize
@@ -110,7 +111,7 @@ def list_requests():
 @api_request_route
 def get_request(req, relation):
     Args((), paged=False)
-    overview = request_queries.get_overview(req["username"], req["request_name"])
+    overview = request_overview.get_overview(req["username"], req["request_name"])
     return jsonify(serialize.request_detail(req, relation, overview))
 
 

@@ -43,3 +43,17 @@ def list_staff_emails(role: str) -> list[str]:
     user_table = get_schemas().lightsheet.User
     rows = (user_table & [{"username": u} for u in sorted(usernames)]).to_dicts()
     return sorted({r["email"] for r in rows if r["email"]})
+
+
+def get_user(username: str) -> dict | None:
+    """The person's stored user row (name, email, active flag), or None."""
+    from lightserv.db import get_schemas
+
+    rows = (get_schemas().lightsheet.User & {"username": username}).to_dicts()
+    return rows[0] if rows else None
+
+
+def get_user_email(username: str) -> str:
+    """The person's stored email address, or "" when there is none."""
+    row = get_user(username)
+    return row["email"] if row else ""

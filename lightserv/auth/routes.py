@@ -9,9 +9,8 @@ from flask_login import current_user
 from lightserv.common.forms import form_view
 from lightserv.common.permissions import login_required, public, requires
 from lightserv.common.urls import is_safe_next
-from lightserv.db import get_schemas
 
-from . import login_sessions, services
+from . import login_sessions, queries, services
 from .forms import EndSessionsForm, LoginForm, LogoutForm, PasswordForm, ProfileForm
 from .throttle import LoginThrottled
 
@@ -76,7 +75,7 @@ def logout():
 @form_view
 def profile():
     username = current_user.get_id()
-    user_row = (get_schemas().lightsheet.User & {"username": username}).to_dicts()[0]
+    user_row = queries.get_user(username) or {"email": ""}
     profile_form = ProfileForm(prefix="profile")
     password_form = PasswordForm(prefix="password")
     status = 200

@@ -45,7 +45,7 @@ class Researcher:
 
 @dataclass
 class Admin:
-    queues: list  # lightserv.admin.dashboard.Figure per team, with its queue's URL
+    queues: list  # lightserv.admin.queries.dashboard.Figure per team, with its queue's URL
     failed_processing: int
     attention: dict[str, int]
     storage: dict | None
@@ -106,7 +106,8 @@ def researcher_section(user) -> Researcher | None:
 def admin_section(user) -> Admin | None:
     if ADMIN not in roles_of(user):
         return None
-    from lightserv.admin import dashboard, storage
+    from lightserv.admin import storage
+    from lightserv.admin.queries import dashboard
 
     queues = [
         (dashboard.clearing_queue(), url_for("clearing.queue")),

@@ -18,10 +18,10 @@ from lightserv.common.outbox import MAX_ATTEMPTS
 from lightserv.common.permissions import ACTIONS
 from lightserv.common.sql import query
 from lightserv.common.status import COMPLETE, STATUSES
-from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import EventLog
-from lightserv.viewer.services import LIVE
+from lightserv.requests.queries import tables
+from lightserv.viewer.queries import LIVE
 
 LIMIT = 6
 #: event actions of the computing machinery (every job state, every stage): the request page lists them, the
@@ -47,15 +47,10 @@ class Listed:
 
 
 def _t() -> SimpleNamespace:
-    """The request tables by name (those of the request lists), the imaging batches, the stored status counts and
-    the application tables read here."""
-    from lightserv.requests.queries import _tables
-
-    r = get_schemas().lightsheet.Request
+    """The request tables by name, the stored status counts and the application tables read here."""
     app_db = f"`{current_app.config['SETTINGS'].app_database}`"
     return SimpleNamespace(
-        **vars(_tables()),
-        imaging_batch=r.ImagingBatch.full_table_name,
+        **vars(tables()),
         feedback=f"{app_db}.`feedback`",
         outbox=f"{app_db}.`email_outbox`",
         session=f"{app_db}.`viewer_session`",

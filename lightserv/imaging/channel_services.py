@@ -7,7 +7,7 @@ from lightserv.db import get_schemas
 
 from .batch_services import ImagingError, _locked_batch, event, member_keys
 from .fields import BATCH_COLUMNS, PURPOSES
-from .sample_services import _channel_rows, _member, _progress, _require_editor, _require_in_progress, row_label
+from .sample_rows import channel_rows, imaging_progress, member_row, require_editor, require_in_progress, row_label
 
 # --- 8.2 add a channel, 8.3 delete a channel ------------------------------------------------------------
 
@@ -43,15 +43,15 @@ def add_channel(
     warnings: list[str] = []
     with conn.transaction:
         batch = _locked_batch(conn, ls, key)
-        _require_editor(batch, actor, roles)
-        _require_in_progress(batch)
-        members = [_member(ls, key, sample_name)] if sample_name else member_keys(ls, key)
+        require_editor(batch, actor, roles)
+        require_in_progress(batch)
+        members = [member_row(ls, key, sample_name)] if sample_name else member_keys(ls, key)
         for member in members:
-            if _progress(ls, member) != "pending":
+            if imaging_progress(ls, member) != "pending":
                 if sample_name:
                     raise ImagingError(f"Sample {member['sample_name']} is already done.")
                 continue
-            rows = _channel_rows(ls, member)
+            rows = channel_rows(ls, member)
             at_res = [r for k, r in sorted(rows.items()) if k[0] == resolution]
             dorsal = [r for r in at_res if not r["ventral_up"]]
             if not dorsal:
@@ -108,13 +108,13 @@ def delete_channel(
     warnings: list[str] = []
     with conn.transaction:
         batch = _locked_batch(conn, ls, key)
-        _require_editor(batch, actor, roles)
-        _require_in_progress(batch)
-        members = [_member(ls, key, sample_name)] if sample_name else member_keys(ls, key)
+        require_editor(batch, actor, roles)
+        require_in_progress(batch)
+        members = [member_row(ls, key, sample_name)] if sample_name else member_keys(ls, key)
         for member in members:
-            if _progress(ls, member) != "pending":
+            if imaging_progress(ls, member) != "pending":
                 continue
-            rows = _channel_rows(ls, member)
+            rows = channel_rows(ls, member)
             if (resolution, wavelength, ventral_up) not in rows:
                 side = "ventral-up channel" if ventral_up else "channel"
                 warnings.append(f"Sample {member['sample_name']} has no {side} {wavelength} at {resolution}.")

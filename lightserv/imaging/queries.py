@@ -264,3 +264,26 @@ def list_batches_waiting_for_imaging(cleared_before) -> list[dict]:
     cleared = cleared & f"cleared_at < '{cleared_before:%Y-%m-%d %H:%M:%S}'"
     batches = (ls.Request.ImagingBatch & {"imaging_progress": "pending"}) * cleared.proj("cleared_at")
     return batches.to_dicts(order_by=["cleared_at", "username", "request_name"])
+
+
+# --- additional imaging ----------------------------------------------------------------------------------
+
+
+def list_requested_imaging(key: dict) -> list[dict]:
+    """Every channel already requested for the request's samples, each with its imaging request's progress."""
+    ls = get_schemas().lightsheet
+    channels = (ls.Request.ImagingChannel & key).to_dicts(
+        order_by=["sample_name", "imaging_request_number", "image_resolution", "channel_name", "ventral_up"]
+    )
+    progress = {
+        (r["sample_name"], r["imaging_request_number"]): r["imaging_progress"]
+        for r in (ls.Request.ImagingRequest & key).to_dicts()
+    }
+    for c in channels:
+        c["imaging_progress"] = progress.get((c["sample_name"], c["imaging_request_number"]), "")
+    return channels
+
+
+def list_sample_names(key: dict) -> list[str]:
+    """The request's sample names in order."""
+    return sorted((get_schemas().lightsheet.Request.Sample & key).to_arrays("sample_name").tolist())

@@ -15,7 +15,7 @@ from schemas.enums import MICROSCOPE_OF_RESOLUTION, PROCESSABLE_RESOLUTIONS
 
 from .batch_services import ImagingError, _locked_batch, event, label, member_keys
 from .fields import MAX_TILES, PURPOSES
-from .sample_services import _member, _progress, _require_editor, _require_in_progress
+from .sample_rows import imaging_progress, member_row, require_editor, require_in_progress
 
 TRANSLATE = {
     ("lavision", "smartspim"): {"488": "488", "555": "561", "647": "642", "790": "785"},
@@ -66,12 +66,12 @@ def change_resolution(
     moved: list[dict] = []
     with conn.transaction:
         batch = _locked_batch(conn, ls, key)
-        _require_editor(batch, actor, roles)
-        _require_in_progress(batch)
-        members = [_member(ls, key, sample_name)] if sample_name else member_keys(ls, key)
+        require_editor(batch, actor, roles)
+        require_in_progress(batch)
+        members = [member_row(ls, key, sample_name)] if sample_name else member_keys(ls, key)
         for member in members:
             who = f"Sample {member['sample_name']}"
-            if _progress(ls, member) != "pending":
+            if imaging_progress(ls, member) != "pending":
                 if sample_name:
                     raise ImagingError(f"{who} is already done.")
                 continue

@@ -7,7 +7,6 @@ stored state, writes, and appends its event in the same transaction (as batch_se
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from lib.rawdata import ChannelSpec, validate_resolution
 from lightserv.common.audit import utcnow
 from lightserv.common.outbox import dispatch
 from lightserv.common.permissions import ADMIN
-from lightserv.common.timefmt import to_local
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from schemas.enums import PROCESSABLE_RESOLUTIONS
@@ -26,8 +24,17 @@ from schemas.enums import PROCESSABLE_RESOLUTIONS
 from . import emails
 from .batch_services import ImagingError, _locked_batch, event, label, member_keys
 from .fields import BATCH_COLUMNS, NOTES_MAX, SAMPLE_COLUMNS, SKIP_REASON_MAX, check_row
+from .sample_rows import (
+    RowKey,
+    channel_rows,
+    imaging_progress,
+    local_today,
+    member_row,
+    require_editor,
+    require_in_progress,
+    row_label,
+)
 
-RowKey = tuple[str, str, bool]  # image_resolution, channel_name, ventral_up
 DONE = ("complete", "skipped")
 
 
@@ -37,51 +44,6 @@ class SaveRefused(Exception):
     def __init__(self, errors: dict[str, list[str]], status: int = 400):
         super().__init__("; ".join(m for msgs in errors.values() for m in msgs))
         self.errors, self.status = errors, status
-
-
-def row_label(key: RowKey) -> str:
-    res, wavelength, ventral = key
-    return f"{res} channel {wavelength}" + (" (ventral up)" if ventral else "")
-
-
-def _today() -> dt.date:
-    return to_local(utcnow(), current_app.config["SETTINGS"].display_timezone).date()
-
-
-def _sample_key(key: dict, sample_name: str) -> dict:
-    return dict(
-        username=key["username"],
-        request_name=key["request_name"],
-        sample_name=sample_name,
-        imaging_request_number=key["imaging_request_number"],
-    )
-
-
-def _member(ls, key: dict, sample_name: str) -> dict:
-    members = {m["sample_name"]: m for m in member_keys(ls, key)}
-    if sample_name not in members:
-        raise ImagingError(f"Sample {sample_name} is not in this batch.", 404)
-    return members[sample_name]
-
-
-def _require_editor(batch: dict, actor: str, roles: frozenset[str]) -> None:
-    if batch["imager"] != actor and ADMIN not in roles:
-        raise ImagingError("Only the imager or an admin can change this batch.", 403)
-
-
-def _require_in_progress(batch: dict) -> None:
-    if batch["imaging_progress"] != "in_progress":
-        raise ImagingError("Start imaging before entering data." if batch["imaging_progress"] == "pending"
-                           else "This batch is complete. The form is read-only.")  # fmt: skip
-
-
-def _channel_rows(ls, sample_key: dict) -> dict[RowKey, dict]:
-    rows = (ls.Request.ImagingChannel & sample_key).to_dicts()
-    return {(r["image_resolution"], r["channel_name"], bool(r["ventral_up"])): r for r in rows}
-
-
-def _progress(ls, sample_key: dict) -> str:
-    return (ls.Request.ImagingRequest & sample_key).fetch1("imaging_progress")
 
 
 def _check_rows(rows: Mapping[RowKey, dict], *, sample_row: bool, for_submit: bool) -> dict[RowKey, dict]:
@@ -112,12 +74,12 @@ def apply_batch_parameters(
     applied = 0
     with conn.transaction:
         batch = _locked_batch(conn, ls, key)
-        _require_editor(batch, actor, roles)
-        _require_in_progress(batch)
+        require_editor(batch, actor, roles)
+        require_in_progress(batch)
         for member in member_keys(ls, key):
-            if _progress(ls, member) != "pending":
+            if imaging_progress(ls, member) != "pending":
                 continue
-            existing = _channel_rows(ls, member)
+            existing = channel_rows(ls, member)
             touched = False
             for row_key, values in cleaned.items():
                 if row_key not in existing:
@@ -147,14 +109,14 @@ def _store_sample(conn, ls, key, sample_name, rows, notes, actor, roles, *, for_
     if len(notes) > NOTES_MAX:
         raise SaveRefused({"notes": [f"Notes about the imaging must be at most {NOTES_MAX} characters."]})
     batch = _locked_batch(conn, ls, key)
-    _require_editor(batch, actor, roles)
-    _require_in_progress(batch)
-    member = _member(ls, key, sample_name)
-    if _progress(ls, member) != "pending":
+    require_editor(batch, actor, roles)
+    require_in_progress(batch)
+    member = member_row(ls, key, sample_name)
+    if imaging_progress(ls, member) != "pending":
         raise ImagingError(f"Sample {sample_name} is already done; an admin can reopen it.")
     if (ls.Request.ImagingRequest & member).fetch1("validation_status") == "running":
         raise ImagingError(f"The raw data of sample {sample_name} are being validated; wait for the result.")
-    existing = _channel_rows(ls, member)
+    existing = channel_rows(ls, member)
     unknown = [row_label(k) for k in cleaned if k not in existing]
     if unknown:
         raise ImagingError(f"These channels no longer exist: {', '.join(unknown)}. Reload the page.")
@@ -247,7 +209,7 @@ def validate_sample(member: dict, actor: str, progress=None) -> list[str]:
             event(conn, "imaging.validation_failed", member, f"raw-data validation of {member['sample_name']} failed",
                   actor=actor, entity=("imaging_request", member))  # fmt: skip
             return messages
-        today = _today()
+        today = local_today()
         for row in rows:
             row_key = (row["image_resolution"], row["channel_name"], bool(row["ventral_up"]))
             update = {"imaging_date": row["imaging_date"] or today}
@@ -279,15 +241,15 @@ def add_ventral_up(
     warnings: list[str] = []
     with conn.transaction:
         batch = _locked_batch(conn, ls, key)
-        _require_editor(batch, actor, roles)
-        _require_in_progress(batch)
-        members = [_member(ls, key, sample_name)] if sample_name else member_keys(ls, key)
+        require_editor(batch, actor, roles)
+        require_in_progress(batch)
+        members = [member_row(ls, key, sample_name)] if sample_name else member_keys(ls, key)
         for member in members:
-            if _progress(ls, member) != "pending":
+            if imaging_progress(ls, member) != "pending":
                 if sample_name:
                     raise ImagingError(f"Sample {member['sample_name']} is already done.")
                 continue
-            rows = _channel_rows(ls, member)
+            rows = channel_rows(ls, member)
             dorsal = rows.get((resolution, wavelength, False))
             if dorsal is None:
                 if sample_name:
@@ -347,10 +309,10 @@ def skip_sample(key: dict, sample_name: str, reason: str, actor: str, roles: fro
     ls, conn = schemas.lightsheet, schemas.connection
     with conn.transaction:
         batch = _locked_batch(conn, ls, key)
-        _require_editor(batch, actor, roles)
-        _require_in_progress(batch)
-        member = _member(ls, key, sample_name)
-        if _progress(ls, member) != "pending":
+        require_editor(batch, actor, roles)
+        require_in_progress(batch)
+        member = member_row(ls, key, sample_name)
+        if imaging_progress(ls, member) != "pending":
             raise ImagingError(f"Sample {sample_name} is already done.")
         ls.Request.ImagingRequest.update1({**member, "imaging_progress": "skipped", "skip_reason": reason})
         event(conn, "imaging.sample_skipped", key, f"{actor} skipped sample {sample_name} of {label(key)}",
@@ -367,8 +329,8 @@ def reopen_sample(key: dict, sample_name: str, actor: str, roles: frozenset[str]
         batch = _locked_batch(conn, ls, key)
         if batch["imaging_progress"] == "complete":
             raise ImagingError("This batch is complete. The form is read-only.")
-        member = _member(ls, key, sample_name)
-        before = _progress(ls, member)
+        member = member_row(ls, key, sample_name)
+        before = imaging_progress(ls, member)
         stuck = (ls.Request.ImagingRequest & member).fetch1("validation_status") == "running"
         if before not in DONE and not stuck:  # a validation whose worker died can be released here too
             raise ImagingError(f"Sample {sample_name} is not done; there is nothing to reopen.")
@@ -387,14 +349,14 @@ def complete_batch(key: dict, actor: str, roles: frozenset[str]) -> None:
     ls, conn = schemas.lightsheet, schemas.connection
     with conn.transaction:
         batch = _locked_batch(conn, ls, key)
-        _require_editor(batch, actor, roles)
-        _require_in_progress(batch)
-        waiting = [m["sample_name"] for m in member_keys(ls, key) if _progress(ls, m) not in DONE]
+        require_editor(batch, actor, roles)
+        require_in_progress(batch)
+        waiting = [m["sample_name"] for m in member_keys(ls, key) if imaging_progress(ls, m) not in DONE]
         if waiting:
             raise ImagingError(f"These samples still need imaging or skipping: {', '.join(waiting)}.")
         now = utcnow().replace(microsecond=0)
         ls.Request.ImagingBatch.update1(
-            {**key, "imaging_progress": "complete", "completed_at": now, "imaging_performed_date": _today()}
+            {**key, "imaging_progress": "complete", "completed_at": now, "imaging_performed_date": local_today()}
         )
         event(conn, "imaging.batch_completed", key, f"{actor} completed {label(key)}", actor=actor,
               before={"imaging_progress": "in_progress"}, after={"imaging_progress": "complete"})  # fmt: skip

@@ -288,3 +288,22 @@ def list_waiting(ready_before: dt.datetime, running_before: dt.datetime) -> tupl
         [running_before],
     )
     return ready, running
+
+
+# --- one run -----------------------------------------------------------------------------------------------
+
+
+def list_run_jobs(run_id: int) -> list[dict]:
+    """The run's Slurm jobs in step order."""
+    return (get_schemas().jobs.PipelineRun.SlurmJob & {"run_id": run_id}).to_dicts(order_by=["step_index"])
+
+
+def list_run_job_states(run_id: int) -> list[dict]:
+    """Every scheduler state observed for the run's jobs, oldest first."""
+    return (get_schemas().jobs.SlurmJobState & {"run_id": run_id}).to_dicts(order_by=["observed_at"])
+
+
+def get_run_job(run_id: int, step_index: int) -> dict | None:
+    """The run's Slurm job of one step, or None."""
+    rows = (get_schemas().jobs.PipelineRun.SlurmJob & {"run_id": run_id, "step_index": step_index}).to_dicts()
+    return rows[0] if rows else None

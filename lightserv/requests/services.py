@@ -12,18 +12,17 @@ from flask import current_app
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
 from lightserv.extensions import db
-from schemas.enums import MICROSCOPE_OF_RESOLUTION
 
-from . import emails, people
+from . import emails
+from .inserts import insert_imaging_batches, insert_imaging_request, insert_processing_requests
+from .queries import people
 from .submission import (
     DEFAULT_REGISTRATION_CHANNELS,
     Catalogue,
     Errors,
     NewRequest,
-    SampleWish,
     plan_clearing_batches,
     plan_imaging_batches,
-    processable,
     validate_new_request,
 )
 
@@ -230,172 +229,6 @@ def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
         )
     _after_submit(req, submitter, clearing, now)
     return SubmitResult(req.owner, req.request_name, len(clearing), len(imaging), processing_count)
-
-
-def insert_imaging_request(
-    ls,
-    key: dict,
-    number: int,
-    samples: list[SampleWish],
-    *,
-    owner: str,
-    self_imaging: bool,
-    submitter: str,
-    now: dt.datetime,
-) -> None:
-    """ImagingRequest `number` for each sample, with its resolution requests and requested channels."""
-    ls.Request.ImagingRequest.insert(
-        [
-            dict(
-                **key,
-                sample_name=s.sample_name,
-                imaging_request_number=number,
-                requested_by=submitter,
-                submitted_at=now,
-                imager=owner if self_imaging else None,
-                self_imaging=int(self_imaging),
-                imaging_progress="pending",
-                imaging_performed_date=None,
-                skip_reason="",
-                notes_from_imaging="",
-                validation_status="none",
-                validation_messages=None,
-            )
-            for s in samples
-        ]
-    )
-    ls.Request.ImagingResolutionRequest.insert(
-        [
-            dict(
-                **key,
-                sample_name=s.sample_name,
-                imaging_request_number=number,
-                image_resolution=r.image_resolution,
-                microscope=MICROSCOPE_OF_RESOLUTION[r.image_resolution],
-                notes_for_imager=r.notes_for_imager,
-            )
-            for s in samples
-            for r in s.resolutions
-        ]
-    )
-    channel_rows = [
-        dict(
-            **key,
-            sample_name=s.sample_name,
-            imaging_request_number=number,
-            image_resolution=r.image_resolution,
-            channel_name=c.channel_name,
-            ventral_up=0,
-            registration=int(c.registration),
-            injection_detection=int(c.injection_detection),
-            probe_detection=int(c.probe_detection),
-            cell_detection=int(c.cell_detection),
-            generic_imaging=int(c.generic_imaging),
-            added_during_imaging=0,
-            imaging_date=None,
-            zoom_body_magnification=1.00 if r.image_resolution == "2x" else None,
-            image_orientation="horizontal",
-            left_lightsheet_used=1,
-            right_lightsheet_used=1,
-            tiling_scheme="1x1",
-            tiling_overlap=0.0,
-            z_step=10.0,
-            number_of_z_planes=None,
-            rawdata_subfolder=None,
-            imspector_channel_index=None,
-            numerical_aperture=None,
-            pixel_type=None,
-        )
-        for s in samples
-        for r in s.resolutions
-        for c in r.requested_channels()
-    ]
-    if channel_rows:
-        ls.Request.ImagingChannel.insert(channel_rows)
-
-
-def insert_imaging_batches(
-    ls, key: dict, number: int, plans, samples: list[SampleWish], *, imager: str | None, now: dt.datetime
-) -> None:
-    """Imaging batches of imaging request `number` (§3.2) and their member rows."""
-    ls.Request.ImagingBatch.insert(
-        [
-            dict(
-                **key,
-                clearing_batch_number=ib.clearing_batch_number,
-                imaging_request_number=number,
-                imaging_batch_number=ib.number,
-                imager=imager,
-                number_in_imaging_batch=len(ib.sample_indexes),
-                submitted_at=now,
-                imaging_progress="pending",
-                claimed_at=None,
-                started_at=None,
-                completed_at=None,
-                imaging_performed_date=None,
-                imaging_signature=ib.signature,
-            )
-            for ib in plans
-        ]
-    )
-    ls.Request.ImagingBatchSample.insert(
-        [
-            dict(
-                **key,
-                clearing_batch_number=ib.clearing_batch_number,
-                imaging_request_number=number,
-                imaging_batch_number=ib.number,
-                sample_name=samples[i].sample_name,
-            )
-            for ib in plans
-            for i in ib.sample_indexes
-        ]
-    )
-
-
-def insert_processing_requests(
-    ls, key: dict, imaging_number: int, samples: list[SampleWish], *, submitter: str, now: dt.datetime
-) -> int:
-    """Processing request 1 of imaging request `imaging_number` for each sample with a processable
-    resolution; a sample with only 2x gets none (pitfall 59). Returns how many were created."""
-    count = 0
-    for s in samples:
-        todo = processable(s.resolutions)
-        if not todo:
-            continue
-        count += 1
-        pkey = dict(
-            **key, sample_name=s.sample_name, imaging_request_number=imaging_number, processing_request_number=1
-        )
-        ls.Request.ProcessingRequest.insert1(
-            dict(
-                **pkey,
-                requested_by=submitter,
-                submitted_at=now,
-                processor=None,
-                processing_progress="pending",
-                started_at=None,
-                completed_at=None,
-                notes_from_processing="",
-                failure_summary="",
-            )
-        )
-        ls.Request.ProcessingResolutionRequest.insert(
-            [
-                dict(
-                    **pkey,
-                    image_resolution=r.image_resolution,
-                    ventral_up=0,
-                    atlas_name=r.atlas_name,
-                    final_orientation=r.final_orientation,
-                    notes_for_processor=r.notes_for_processor,
-                    pipeline_status="not_started",
-                    output_dir=None,
-                )
-                for r in todo
-            ]
-        )
-    return count
 
 
 def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.datetime) -> None:

@@ -17,7 +17,7 @@ from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import Feedback
 
-from . import people
+from .queries import deletion, people
 from .submission import USERNAME_RE, Errors, unknown_user_message
 
 NAME_MISMATCH_MESSAGE = "The name you typed does not match."
@@ -71,12 +71,8 @@ def delete_request(req: dict, typed_name: str, actor: str) -> None:
         rows = (ls.Request & key).to_dicts()
         if not rows:
             raise ManageError({"": ["No request with those parameters exists."]}, status=404)
-        progress = conn.query(
-            f"SELECT clearing_batch_number, clearing_progress FROM {ls.Request.ClearingBatch.full_table_name} "
-            "WHERE username = %s AND request_name = %s FOR UPDATE",
-            args=(owner, name),
-        ).fetchall()
-        if any(p != "pending" for _n, p in progress):
+        progress = deletion.lock_clearing_progress(conn, ls.Request.ClearingBatch.full_table_name, owner, name)
+        if any(p != "pending" for p in progress):
             raise ManageError({"": [CLEARING_STARTED_MESSAGE]}, status=409)
         snapshot = _snapshot(ls, key, rows[0])
         batch_numbers = [b["clearing_batch_number"] for b in snapshot["clearing_batches"]]
@@ -84,10 +80,7 @@ def delete_request(req: dict, typed_name: str, actor: str) -> None:
             antibodies = ls.AntibodyHistory & key & [{"clearing_batch_number": n} for n in batch_numbers]
             antibodies.delete(transaction=False, prompt=False)
         (ls.Request & key).delete(transaction=False, prompt=False)
-        conn.query(
-            f"DELETE FROM `{settings.app_database}`.`feedback` WHERE request_username = %s AND request_name = %s",
-            args=(owner, name),
-        )
+        deletion.delete_feedback(conn, settings.app_database, owner, name)
         record_event(
             "request.deleted",
             "request",

@@ -20,8 +20,8 @@ from lightserv.models import ViewerLink, ViewerSession
 from lightserv.runs.locks import redis_lock
 
 from .groups import VARIANT_OF_SPACE, link_title
+from .queries import LIVE
 
-LIVE = ("starting", "ready", "stopping")
 SLOTS_LOCK = "lightserv:viewer:session-slots"
 BUSY_MESSAGE = "The viewer is busy; please try again in a few minutes."
 _ALPHABET = string.ascii_letters + string.digits
@@ -72,6 +72,13 @@ def create_link(spec: dict, created_by: str, title: str | None = None) -> Viewer
         request_key=(link.request_username, link.request_name) if link.request_username else None,
         after={"spec": spec},
     )
+    return link
+
+
+def save_link(spec: dict, created_by: str) -> ViewerLink:
+    """A persistent link, committed at once (a session started next may fail without losing it)."""
+    link = create_link(spec, created_by)
+    db.session.commit()
     return link
 
 

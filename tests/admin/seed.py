@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lightserv.admin.dashboard import month_starts
+from lightserv.admin.queries.dashboard import month_starts
 from lightserv.common.audit import utcnow
 from tests.factories import channel, new_request, resolution, sample, submit
 

@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-from lightserv.admin.dashboard import month_starts
+from lightserv.admin.queries.dashboard import month_starts
 from tests.admin.seed import seed_dashboard
 
 

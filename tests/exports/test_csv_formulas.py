@@ -123,7 +123,7 @@ def csv_endpoints(app) -> list[str]:
 def urls_of(client, endpoint: str) -> list[str]:
     """The matrix row's URL for `endpoint` (with the planted request), every table of a queue, every
     figure of the dashboard, every view of the retention report."""
-    from lightserv.admin.dashboard import FIGURES
+    from lightserv.admin.queries.dashboard import FIGURES
 
     if endpoint in VARIANTS:
         return VARIANTS[endpoint]

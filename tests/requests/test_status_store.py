@@ -22,7 +22,7 @@ def counts_by_request(app) -> tuple[dict, dict]:
     from lightserv.requests import queries, status_store
 
     with app.app_context():
-        t = queries._tables()
+        t = queries.tables()
         live = query(
             f"SELECT r.username, r.request_name, r.number_of_samples AS samples"
             f"{status_store.live_counts_sql('r', vars(t))} FROM {t.request} r"

@@ -10,32 +10,18 @@ from flask_login import current_user
 
 from lightserv.common.forms import form_expired, form_view
 from lightserv.common.permissions import requires_request
-from lightserv.db import get_schemas
+from lightserv.requests.form_checks import attach_errors, check_tables
 from lightserv.requests.forms_new import RESOLUTION_LABELS, default_resolution, to_resolution_wishes
-from lightserv.requests.routes.new import attach_errors, check_tables
 from lightserv.requests.services import RequestError, load_catalogue
 from lightserv.requests.submission import SampleWish
 from schemas.enums import ATLAS_LABELS, IMAGE_RESOLUTION
 
+from .. import queries
 from ..forms import AdditionalImagingForm
 from ..services import ARCHIVAL_MESSAGE, request_additional_imaging
 from . import bp
 
 ACTION_RE = re.compile(r"^(copy_imaging|submit)$|^add_resolution:(\d{1,2})$|^remove_resolution:(\d{1,2}):(\d{1,2})$")
-
-
-def _already_requested(key: dict) -> list[dict]:
-    ls = get_schemas().lightsheet
-    channels = (ls.Request.ImagingChannel & key).to_dicts(
-        order_by=["sample_name", "imaging_request_number", "image_resolution", "channel_name", "ventral_up"]
-    )
-    progress = {
-        (r["sample_name"], r["imaging_request_number"]): r["imaging_progress"]
-        for r in (ls.Request.ImagingRequest & key).to_dicts()
-    }
-    for c in channels:
-        c["imaging_progress"] = progress.get((c["sample_name"], c["imaging_request_number"]), "")
-    return channels
 
 
 def _render(form, req, summary=(), focus="", status=200):
@@ -54,7 +40,7 @@ def _render(form, req, summary=(), focus="", status=200):
         focus=focus,
         species=req["species"],
         registration_channels=catalogue.registration_channels,
-        already=_already_requested(key),
+        already=queries.list_requested_imaging(key),
     ), status
 
 
@@ -65,7 +51,7 @@ def new_imaging_request(req):
     if req["is_archival"]:
         return render_template("errors/400.html", message=ARCHIVAL_MESSAGE), 400
     key = {"username": req["username"], "request_name": req["request_name"]}
-    names = sorted((get_schemas().lightsheet.Request.Sample & key).to_arrays("sample_name").tolist())
+    names = queries.list_sample_names(key)
     if request.method == "GET":
         data = {
             "samples": [{"sample_name": n, "reimage": False, "new_resolution": "", "resolutions": []} for n in names],

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from lightserv.common.forms import form_view
 from lightserv.common.permissions import requires_request
-from lightserv.requests.routes.new import attach_errors
+from lightserv.requests.form_checks import attach_errors
 from lightserv.requests.services import RequestError, load_catalogue
 from schemas.enums import ATLAS_LABELS
 

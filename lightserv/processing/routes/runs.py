@@ -13,7 +13,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from lightserv.common.permissions import can, requires_run
-from lightserv.db import get_schemas
 from lightserv.runs.emails import log_tail
 from lightserv.runs.engine import RunError, get_run
 from lightserv.runs.failures import describe_failure, step_words
@@ -21,8 +20,7 @@ from lightserv.runs.model import state_label
 from lightserv.runs.poller import unreachable_since
 from schemas.enums import ATLAS_LABELS, ORIENTATION, SLURM_STATE_CLASS
 
-from .. import reruns
-from ..queries import stage_text
+from .. import queries, reruns
 from . import bp
 
 BADGE = {
@@ -81,10 +79,10 @@ def back_to(run: dict) -> str:
 @bp.route("/run/<int:run_id>")
 @requires_run("request.view")
 def run_log(run):
-    jobs = (get_schemas().jobs.PipelineRun.SlurmJob & {"run_id": run["run_id"]}).to_dicts(order_by=["step_index"])
+    jobs = queries.list_run_jobs(run["run_id"])
     staff = can(current_user, "processing.manage_runs")
     decorate_jobs(jobs, staff)
-    history = (get_schemas().jobs.SlurmJobState & {"run_id": run["run_id"]}).to_dicts(order_by=["observed_at"])
+    history = queries.list_run_job_states(run["run_id"])
     return render_template(
         "processing/run_log.html",
         run=run,
@@ -92,7 +90,7 @@ def run_log(run):
         history=history,
         staff=staff,
         plain_failure=plain_failure(run, jobs),
-        progress=stage_text(jobs),
+        progress=queries.stage_text(jobs),
         form=FlaskForm(),
         rerun_choices=reruns.rerun_choices(jobs),
         processing_log=back_to(run) if run["processing_request_number"] else None,
@@ -212,10 +210,9 @@ def stage_logs(job: dict) -> list[dict]:
 @bp.route("/run/<int:run_id>/logs/<int:step_index>")
 @requires_run("processing.manage_runs")
 def stage_log(run, step_index: int):
-    rows = (get_schemas().jobs.PipelineRun.SlurmJob & {"run_id": run["run_id"], "step_index": step_index}).to_dicts()
-    if not rows:
+    job = queries.get_run_job(run["run_id"], step_index)
+    if job is None:
         abort(404)
-    job = rows[0]
     return render_template(
         "processing/stage_log.html", run=run, job=job, logs=stage_logs(job), lines=LOG_LINES, back=back_to(run),
         label=state_label(job["state"], job["exit_code"]),

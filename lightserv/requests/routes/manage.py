@@ -8,9 +8,9 @@ from flask_login import current_user
 from lightserv.common.forms import form_view
 from lightserv.common.permissions import requires, requires_request
 
-from .. import people
 from .. import services_manage as manage
 from ..forms import AccessForm, FeedbackForm
+from ..queries import people
 from . import bp
 
 

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import copy
 import re
-from collections import OrderedDict
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from lightserv.auth.queries import get_user_email
 from lightserv.common.forms import form_expired, form_view
 from lightserv.common.permissions import can, requires
-from lightserv.db import get_schemas
 from schemas.enums import (
     ATLAS_LABELS,
-    CHANNELS_OF_MICROSCOPE,
     IMAGE_RESOLUTION,
-    MICROSCOPE_OF_RESOLUTION,
     RETENTION_PREFERENCE_LABELS,
     SPECIES,
 )
 
-from .. import people
+from ..form_checks import check_structure, place_errors, sample_words
 from ..forms_new import (
     NewRequestForm,
     channel_lines,
@@ -37,6 +34,7 @@ from ..forms_new import (
     prepare_choices,
     to_new_request,
 )
+from ..queries import people
 from ..services import RequestError, load_catalogue, submit_request
 from ..submission import (
     ATLAS_RESOLUTIONS,
@@ -58,13 +56,7 @@ ACTION_RE = re.compile(
 )
 OTHER_USER_MESSAGE = "Only facility staff can submit a request for another user."
 FRAGMENT = "new-request"  # the X-Lightserv-Fragment value asking for (and marking) the form alone
-SAMPLE_KEY = re.compile(r"^samples-(\d+)-(?:resolutions-(\d+)-)?")
 CLEARING_FIELDS = ("clearing_protocol", "antibody1", "antibody2", "perfusion_date", "expected_handoff_date")
-
-
-def _own_email() -> str:
-    rows = (get_schemas().lightsheet.User & {"username": current_user.get_id()}).to_dicts()
-    return rows[0]["email"] if rows else ""
 
 
 def _owner_and_errors(form: NewRequestForm, errors: Errors) -> str:
@@ -87,110 +79,6 @@ def _owner_and_errors(form: NewRequestForm, errors: Errors) -> str:
     else:
         return other
     return me
-
-
-def check_tables(sample_form) -> None:
-    """Reject tampered resolution tables with 400: unknown or duplicate resolution, unknown channel."""
-    seen = set()
-    for res in sample_form.resolutions:
-        resolution = res.form.image_resolution.data
-        if resolution not in IMAGE_RESOLUTION or resolution in seen:
-            abort(400, "A resolution table was tampered with (unknown or duplicate resolution).")
-        seen.add(resolution)
-        names = [c.form.channel_name.data for c in res.form.channels]
-        if sorted(names) != sorted(CHANNELS_OF_MICROSCOPE[MICROSCOPE_OF_RESOLUTION[resolution]]):
-            abort(400, "A resolution table was tampered with (unknown channel).")
-
-
-def _check_structure(form: NewRequestForm) -> None:
-    """Reject tampered read-only parts with 400."""
-    if form.species.data not in SPECIES:
-        abort(400, "Unknown species.")
-    if form.stage.data != "samples":
-        return
-    if (form.number_of_samples.data or 0) != len(form.samples.entries):
-        abort(400, "The number of samples does not match the sample sections.")
-    for sample in form.samples:
-        check_tables(sample.form)
-
-
-def _field(form, key: str):
-    """The form field an error key such as `samples-0-resolutions-1-channels` belongs to."""
-    parts = key.split("-")
-    node = form
-    i = 0
-    while i < len(parts):
-        name = parts[i]
-        try:
-            field = node[name]
-        except KeyError:
-            return None
-        if i + 1 < len(parts) and parts[i + 1].isdigit():
-            index = int(parts[i + 1])
-            if index >= len(field.entries):
-                return None
-            node = field.entries[index].form
-            i += 2
-            continue
-        return field if i == len(parts) - 1 else None
-    return None
-
-
-def attach_errors(form, errors) -> list[tuple[str, str]]:
-    """Put each message next to its field; return (label, message) pairs for the summary."""
-    summary = []
-    for key, messages in errors.items():
-        field = _field(form, key)
-        if field is not None:
-            field.errors = list(field.errors or []) + list(messages)
-        label = field.label.text if field is not None and hasattr(field, "label") and field.label else ""
-        summary.extend((label, m) for m in messages)
-    return summary
-
-
-def _sample_words(form: NewRequestForm, index: int) -> str:
-    name = form.samples.entries[index].form.sample_name.data if index < len(form.samples.entries) else ""
-    return f"Sample {index + 1} ({name})" if name else f"Sample {index + 1}"
-
-
-def _about(form: NewRequestForm, key: str) -> tuple[str, str, str]:
-    """(section id, section name, message prefix) of an error key: a sample's messages start with the sample
-    and, in a resolution table, the resolution ("Sample 2 (mouse_02), resolution 1.3x: ")."""
-    match = SAMPLE_KEY.match(key)
-    if match is None:
-        return "details", "Request details", ""
-    si = int(match.group(1))
-    words = _sample_words(form, si)
-    prefix = words
-    if match.group(2) is not None and si < len(form.samples.entries):
-        tables = form.samples.entries[si].form.resolutions.entries
-        ri = int(match.group(2))
-        if ri < len(tables):
-            prefix += f", resolution {tables[ri].form.image_resolution.data}"
-    return f"sample-{si + 1}", words, prefix + ": "
-
-
-def _lower_first(message: str) -> str:
-    return message if message[1:2].isupper() else message[:1].lower() + message[1:]
-
-
-def place_errors(form: NewRequestForm, errors: Errors) -> dict:
-    """Each message once, next to its field, naming its sample; the summary only counts them per section and
-    lists the messages that belong to no field."""
-    sections: OrderedDict[str, dict] = OrderedDict()
-    loose: list[str] = []
-    for key, messages in errors.items():
-        anchor, name, prefix = _about(form, key)
-        texts = [prefix + _lower_first(m) if prefix else m for m in messages]
-        field = _field(form, key)
-        if field is None:
-            loose.extend(texts)
-            continue
-        field.errors = list(field.errors or []) + texts
-        section = sections.setdefault(anchor, {"anchor": anchor, "name": name, "count": 0})
-        section["count"] += len(texts)
-    total = sum(s["count"] for s in sections.values()) + len(loose)
-    return {"sections": list(sections.values()), "loose": loose, "total": total}
 
 
 def _rebuild(data: dict) -> NewRequestForm:
@@ -279,7 +167,7 @@ def _remove_sample(form, data, owner, errors, match):
     index = int(match.group("index"))
     if index >= len(data["samples"]) or len(data["samples"]) == 1:
         abort(400, "This sample cannot be removed: a request needs at least one sample.")
-    words = _sample_words(form, index)
+    words = sample_words(form, index)
     data["samples"].pop(index)
     data["number_of_samples"] = len(data["samples"])
     return _render(_rebuild(data), focus=f"sample-{max(index, 1)}", announce=f"{words} removed.")
@@ -302,7 +190,7 @@ def _add_resolution(form, data, owner, errors, match):
     return _render(
         _rebuild(data),
         focus=f"sample-{index + 1}-res-{chosen}",
-        announce=f"Resolution {chosen} added to {_sample_words(form, index).lower()}.",
+        announce=f"Resolution {chosen} added to {sample_words(form, index).lower()}.",
     )
 
 
@@ -311,7 +199,7 @@ def _remove_resolution(form, data, owner, errors, match):
     if si >= len(data["samples"]) or ri >= len(data["samples"][si]["resolutions"]):
         abort(400, "Unknown resolution table.")
     removed = data["samples"][si]["resolutions"].pop(ri)["image_resolution"]
-    words = _sample_words(form, si).lower()
+    words = sample_words(form, si).lower()
     return _render(
         _rebuild(data), focus=f"samples-{si}-new_resolution", announce=f"Resolution {removed} removed from {words}."
     )
@@ -386,10 +274,9 @@ def _setup(form: NewRequestForm, data: dict, owner: str, errors: Errors):
 @form_view
 def new_request():
     if request.method == "GET":
+        email = get_user_email(current_user.get_id())
         return _render(
-            _rebuild(
-                {"correspondence_email": _own_email(), "species": "mouse", "number_of_samples": 1, "stage": "details"}
-            )
+            _rebuild({"correspondence_email": email, "species": "mouse", "number_of_samples": 1, "stage": "details"})
         )
     form = NewRequestForm()
     if form_expired():  # show the posted values again; act on nothing
@@ -397,7 +284,7 @@ def new_request():
     match = ACTION_RE.fullmatch(request.form.get("action", ""))
     if not match:
         abort(400, "Unknown form action.")
-    _check_structure(form)
+    check_structure(form)
     errors = Errors()
     owner = _owner_and_errors(form, errors)
     data = copy.deepcopy(form.data)

@@ -3,7 +3,7 @@ its data, every imaging and processing request ordered for it), cell counts, sav
 sentences and actions, for everyone who may view the request.
 
 The page runs a fixed number of queries whatever the number of samples (lightserv.requests.queries
-.get_overview fetches each part table once for the request; the cards add two). Links to pages of other
+.overview.get_overview fetches each part table once for the request; the cards add two). Links to pages of other
 areas appear as those pages land (`optional_url`)."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from lightserv.common.permissions import can, requires_request
 from lightserv.common.status import fraction
 from schemas.enums import ATLAS_LABELS, CLEARING_PROGRESS_LABELS, RETENTION_PREFERENCE_LABELS
 
-from .. import queries
 from ..cell_counts import request_cell_counts
 from ..overview_cards import CLEARING_COLOURS, build_cards
+from ..queries import overview as overview_queries
 from . import bp
 from .lists import attach_sample_links, delete_available, delete_refusal, has_template, optional_url, safe_external
 
@@ -92,9 +92,11 @@ def _actions(req: dict, relation: str | None, data: dict) -> dict:
 @requires_request("request.view")
 def overview(req: dict):
     relation = g.get("request_relation")
-    data = queries.get_overview(req["username"], req["request_name"])
+    data = overview_queries.get_overview(req["username"], req["request_name"])
     _links(req, data)
-    activity = queries.list_request_events(req["username"], req["request_name"], _activity_page(), ACTIVITY_PER_PAGE)
+    activity = overview_queries.list_request_events(
+        req["username"], req["request_name"], _activity_page(), ACTIVITY_PER_PAGE
+    )
     counts = data["counts"]
     return render_template(
         "requests/overview.html",

@@ -7,13 +7,11 @@ offers before having an account (the menu shows About to everyone, signed in or 
 from __future__ import annotations
 
 from flask import current_app, render_template
-from sqlalchemy import select
 
 from lightserv.common.permissions import login_required, public
-from lightserv.extensions import db
-from lightserv.models import ViewerLink
 
 from ..content import gallery_details, render_page
+from ..queries.gallery import list_gallery_links
 from . import bp
 
 TITLES = {
@@ -64,11 +62,7 @@ def publications():
 @bp.route("/gallery")
 @login_required
 def gallery():
-    links = db.session.scalars(
-        select(ViewerLink)
-        .where(ViewerLink.is_gallery.is_(True), ViewerLink.revoked_at.is_(None))
-        .order_by(ViewerLink.created_at.desc(), ViewerLink.id)
-    ).all()
+    links = list_gallery_links()
     cards = [
         {
             "id": link.id,

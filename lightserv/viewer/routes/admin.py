@@ -7,17 +7,15 @@ import datetime as dt
 import re
 
 from flask import abort, flash, redirect, render_template, url_for
-from sqlalchemy import select
 
 from lib.proxy import ProxyError
 from lightserv.common.audit import utcnow
 from lightserv.common.permissions import requires
-from lightserv.extensions import db
-from lightserv.models import ViewerLink, ViewerSession
 
+from .. import queries
 from ..client import LauncherError, launcher, proxy, session_of_route
 from ..pages import STATUS_BADGES, STATUS_LABELS, ago, link_url
-from ..services import LIVE, queue_orphan_stop, queue_sweep, request_stop
+from ..services import queue_orphan_stop, queue_sweep, request_stop
 from . import bp
 
 SESSION_ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -50,21 +48,9 @@ def _proxy_activity() -> tuple[dict[str, dt.datetime], str]:
 @requires("admin")
 def admin_sessions():
     now = utcnow()
-    live = list(db.session.scalars(
-        select(ViewerSession).where(ViewerSession.status.in_(LIVE)).order_by(ViewerSession.created_at.desc())
-    ))  # fmt: skip
-    ended = list(db.session.scalars(
-        select(ViewerSession)
-        .where(ViewerSession.ended_at.is_not(None), ViewerSession.ended_at >= now - dt.timedelta(days=7))
-        .order_by(ViewerSession.ended_at.desc())
-        .limit(500)
-    ))  # fmt: skip
-    links = {
-        link.id: link
-        for link in db.session.scalars(
-            select(ViewerLink).where(ViewerLink.id.in_({s.link_id for s in live + ended} or {""}))
-        )
-    }
+    live = queries.list_live_sessions()
+    ended = queries.list_ended_sessions(now - dt.timedelta(days=7))
+    links = queries.get_links_by_id({s.link_id for s in live + ended})
     reported, launcher_problem = _launcher_view()
     activity, proxy_problem = _proxy_activity()
     rows = []
@@ -103,7 +89,7 @@ def admin_sessions():
 def admin_stop(session_id: str):
     if not SESSION_ID_RE.match(session_id):
         abort(404)
-    session = db.session.get(ViewerSession, session_id)
+    session = queries.get_session(session_id)
     if session is not None and request_stop(session, "admin"):
         flash(f"Session {session_id[:8]} is being stopped.", "info")
     else:

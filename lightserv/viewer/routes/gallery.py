@@ -9,11 +9,10 @@ from flask_login import current_user
 from lightserv.common.pagination import parse_page_request
 from lightserv.common.permissions import requires
 from lightserv.common.urls import is_safe_next
-from lightserv.extensions import db
 from lightserv.models import ViewerLink
 from lightserv.requests.content import gallery_details
 
-from .. import gallery
+from .. import gallery, queries
 from . import bp
 
 
@@ -33,7 +32,7 @@ def _page(errors: dict[str, str] | None = None, values: dict[str, str] | None = 
 
 
 def _link(link_id: str) -> ViewerLink:
-    link = db.session.get(ViewerLink, link_id) if 0 < len(link_id) <= 10 else None
+    link = queries.get_link(link_id)
     if link is None:
         abort(404)
     return link
@@ -58,7 +57,6 @@ def gallery_mark(link_id: str):
     try:
         gallery.mark(link, text, current_user.get_id())
     except gallery.GalleryError as exc:
-        db.session.rollback()
         return _page({link.id: str(exc)}, {link.id: text[: gallery.DESCRIPTION_MAX * 2]},
                      409 if link.revoked_at is not None else 400)  # fmt: skip
     flash(f"“{link.title}” is in the gallery.", "success")

@@ -11,7 +11,7 @@ from lightserv.common.urls import is_safe_next
 from lightserv.models import ViewerLink
 from schemas.enums import ATLAS_LABELS, ATLAS_NAME
 
-from .. import catalog, services
+from .. import catalog, queries, services
 from ..access import link_route
 from ..services import LinkGone, ViewerBusy, atlas_link, rename_link
 from . import bp
@@ -132,10 +132,7 @@ def launch_atlas(atlas_name: str):
 @bp.app_template_global("saved_views")
 def saved_views(username: str, request_name: str) -> list[dict]:
     """The request overview's "Saved views" (viewer.md §8), newest first; one query for the links."""
-    from sqlalchemy import select
-
     from lightserv.common.permissions import can
-    from lightserv.extensions import db
 
     me = current_user.get_id()
     manage_all = can(current_user, "viewer.manage_link") or (
@@ -143,12 +140,7 @@ def saved_views(username: str, request_name: str) -> list[dict]:
     )
     creator_may = can(current_user, "viewer.manage_link", "link_creator")
 
-    links = db.session.scalars(
-        select(ViewerLink)
-        .where(ViewerLink.request_username == username, ViewerLink.request_name == request_name)
-        .order_by(ViewerLink.created_at.desc(), ViewerLink.id)
-        .limit(200)
-    ).all()
+    links = queries.list_request_links(username, request_name)
     return [
         {
             "link": link,

@@ -9,9 +9,9 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_login import current_user
 
 from lib import viewer_access
-from lightserv.extensions import db
 from lightserv.models import ViewerSession
 
+from .. import queries
 from ..access import may_see_session, may_stop_session, session_route
 from ..launch import access_key
 from ..pages import back_links, session_card, status_json, viewer_url
@@ -24,7 +24,7 @@ from . import bp
 def session_page(session: ViewerSession):
     sessions = [session]
     for other_id in request.args.getlist("with")[:12]:
-        other = db.session.get(ViewerSession, other_id) if len(other_id) == 32 else None
+        other = queries.get_session(other_id)
         if other is not None and other.id != session.id and may_see_session(other, current_user):
             sessions.append(other)
     cards = [session_card(s) for s in sessions]

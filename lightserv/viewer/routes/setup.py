@@ -11,7 +11,7 @@ from schemas.enums import ATLAS_LABELS
 
 from .. import catalog
 from ..groups import SPACES, Choice, GroupKey, build_spec
-from ..services import ViewerBusy, create_link, start_session
+from ..services import ViewerBusy, save_link, start_session
 from ..setup import Parsed, default_checked, general_sections, parse_choices, raw_sections
 from . import bp
 
@@ -29,16 +29,13 @@ def _overview(req: dict):
 
 def _launch_groups(req: dict, groups: dict[GroupKey, list[Choice]], atlases: dict[tuple[str, bool], str]):
     """A link and a session per view group; the result page lists them all."""
-    from lightserv.extensions import db
-
     session_ids: list[str] = []
     busy = False
     for key in sorted(groups, key=lambda k: (k.image_resolution, k.ventral_up, SPACES.index(k.space))):
         spec = build_spec(
             req["username"], req["request_name"], key, groups[key], atlases.get((key.image_resolution, key.ventral_up))
         )
-        link = create_link(spec, current_user.get_id())
-        db.session.commit()
+        link = save_link(spec, current_user.get_id())
         try:
             session_ids.append(start_session(link, current_user.get_id()).id)
         except ViewerBusy as exc:

@@ -21,8 +21,10 @@ import datetime as dt
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from lightserv.common.sql import query as _query
 from lightserv.common.timefmt import to_local
 from lightserv.db import get_schemas
+from lightserv.requests.queries import tables
 from schemas.enums import CLEARING_PROGRESS_LABELS, MICROSCOPE, MICROSCOPE_LABELS, PROCESSING_PROGRESS
 
 MONTHS = 7  # the current month and the six before it
@@ -51,24 +53,7 @@ class Figure:
 
 
 def _t() -> SimpleNamespace:
-    ls = get_schemas().lightsheet
-    r = ls.Request
-    return SimpleNamespace(
-        request=r.full_table_name,
-        sample=r.Sample.full_table_name,
-        batch=r.ClearingBatch.full_table_name,
-        batch_sample=r.ClearingBatchSample.full_table_name,
-        imaging=r.ImagingRequest.full_table_name,
-        imaging_batch=r.ImagingBatch.full_table_name,
-        imaging_batch_sample=r.ImagingBatchSample.full_table_name,
-        resolution=r.ImagingResolutionRequest.full_table_name,
-        processing=r.ProcessingRequest.full_table_name,
-        snapshot=get_schemas().facility.StorageSnapshot.full_table_name,
-    )
-
-
-def _query(sql: str, args: tuple = ()) -> list[dict]:
-    return list(get_schemas().connection.query(sql, args=args, as_dict=True).fetchall())
+    return SimpleNamespace(**vars(tables()), snapshot=get_schemas().facility.StorageSnapshot.full_table_name)
 
 
 def _on(a: str, b: str, *columns: str) -> str:

@@ -13,9 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-import datajoint as dj
-from pymysql.converters import escape_item
-
 from lightserv.common.keyed_page import KeyedSource, all_of, keyed_page
 from lightserv.common.pagination import Page, PageRequest
 from lightserv.common.permissions import STAFF_ROLES
@@ -24,6 +21,8 @@ from lightserv.common.sql import query as _query
 from lightserv.common.status import COUNT_COLUMNS, STATUSES, derive_status, ratio_sql
 from lightserv.db import get_schemas
 from lightserv.requests import status_store
+
+from .samples import SAMPLE_KEY, attach_imaging, key_condition
 
 #: sort key (?sort=) -> SQL over the request `r` and its stored counts `c` (lightserv.requests.status_store)
 REQUEST_SORTS: dict[str, str] = {
@@ -52,7 +51,6 @@ SAMPLE_SORTS: dict[str, tuple[str, bool]] = {
 }
 REQUEST_TIEBREAK = ("username", "request_name")
 SAMPLE_TIEBREAK = ("request_name", "sample_name", "username")
-PIPELINE_KINDS = ("lavision_pipeline", "smartspim_stitch", "smartspim_destripe")
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,8 @@ def visible_requests(viewer: str, roles: frozenset[str]):
 # --------------------------------------------------------------------------------------------------
 
 
-def _tables() -> SimpleNamespace:
+def tables() -> SimpleNamespace:
+    """The full names of the request tables (and the stored status counts), for SQL text."""
     ls = get_schemas().lightsheet
     r = ls.Request
     return SimpleNamespace(
@@ -103,6 +102,9 @@ def _tables() -> SimpleNamespace:
         batch=r.ClearingBatch.full_table_name,
         batch_sample=r.ClearingBatchSample.full_table_name,
         imaging=r.ImagingRequest.full_table_name,
+        imaging_batch=r.ImagingBatch.full_table_name,
+        imaging_batch_sample=r.ImagingBatchSample.full_table_name,
+        resolution=r.ImagingResolutionRequest.full_table_name,
         processing=r.ProcessingRequest.full_table_name,
         layer=r.DataLayer.full_table_name,
         protocol=ls.ClearingProtocol.full_table_name,
@@ -175,7 +177,7 @@ def list_requests(viewer: str, roles: frozenset[str], page: PageRequest, flt: Li
     come from `request_status`, so sorting or filtering by status or a fraction reads one row per request
     and aggregates nothing; the page's keys are sorted first (lightserv.common.keyed_page)."""
     flt = flt or ListFilter()
-    t = _tables()
+    t = tables()
     join, scope_args = _visible(viewer, roles, flt, t)
     filters, filter_args = _where(flt, ("r.request_name", "r.description"))
     counts = f" JOIN {t.status} c ON c.username = r.username AND c.request_name = r.request_name"
@@ -205,7 +207,7 @@ def list_requests(viewer: str, roles: frozenset[str], page: PageRequest, flt: Li
 
 def get_request_counts(owner: str, request_name: str) -> dict:
     """The counts (lightserv.common.status.COUNT_COLUMNS) of one request, from its rows."""
-    t = _tables()
+    t = tables()
     sql = (
         f"SELECT r.number_of_samples AS samples{status_store.live_counts_sql('r', vars(t))} FROM {t.request} r"
         " WHERE r.username = %s AND r.request_name = %s"
@@ -253,7 +255,7 @@ def list_samples(viewer: str, roles: frozenset[str], page: PageRequest, flt: Lis
     Sorting and paging touch only what the sort and filters need (the sample table, plus the request or
     the clearing batch); the rest is joined to the page's 50 rows."""
     flt = flt or ListFilter()
-    t = _tables()
+    t = tables()
     join, scope_args = _visible(viewer, roles, flt, t, alias="s")
     where, where_args = _where(flt, ("s.sample_name", "s.request_name"), owner_column="s.username")
     sort_column = _SAMPLE_SORT_COLUMN.get(page.sort)
@@ -277,155 +279,5 @@ def list_samples(viewer: str, roles: frozenset[str], page: PageRequest, flt: Lis
     rows = _query(sql, args + [page.per_page, page.offset])
     # a separate count is cheaper here than COUNT(*) OVER (), which would carry every sample through the sort
     total = int(_query(f"SELECT COUNT(*) AS n{source}{where}", args)[0]["n"])
-    attach_imaging(rows, key_condition(rows, _SAMPLE_KEY))
+    attach_imaging(rows, key_condition(rows, SAMPLE_KEY))
     return Page(items=rows, total=total, request=page)
-
-
-def key_condition(rows: list[dict], columns: tuple[str, ...]) -> str | list:
-    """A DataJoint restriction selecting the keys of `rows` (values read from the database, escaped by
-    the driver): `(a, b) IN ((...), ...)`, which MariaDB answers with primary-key ranges."""
-    if not rows:
-        return []
-    tuples = ",".join("(" + ",".join(escape_item(r[c], "utf8mb4") for c in columns) + ")" for r in rows)
-    return f"({', '.join(f'`{c}`' for c in columns)}) IN ({tuples})"
-
-
-# --------------------------------------------------------------------------------------------------
-# Imaging and processing requests of samples (sample list and overview; pitfall 78)
-# --------------------------------------------------------------------------------------------------
-
-_SAMPLE_KEY = ("username", "request_name", "sample_name")
-
-
-def _skey(row: dict) -> tuple:
-    return tuple(row[k] for k in _SAMPLE_KEY)
-
-
-def attach_imaging(samples: list[dict], restriction) -> None:
-    """Give each sample row `imaging`: every imaging request (with `resolutions`, `raw_ready` and
-    `processing`: every processing request with `resolutions`, `stages` and `ready`). `restriction`
-    selects the samples (a request key or a list of sample keys); a fixed number of queries."""
-    for s in samples:
-        s["imaging"] = []
-    if not samples or not restriction:
-        return
-    ls = get_schemas().lightsheet
-    jobs_schema = get_schemas().jobs
-    part = ls.Request
-    imaging = (
-        (part.ImagingRequest & restriction)
-        .proj("imager", "imaging_progress")
-        .to_dicts(order_by=[*_SAMPLE_KEY, "imaging_request_number"])
-    )
-    resolutions: dict[tuple, list[str]] = {}
-    for r in (part.ImagingResolutionRequest & restriction).proj().to_dicts():
-        resolutions.setdefault((*_skey(r), r["imaging_request_number"]), []).append(r["image_resolution"])
-    processing = (
-        (part.ProcessingRequest & restriction)
-        .proj("processor", "processing_progress", "failure_summary")
-        .to_dicts(order_by=[*_SAMPLE_KEY, "imaging_request_number", "processing_request_number"])
-    )
-    pipelines: dict[tuple, list[dict]] = {}
-    prrs = (part.ProcessingResolutionRequest & restriction).proj("atlas_name", "pipeline_status")
-    for r in prrs.to_dicts(order_by=["image_resolution", "ventral_up"]):
-        pipelines.setdefault((*_skey(r), r["imaging_request_number"], r["processing_request_number"]), []).append(r)
-    ready_rows = (
-        dj.U(*_SAMPLE_KEY, "imaging_request_number", "processing_request_number")
-        & (part.DataLayer & restriction & "status = 'ready'")
-    ).to_dicts()
-    ready = {(*_skey(r), r["imaging_request_number"], r["processing_request_number"]) for r in ready_rows}
-    stages = _stage_texts(jobs_schema, restriction) if processing else {}
-
-    by_imaging: dict[tuple, list[dict]] = {}
-    for p in processing:
-        target = (*_skey(p), p["imaging_request_number"])
-        key = (*target, p["processing_request_number"])
-        p["resolutions"] = pipelines.get(key, [])
-        for prr in p["resolutions"]:
-            prr["stage"] = stages.get((*key, prr["image_resolution"], prr["ventral_up"]), "")
-        p["ready"] = key in ready
-        by_imaging.setdefault(target, []).append(p)
-    by_sample: dict[tuple, list[dict]] = {}
-    for i in imaging:
-        target = (*_skey(i), i["imaging_request_number"])
-        i["resolutions"] = sorted(resolutions.get(target, []))
-        i["processing"] = by_imaging.get(target, [])
-        i["raw_ready"] = (*target, 0) in ready
-        by_sample.setdefault(_skey(i), []).append(i)
-    for s in samples:
-        s["imaging"] = by_sample.get(_skey(s), [])
-
-
-def _stage_texts(jobs_schema, restriction) -> dict[tuple, str]:
-    """(sample key, imaging n, processing n, resolution, ventral_up) -> "Stage k of n: ..." of the latest
-    pipeline run of each processing resolution request (two queries)."""
-    from lightserv.runs.model import progress_text
-
-    kinds = ", ".join(f"'{k}'" for k in PIPELINE_KINDS)
-    runs = (jobs_schema.PipelineRun & restriction & "processing_request_number > 0" & f"kind IN ({kinds})").proj(
-        *_SAMPLE_KEY, "imaging_request_number", "processing_request_number", "image_resolution", "ventral_up"
-    )
-    latest: dict[tuple, int] = {}
-    for r in runs.to_dicts(order_by=["run_id"]):
-        target = (*_skey(r), r["imaging_request_number"], r["processing_request_number"])
-        latest[(*target, r["image_resolution"], r["ventral_up"])] = r["run_id"]
-    if not latest:
-        return {}
-    jobs: dict[int, list[dict]] = {}
-    for j in (jobs_schema.PipelineRun.SlurmJob & [{"run_id": i} for i in latest.values()]).to_dicts():
-        jobs.setdefault(j["run_id"], []).append(j)
-    return {target: progress_text(jobs.get(run_id, [])) for target, run_id in latest.items()}
-
-
-# --------------------------------------------------------------------------------------------------
-# Request overview (requests.md §6)
-# --------------------------------------------------------------------------------------------------
-
-
-def get_overview(owner: str, request_name: str) -> dict:
-    """Everything the overview shows except the activity, in a fixed number of queries whatever the
-    number of samples: counts, access rows, clearing batches, samples with every imaging and
-    processing request."""
-    ls = get_schemas().lightsheet
-    key = {"username": owner, "request_name": request_name}
-    access = ((ls.Request.Access & key) * ls.User.proj("email", grantee="username")).to_dicts(order_by=["grantee"])
-    protocols = ls.ClearingProtocol.proj("has_step_form", protocol_label="label")
-    batches = ((ls.Request.ClearingBatch & key) * protocols).to_dicts(order_by=["clearing_batch_number"])
-    samples = (ls.Request.Sample & key).to_dicts(order_by=["sample_name"])
-    batch_of = {r["sample_name"]: r["clearing_batch_number"] for r in (ls.Request.ClearingBatchSample & key).to_dicts()}
-    by_number = {b["clearing_batch_number"]: b for b in batches}
-    for b in batches:
-        b["samples"], b["earliest_handoff"] = [], None
-    for s in samples:
-        batch = by_number.get(batch_of.get(s["sample_name"]))
-        s["batch"] = batch
-        if batch is not None:
-            batch["samples"].append(s["sample_name"])
-            handoff = s["expected_handoff_date"]
-            if handoff and (batch["earliest_handoff"] is None or handoff < batch["earliest_handoff"]):
-                batch["earliest_handoff"] = handoff
-    attach_imaging(samples, key)
-    counts = get_request_counts(owner, request_name)
-    return {"counts": counts, "status": derive_status(counts), "access": access, "batches": batches, "samples": samples}
-
-
-def list_request_events(owner: str, request_name: str, page: int, per_page: int = 20) -> Page:
-    """The event-log rows of one request, newest first (SQLAlchemy, application database)."""
-    from sqlalchemy import func, select
-
-    from lightserv.extensions import db
-    from lightserv.models import EventLog
-
-    where = (EventLog.request_username == owner, EventLog.request_name == request_name)
-    total = db.session.scalar(select(func.count()).select_from(EventLog).where(*where)) or 0
-    request = PageRequest(page=page, per_page=per_page, sort="occurred_at", direction="desc")
-    items = list(
-        db.session.scalars(
-            select(EventLog)
-            .where(*where)
-            .order_by(EventLog.occurred_at.desc(), EventLog.id.desc())
-            .limit(per_page)
-            .offset(request.offset)
-        )
-    )
-    return Page(items=items, total=total, request=request)

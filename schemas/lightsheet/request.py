@@ -1,24 +1,10 @@
-"""Schema ``<prefix>lightsheet``: users, requests and everything below them, the clearing catalogue,
-atlases and antibodies (``data-model.md`` §3).
-
-Tables are declared on an *unactivated* schema; nothing touches the database until
-:func:`schemas.activate_all` activates it. Every table below ``Request`` is a part table of ``Request``,
-so deleting a request cascades to all of them; part rows created after the request are inserted
-directly. Timestamps are UTC ``datetime``; dates are facility-local ``date``.
-
-Notes on the DataJoint 2 spelling of the spec:
-
-- a renamed foreign key ("requested_by → User") is ``-> User.proj(requested_by='username')``;
-- a nullable one adds ``[nullable]``;
-- a part table references a sibling part as ``-> master.Sibling``; parts are declared in the order
-  they appear in the class body, so a referenced part comes first.
-"""
+"""Users, and each request with every part table below it (deleting a request cascades to all of them)."""
 
 from __future__ import annotations
 
 import datajoint as dj
 
-from .enums import (
+from ..enums import (
     ACCESS_LEVEL,
     ATLAS_NAME,
     CHANNEL_NAME,
@@ -31,111 +17,23 @@ from .enums import (
     LAYER_STATUS,
     LAYER_TYPE,
     LIGHTSHEET,
-    LOT_FIELD,
     MICROSCOPE,
     ORIENTATION,
     PIPELINE_STATUS,
     PROCESSING_PROGRESS,
     RETENTION_PREFERENCE,
     SPECIES,
-    SPECIES_SCOPE,
     VALIDATION_STATUS,
     sql_enum,
 )
-
-schema = dj.Schema()  # activated by schemas.activate_all(prefix)
+from .base import schema
+from .catalogue import ClearingProtocol  # noqa: F401 - referenced by name in ClearingBatch.definition
 
 # DataLayer: layer names are unique per (sample, imaging request, processing request, resolution)
 _LAYER_NAME_INDEX = (
     "unique index (username, request_name, sample_name, imaging_request_number, processing_request_number, "
     "image_resolution, layer_name)"
 )
-
-__all__ = [
-    "schema",
-    "ClearingProtocol",
-    "ClearingSection",
-    "ClearingStep",
-    "Atlas",
-    "User",
-    "Request",
-    "AntibodyHistory",
-    "AntibodyOverview",
-]
-
-
-# --- clearing catalogue and atlases (lookup, seeded by schemas.seed) ----------------------------------
-
-
-@schema
-class ClearingProtocol(dj.Lookup):
-    """A clearing protocol offered by the facility (seeded from ``clearing.md`` §4).
-
-    Retiring a protocol sets ``is_active = 0``: hidden from new requests, still rendered for old batches.
-    """
-
-    definition = f"""
-    # clearing protocol of the catalogue
-    protocol : varchar(32)                                # stored value, e.g. idisco_abbreviated
-    ---
-    label : varchar(128)                                  # label shown in forms, queues and e-mails
-    species_scope : {sql_enum(SPECIES_SCOPE)}             # species the protocol is offered for
-    requires_primary_antibody = 0 : bool                  # 1: the request form requires antibody1
-    has_step_form = 1 : bool                              # 0 for the experimental protocol (spreadsheet link only)
-    colour : char(7)                                      # queue row colour, hex RRGGBB with a leading hash
-    is_active = 1 : bool                                  # 0: retired, hidden from new requests
-    sort_order : int8                                     # order in selects and legends
-    """
-
-
-@schema
-class ClearingSection(dj.Lookup):
-    """A section of a protocol's clearing form; each section has one section date."""
-
-    definition = f"""
-    # section of a clearing protocol
-    -> ClearingProtocol                                   # the protocol
-    section_key : varchar(32)                             # stored key, unique within the protocol
-    ---
-    section_order : int8                                  # 1.. order of the section within the protocol
-    label : varchar(64)                                   # section heading
-    lot_field = 'none' : {sql_enum(LOT_FIELD)}            # batch antibody lot entered in this section
-    """
-
-
-@schema
-class ClearingStep(dj.Lookup):
-    """A timestamped step of a protocol's clearing form."""
-
-    definition = """
-    # step of a clearing protocol
-    -> ClearingProtocol                                   # the protocol
-    step_key : varchar(64)                                # stored key, unique within the protocol
-    ---
-    -> ClearingSection                                    # the section of the same protocol holding the step
-    step_order : int16                                    # 1.. global order within the protocol
-    label : varchar(200)                                  # exact step label
-    notes_max = 500 : int16                               # characters allowed in the step's notes
-    """
-
-
-@schema
-class Atlas(dj.Lookup):
-    """A registration atlas (seeded). Paths are relative to ``ATLAS_ROOT``."""
-
-    definition = f"""
-    # registration atlas
-    atlas_name : {sql_enum(ATLAS_NAME)}                   # stored atlas name
-    ---
-    label : varchar(128)                                  # label shown to users
-    template_path : varchar(512)                          # relative to ATLAS_ROOT; registration target volume
-    annotation_path : varchar(512)                        # relative to ATLAS_ROOT; label volume (16-bit)
-    voxel_x_um : float32                                  # µm, voxel size along x
-    voxel_y_um : float32                                  # µm, voxel size along y
-    voxel_z_um : float32                                  # µm, voxel size along z
-    precomputed_path : varchar(512)                       # relative to ATLAS_ROOT; prebuilt segmentation layer
-    is_active = 1 : bool                                  # 0: not offered for processing
-    """
 
 
 # --- users and requests -------------------------------------------------------------------------------
@@ -455,59 +353,3 @@ class Request(dj.Manual):
         # layer names are unique per (sample, imaging request, processing request, resolution)
         {_LAYER_NAME_INDEX}
         """
-
-
-# --- antibodies ---------------------------------------------------------------------------------------
-
-
-@schema
-class AntibodyHistory(dj.Manual):
-    """Antibody trials: one row per antibody-bearing clearing batch, plus free-standing trials."""
-
-    definition = """
-    # antibody history
-    antibody_history_id : int unsigned auto_increment     # surrogate key
-    ---
-    entry_date : date                                     # facility-local date of the trial
-    brief_descriptor : varchar(128)                       # brief description
-    animal_model : varchar(128)                           # e.g. mouse line
-    primary_antibody : varchar(128)                       # primary antibody
-    primary_concentration = '' : varchar(128)             # e.g. 1:1000
-    secondary_antibody = '' : varchar(128)                # secondary antibody
-    secondary_concentration = '' : varchar(128)           # e.g. 1:500
-    primary_order_info = '' : varchar(256)                # vendor and catalogue number
-    secondary_order_info = '' : varchar(256)              # vendor and catalogue number
-    primary_lot = '' : varchar(64)                        # lot code, copied from the batch on completion
-    secondary_lot = '' : varchar(64)                      # lot code, copied from the batch on completion
-    notes = '' : varchar(512)                             # free text
-    username = null : varchar(32)                         # request owner when tied to a batch
-    request_name = null : varchar(64)                     # request when tied to a batch
-    clearing_batch_number = null : int8                   # clearing batch when tied to a batch
-    created_by : varchar(32)                              # username
-    created_at : datetime                                 # UTC
-    updated_by = null : varchar(32)                       # username of the last edit
-    updated_at = null : datetime                          # UTC, last edit
-    unique index (username, request_name, clearing_batch_number)  # one row per batch
-    """
-
-
-@schema
-class AntibodyOverview(dj.Manual):
-    """The antibody "cheat sheet": recommended antibody combinations curated by clearing staff."""
-
-    definition = """
-    # antibody overview
-    antibody_overview_id : int unsigned auto_increment    # surrogate key
-    ---
-    brief_descriptor : varchar(128)                       # brief description
-    animal_model : varchar(128)                           # e.g. mouse line
-    primary_antibody : varchar(128)                       # primary antibody
-    secondary_antibody : varchar(128)                     # secondary antibody
-    primary_concentration : varchar(128)                  # e.g. 1:1000
-    secondary_concentration : varchar(128)                # e.g. 1:500
-    primary_order_info = '' : varchar(256)                # vendor and catalogue number
-    secondary_order_info = '' : varchar(256)              # vendor and catalogue number
-    notes = '' : varchar(512)                             # free text
-    updated_by : varchar(32)                              # username of the last edit
-    updated_at : datetime                                 # UTC, last edit
-    """
