@@ -159,7 +159,7 @@ def recover_validations() -> int:
 
 def recover_lost_validations() -> int:
     from lightserv.common.audit import record_event
-    from lightserv.common.dispatch import enqueue
+    from lightserv.common.dispatch import enqueue, relay_pending
     from lightserv.common.redis import get_redis
     from lightserv.db import get_schemas
 
@@ -195,6 +195,7 @@ def recover_lost_validations() -> int:
     from lightserv.extensions import db
 
     db.session.commit()
+    relay_pending()  # the re-queued validations, written with their events
     return handled
 
 
