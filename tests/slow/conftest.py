@@ -28,6 +28,20 @@ from tests.support.ports import free_port
 PRODUCTION_WEB = processes.production_web_options()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "soak: the 30-minute soak (make soak), left out unless `-m soak` is given")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The soak runs only when asked for (`make soak` passes `-m soak`): never in `make test-slow`."""
+    if "soak" in (config.option.markexpr or ""):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
 @dataclass
 class Web:
     url: str
@@ -184,7 +198,9 @@ class PrivateMariaDB(PrivateServer):
         return [shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.data}",
                 f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.root / 'mariadb.sock'}",
                 f"--pid-file={self.root / 'mariadb.pid'}", "--user=root", "--skip-log-bin", f"--tmpdir={self.tmp}",
-                "--innodb-buffer-pool-size=64M", "--max-connections=200"]  # fmt: skip
+                "--innodb-buffer-pool-size=64M", "--max-connections=200",
+                # the shared server's character set (Debian's default): tables the app creates in SQL name it
+                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"]  # fmt: skip
 
     def ready(self) -> bool:
         import pymysql
