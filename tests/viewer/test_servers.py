@@ -23,7 +23,8 @@ from tests.support.ports import free_port
 SERVER = ROOT / "cloudvolume" / "server.py"
 SESSION, KEY = "cd" * 16, "ef" * 32
 ACCESS_ENV = {**os.environ, **viewer_access.server_env(SESSION, KEY)}
-COOKIE = f"{viewer_access.COOKIE}={viewer_access.cookie_value(KEY, SESSION, int(time.time()) + 3600)}"
+# the cookie is made at collection: valid for a week, so a long suite run never outlives it
+COOKIE = f"{viewer_access.COOKIE}={viewer_access.cookie_value(KEY, SESSION, int(time.time()) + 7 * 86400)}"
 
 
 def ngstate():
