@@ -1,15 +1,10 @@
-"""Load test (issue 11): simulated users browsing, filing and saving forms over HTTP, what they saw, and
-what the database holds afterwards. This module is the scenario and the checks; Locust sends the traffic
-and keeps the per-page statistics (`benchmarks/locustfile.py`, run headless by `run_users`).
+"""Load test (issue 11): the scenario (simulated users browsing, filing and saving forms over HTTP) and the
+nothing-lost checks (what the database holds afterwards). Locust sends the traffic and keeps the per-page
+statistics (`benchmarks/traffic.py`, `benchmarks/locustfile.py`); `benchmarks/report.py` writes the figures;
+`benchmarks/seed.py` and `benchmarks/facility.py` seed the 5,000-request facility and create the accounts.
 
-`tests/slow/test_load.py` (`make test-slow`, and `make bench`, which keeps its report as
-`benchmarks/results/load.json`) runs it: `prepare` seeds a schema prefix (5,000 requests, 20,000 samples,
-`benchmarks.seed`) and creates the users' accounts, `run_users` runs them against gunicorn (the project's config
-and the production image's workers) with one Celery worker and a local SMTP sink, `summarize` and `verify` say
-what they saw and what the database holds.
-
-The users (Locust users, each with its own HTTP session, logged in through the real `/login` form; mix
-by `role_mix`: for 20 users 12 researchers, 1 facility admin, 4 clearing staff, 3 imaging staff):
+`prepare` seeds a schema prefix and chooses the users and their batches. Roles by `role_mix`: for 20 users
+12 researchers, 1 facility admin, 4 clearing staff, 3 imaging staff.
 
 - researchers (seeded owners of about 16 requests each) open their request list (paginated, sorted,
   filtered), the sample list and the overviews linked from their list, and file new requests through the
@@ -22,11 +17,11 @@ by `role_mix`: for 20 users 12 researchers, 1 facility admin, 4 clearing staff, 
 - imaging staff start pending imaging batches of cleared samples, then open the imaging queue and the
   batch pages and save a pending sample's notes again and again.
 
-Between two actions a user thinks for a random 0..`think` seconds. Every response is checked against the
-status a browser expects (200 for pages, 302/303 after a successful POST); anything else is an error,
-kept with its body (and a failure in Locust's statistics). `verify` then counts, by the unique names the
-users generated, that every filed request exists exactly once with its samples, its submission event and
-its confirmation email, and that every staff save is what the last save wrote (and was logged exactly once).
+Every response is checked against the status a browser expects (200 for pages, 302/303 after a successful
+POST); anything else is an error, kept with its body (and a failure in Locust's statistics). `verify` then
+counts, by the unique names the users generated, that every filed request exists exactly once with its
+samples, its submission event and its confirmation email, and that every staff save is what the last save
+wrote (and was logged exactly once).
 """
 
 from __future__ import annotations
@@ -35,31 +30,25 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import os
 import random
 import re
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urldefrag, urlencode, urljoin
-
-import pymysql
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.seed import db_params, seed_prefix, settings_for  # noqa: E402
+from benchmarks.facility import PASSWORD, connect, create_accounts, query  # noqa: E402
+from benchmarks.forms import form_by_action, form_by_id, forms_of  # noqa: E402
+from benchmarks.seed import seed_prefix  # noqa: E402
 
-PASSWORD = "load test password 11"  # noqa: S105 - throwaway accounts in a throwaway schema
-LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
 CLEARING_BATCHES_PER_USER = 3
 IMAGING_BATCHES_PER_USER = 2
 REQUEST_SORTS = ("submitted_at", "request_name", "species", "number_of_samples", "cleared", "imaged", "status")
@@ -114,27 +103,18 @@ def role_mix(n: int) -> list[str]:
     return ["researcher"] * researchers + ["admin"] * admin + ["clearing"] * clearing + ["imaging"] * imaging
 
 
-def _connect() -> pymysql.Connection:
-    return pymysql.connect(charset="utf8mb4", autocommit=True, **db_params())
-
-
-def _query(conn, sql: str, args=()) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        return list(cur.fetchall())
-
 
 def _pick_batches(prefix: str, clearers: int, imagers: int) -> tuple[list[tuple], list[tuple]]:
     """Pending, unassigned clearing batches, and pending unassigned imaging batches of cleared samples with a
     pending member, spread over the seeded requests (deterministic)."""
     ls = f"`{prefix}lightsheet`"
-    with _connect() as conn:
-        clearing = _query(
+    with connect() as conn:
+        clearing = query(
             conn,
             f"SELECT username, request_name, clearing_batch_number FROM {ls}.request__clearing_batch "
             "WHERE clearing_progress = 'pending' AND clearer IS NULL ORDER BY request_name, clearing_batch_number",
         )
-        imaging = _query(
+        imaging = query(
             conn,
             f"SELECT ib.username, ib.request_name, ib.clearing_batch_number, ib.imaging_request_number,"
             f" ib.imaging_batch_number FROM {ls}.request__imaging_batch ib"
@@ -155,28 +135,6 @@ def _pick_batches(prefix: str, clearers: int, imagers: int) -> tuple[list[tuple]
     return clearing[::step_c][:need_c], imaging[::step_i][:need_i]
 
 
-def create_accounts(prefix: str, users: list[SimUser], redis_url: str | None = None) -> None:
-    """Accounts with PASSWORD and roles, through the app's own services."""
-    from lightserv import create_app
-    from lightserv.auth import services
-    from lightserv.db import forget_connections
-    from lightserv.extensions import db
-
-    roles = {"admin": "facility_admin", "clearing": "clearing_staff", "imaging": "imaging_staff"}
-    overrides = {"redis_url": redis_url} if redis_url else {}
-    app = create_app(settings_for(prefix, **overrides))
-    try:
-        with app.app_context():
-            for user in users:
-                services.ensure_user(user.username, password=PASSWORD, actor=None)
-                if user.role in roles:
-                    services.grant_role(user.username, roles[user.role], actor=None)
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        forget_connections()
-
-
 def prepare(
     prefix: str, n_users: int, redis_url: str | None = None, requests_: int = 5000, samples: int = 20000
 ) -> Plan:
@@ -184,9 +142,9 @@ def prepare(
     seed = seed_prefix(prefix, requests_, samples)
     roles = role_mix(n_users)
     ls = f"`{prefix}lightsheet`"
-    with _connect() as conn:
-        keys = _query(conn, f"SELECT username, request_name FROM {ls}.request ORDER BY username, request_name")
-        owners = _query(
+    with connect() as conn:
+        keys = query(conn, f"SELECT username, request_name FROM {ls}.request ORDER BY username, request_name")
+        owners = query(
             conn,
             f"SELECT username FROM {ls}.request WHERE username LIKE 'user%%' GROUP BY username"
             " HAVING COUNT(*) >= 5 ORDER BY username",
@@ -214,143 +172,8 @@ def prepare(
             mine = imaging[k * IMAGING_BATCHES_PER_USER : (k + 1) * IMAGING_BATCHES_PER_USER]
             paths = [f"/imaging/batch/{u}/{r}/{cb}/{ir}/{ib}" for u, r, cb, ir, ib in mine]
             users.append(SimUser(i, f"load_imager{k + 1}", role, batches=paths))
-    create_accounts(prefix, users, redis_url)
+    create_accounts(prefix, [(u.username, u.role) for u in users], redis_url)
     return Plan(prefix, uuid.uuid4().hex[:6], users, [tuple(k) for k in keys], seed)
-
-
-# --------------------------------------------------------------------------------------------------
-# HTML forms, read as a browser submits them
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Form:
-    attrs: dict
-    fields: list[list[str]] = field(default_factory=list)  # [name, value] in page order
-    disabled: bool = False  # holds a disabled fieldset
-    checkboxes: dict[str, str] = field(default_factory=dict)  # every enabled checkbox: name -> value
-
-    def tick(self, name: str) -> None:
-        self.set(name, self.checkboxes[name])
-
-    def get(self, name: str) -> str | None:
-        return next((v for n, v in self.fields if n == name), None)
-
-    def names(self) -> list[str]:
-        return [n for n, _ in self.fields]
-
-    def set(self, name: str, value: str) -> None:
-        for pair in self.fields:
-            if pair[0] == name:
-                pair[1] = value
-                return
-        self.fields.append([name, value])
-
-    def data(self, **extra: str) -> list[tuple[str, str]]:
-        pairs = [(n, v) for n, v in self.fields if n not in extra]
-        return pairs + list(extra.items())
-
-
-class _FormParser(HTMLParser):
-    """Every <form> of a page with the values a browser would submit: inputs (checked boxes only), the
-    selected (or first) option of each select, textareas; nothing inside a disabled fieldset."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.forms: list[Form] = []
-        self._form: Form | None = None
-        self._fieldsets: list[bool] = []
-        self._select: dict | None = None
-        self._option: dict | None = None
-        self._textarea: list | None = None
-
-    def _off(self) -> bool:
-        return any(self._fieldsets)
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self._form = Form(a)
-            self.forms.append(self._form)
-            self._fieldsets = []
-            return
-        if self._form is None:
-            return
-        if tag == "fieldset":
-            off = "disabled" in a
-            self._fieldsets.append(off)
-            self._form.disabled |= off
-        elif tag == "input":
-            kind = (a.get("type") or "text").lower()
-            if not a.get("name") or "disabled" in a or self._off() or kind in ("submit", "button", "image", "reset"):
-                return
-            if kind == "checkbox":
-                self._form.checkboxes[a["name"]] = a.get("value") or "on"
-            if kind in ("checkbox", "radio"):
-                if "checked" in a:
-                    self._form.fields.append([a["name"], a.get("value") or "on"])
-            else:
-                self._form.fields.append([a["name"], a.get("value") or ""])
-        elif tag == "select":
-            if a.get("name") and "disabled" not in a and not self._off():
-                self._select = {"name": a["name"], "first": None, "chosen": None}
-        elif tag == "option" and self._select is not None:
-            self._option = {"value": a.get("value"), "text": "", "selected": "selected" in a}
-        elif tag == "textarea":
-            if a.get("name") and "disabled" not in a and not self._off():
-                self._textarea = [a["name"], ""]
-
-    def _close_option(self):
-        if self._option is None or self._select is None:
-            return
-        value = self._option["value"] if self._option["value"] is not None else self._option["text"].strip()
-        if self._select["first"] is None:
-            self._select["first"] = value
-        if self._option["selected"]:
-            self._select["chosen"] = value
-        self._option = None
-
-    def handle_data(self, data):
-        if self._option is not None:
-            self._option["text"] += data
-        if self._textarea is not None:
-            self._textarea[1] += data
-
-    def handle_endtag(self, tag):
-        if tag == "option":
-            self._close_option()
-        elif tag == "select" and self._select is not None:
-            self._close_option()
-            value = self._select["chosen"] if self._select["chosen"] is not None else self._select["first"]
-            if value is not None and self._form is not None:
-                self._form.fields.append([self._select["name"], value])
-            self._select = None
-        elif tag == "textarea" and self._textarea is not None:
-            name, value = self._textarea
-            if value.startswith("\n"):  # the newline right after <textarea> is not part of the value
-                value = value[1:]
-            if self._form is not None:
-                self._form.fields.append([name, value])
-            self._textarea = None
-        elif tag == "fieldset" and self._fieldsets:
-            self._fieldsets.pop()
-        elif tag == "form":
-            self._form = None
-
-
-def forms_of(html: str) -> list[Form]:
-    parser = _FormParser()
-    parser.feed(html)
-    parser.close()
-    return parser.forms
-
-
-def form_by_id(html: str, form_id: str) -> Form | None:
-    return next((f for f in forms_of(html) if f.attrs.get("id") == form_id), None)
-
-
-def form_by_action(html: str, suffix: str) -> Form | None:
-    return next((f for f in forms_of(html) if (f.attrs.get("action") or "").endswith(suffix)), None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -655,84 +478,6 @@ class SimulatedUser:
         getattr(self, self.user.role)()
 
 
-def run_users(base_url: str, plan: Plan, seconds: float, think: float = 1.0, seed: int = 11) -> Outcome:
-    """Run every user of the plan for `seconds` with Locust, headless in its own process (each user
-    finishes the action it is in); what they did and Locust's statistics."""
-    outcome = Outcome()
-    outcome.load_average["start"] = [round(x, 2) for x in os.getloadavg()]
-    with tempfile.TemporaryDirectory(prefix="lightserv-locust-") as tmp:
-        plan_path, out_path, log_path = Path(tmp, "plan.json"), Path(tmp, "outcome.json"), Path(tmp, "locust.log")
-        plan.write(plan_path)
-        n = str(len(plan.users))
-        argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", base_url]
-        argv += ["--users", n, "--spawn-rate", n, "--run-time", f"{max(1, round(seconds))}s", "--stop-timeout", "120"]
-        argv += ["--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
-        argv += ["--plan", str(plan_path), "--outcome", str(out_path), "--think", str(think), "--seed", str(seed)]
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        with open(log_path, "wb") as log:
-            done = subprocess.run(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 600)  # noqa: S603
-        if done.returncode or not out_path.exists():
-            raise RuntimeError(f"locust exited with {done.returncode}:\n{log_path.read_text()[-5000:]}")
-        found = Outcome.from_json(out_path.read_text())
-    found.load_average = {**outcome.load_average, "end": [round(x, 2) for x in os.getloadavg()]}
-    return found
-
-
-def locust_stats(stats) -> dict[str, dict]:
-    """Locust's figures (a `RequestStats`) per page name and for all pages, in ms."""
-
-    def figures(entry) -> dict:
-        return {
-            "requests": entry.num_requests,
-            "errors": entry.num_failures,
-            "p50_ms": entry.get_response_time_percentile(0.5),
-            "p95_ms": entry.get_response_time_percentile(0.95),
-            "max_ms": round(entry.max_response_time or 0, 1),
-        }
-
-    pages = sorted(stats.entries.values(), key=lambda e: -e.num_requests)
-    return {**{e.name: figures(e) for e in pages}, "all pages": figures(stats.total)}
-
-
-# --------------------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------------------
-
-
-def summarize(outcome: Outcome, plan: Plan) -> dict:
-    pages = {name: row for name, row in outcome.stats.items() if name != "all pages"}
-    every = outcome.stats.get("all pages", {"requests": 0, "errors": 0})
-    return {
-        "users": dict(Counter(u.role for u in plan.users)),
-        "seconds": round(outcome.wall_seconds, 1),
-        "requests": every["requests"],
-        "requests_per_second": round(every["requests"] / outcome.wall_seconds, 1) if outcome.wall_seconds else 0,
-        "errors": len(outcome.errors),
-        "all_pages": {k: v for k, v in every.items() if k.endswith("_ms")},
-        "requests_filed": len(outcome.filed),
-        "filings_refused": len(outcome.failed_filings),
-        "staff_saves": sum(outcome.saves_by_user.values()),
-        "batches_started": len(outcome.started_batches),
-        "load_average": outcome.load_average,
-        "driver_cpu_seconds": round(outcome.driver_cpu_seconds, 1),
-        "pages": pages,
-    }
-
-
-def format_table(summary: dict) -> str:
-    lines = [f"{'page':<42} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"]
-    for page, row in summary["pages"].items():
-        lines.append(
-            f"{page:<42} {row['requests']:>6} {row['errors']:>4} "
-            f"{row['p50_ms']:>8} {row['p95_ms']:>8} {row['max_ms']:>8}"
-        )
-    lines.append(
-        f"{summary['requests']} requests in {summary['seconds']} s = {summary['requests_per_second']} req/s; "
-        f"{summary['errors']} errors; {summary['requests_filed']} requests filed, {summary['staff_saves']} staff saves"
-    )
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------------------------------
 # What the database holds afterwards
 # --------------------------------------------------------------------------------------------------
@@ -743,8 +488,8 @@ def wait_for_emails(prefix: str, run_id: str, timeout: float = 120.0) -> dict[st
     app = f"`{prefix}app`"
     deadline = time.monotonic() + timeout
     while True:
-        with _connect() as conn:
-            rows = _query(
+        with connect() as conn:
+            rows = query(
                 conn,
                 f"SELECT status, COUNT(*) FROM {app}.email_outbox WHERE request_name LIKE %s GROUP BY status",
                 (f"load\\_{run_id}\\_%",),
@@ -759,10 +504,10 @@ def verify(plan: Plan, outcome: Outcome) -> dict:
     """Problems found in the database (every list empty = nothing lost, nothing duplicated)."""
     ls, app = f"`{plan.prefix}lightsheet`", f"`{plan.prefix}app`"
     like = f"load\\_{plan.run_id}\\_%"
-    with _connect() as conn:
+    with connect() as conn:
 
         def counts(sql: str) -> Counter:
-            return Counter({(u, r): n for u, r, n in _query(conn, sql, (like,))})
+            return Counter({(u, r): n for u, r, n in query(conn, sql, (like,))})
 
         requests_ = counts(
             f"SELECT username, request_name, COUNT(*) FROM {ls}.request WHERE request_name LIKE %s"
@@ -780,7 +525,7 @@ def verify(plan: Plan, outcome: Outcome) -> dict:
             f"SELECT request_username, request_name, COUNT(*) FROM {app}.email_outbox WHERE request_name LIKE %s"
             " AND template = 'request_received' GROUP BY request_username, request_name"
         )
-        unsent = _query(
+        unsent = query(
             conn,
             f"SELECT request_username, request_name, status, last_error FROM {app}.email_outbox"
             " WHERE request_name LIKE %s AND status <> 'sent'",
@@ -791,7 +536,7 @@ def verify(plan: Plan, outcome: Outcome) -> dict:
         actions = ", ".join(f"'{a}'" for a in SAVE_ACTIONS)
         logged = Counter(
             dict(
-                _query(
+                query(
                     conn,
                     f"SELECT actor, COUNT(*) FROM {app}.event_log WHERE action IN ({actions})"
                     f" AND actor IN ({marks}) GROUP BY actor",
@@ -844,17 +589,17 @@ def _stored_value(conn, ls: str, path: str, name: str) -> str | None:
         owner, request_name, number = parts[2], parts[3], int(parts[4])
         if name == "exp_notes":
             sql = f"SELECT exp_notes FROM {ls}.request__clearing_batch WHERE username=%s AND request_name=%s"
-            rows = _query(conn, sql + " AND clearing_batch_number=%s", (owner, request_name, number))
+            rows = query(conn, sql + " AND clearing_batch_number=%s", (owner, request_name, number))
         else:
             step = name[len("step-") : -len("-notes")]
             sql = f"SELECT step_notes FROM {ls}.request__clearing_step_entry WHERE username=%s AND request_name=%s"
-            rows = _query(
+            rows = query(
                 conn, sql + " AND clearing_batch_number=%s AND step_key=%s", (owner, request_name, number, step)
             )
     else:  # /imaging/batch/<u>/<r>/<cb>/<ir>/<ib>, field = the sample
         owner, request_name, number = parts[2], parts[3], int(parts[5])
         sql = f"SELECT notes_from_imaging FROM {ls}.request__imaging_request WHERE username=%s AND request_name=%s"
-        rows = _query(
+        rows = query(
             conn, sql + " AND sample_name=%s AND imaging_request_number=%s", (owner, request_name, name, number)
         )
     return rows[0][0] if rows else None

@@ -1,6 +1,6 @@
 """Locust's side of the load test: one Locust user per user of the plan, playing its part of the scenario in
 `benchmarks/load.py`; when the run stops, what the users did and Locust's statistics per page are written
-for the driver. Started headless by `benchmarks.load.run_users`:
+for the driver. Started headless by `benchmarks.traffic.run_users`:
 
     python -m locust -f benchmarks/locustfile.py --headless --host URL --users N --spawn-rate N \
         --run-time 300s --plan PLAN.json --outcome OUT.json [--think 1.0] [--seed 11]
@@ -18,6 +18,7 @@ from locust.exception import StopUser
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import load  # noqa: E402
+from benchmarks.traffic import locust_stats  # noqa: E402
 
 RUN: dict = {}  # plan, users still to be played, outcome, think, seed, start times
 
@@ -43,7 +44,7 @@ def _stop(environment, **_) -> None:
     outcome: load.Outcome = RUN["outcome"]
     outcome.wall_seconds = time.monotonic() - RUN["started"]
     outcome.driver_cpu_seconds = time.process_time() - RUN["cpu"]
-    outcome.stats = load.locust_stats(environment.stats)
+    outcome.stats = locust_stats(environment.stats)
     Path(environment.parsed_options.outcome).write_text(outcome.to_json())
 
 

@@ -8,32 +8,26 @@ test-artifacts/load/summary.json.
 
 LOAD_SECONDS (default 300), LOAD_USERS (default 20) and LOAD_THINK_SECONDS (the longest pause between two
 actions of a user, default 1.0) change the run. The driver is benchmarks/load.py (the scenario and the
-checks); Locust, run headless by it, sends the traffic and keeps the per-page statistics.
+checks); Locust (benchmarks/traffic.py) sends the traffic and keeps the per-page statistics; benchmarks/report.py
+writes the report.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
-import re
 
 import pytest
 
 from benchmarks import load
+from benchmarks.report import describe, write_report
+from benchmarks.traffic import run_users
 from tests.slow.conftest import PRODUCTION_WEB
 from tests.support.auth import sign_in
 
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "300"))
 LOAD_USERS = int(os.environ.get("LOAD_USERS", "20"))
 LOAD_THINK_SECONDS = float(os.environ.get("LOAD_THINK_SECONDS", "1.0"))
-
-
-def tracebacks(log: str, limit: int = 5) -> list[str]:
-    """The last server tracebacks in a gunicorn log."""
-    blocks = re.findall(r"Traceback \(most recent call last\):.*?(?=\n\S|\Z)(?:\n\S[^\n]*)?", log, re.S)
-    return blocks[-limit:]
 
 
 @pytest.mark.timeout(int(LOAD_SECONDS) + 900)
@@ -45,38 +39,18 @@ def test_twenty_users_for_five_minutes(own_prefix, redis_url, smtp, start_web, s
     web = start_web(dj_schema_prefix=own_prefix)
     worker = start_worker(dj_schema_prefix=own_prefix)
 
-    outcome = load.run_users(web.url, plan, LOAD_SECONDS, LOAD_THINK_SECONDS)
+    outcome = run_users(web.url, plan, LOAD_SECONDS, LOAD_THINK_SECONDS)
     emails = load.wait_for_emails(own_prefix, plan.run_id)
-    summary = load.summarize(outcome, plan)
     problems = load.verify(plan, outcome)
 
     out = artifacts_dir / "load"
-    out.mkdir(exist_ok=True)
-    report = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "config": {
-            "users": LOAD_USERS,
-            "seconds": LOAD_SECONDS,
-            "think_seconds": LOAD_THINK_SECONDS,
-            "gunicorn": PRODUCTION_WEB,
-        },
-        "seed": plan.seed,
-        "summary": summary,
-        "confirmation_emails": emails,
-        "problems": problems,
-        "errors": outcome.errors[:50],
-        "server_tracebacks": tracebacks(web.log()),
-        "deadlocks_retried": web.log().count("deadlock in "),
-    }
-    (out / "summary.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (out / "web.log").write_text(web.log())
-    (out / "worker.log").write_text(worker.log())
+    config = {"users": LOAD_USERS, "seconds": LOAD_SECONDS, "think_seconds": LOAD_THINK_SECONDS}
+    config["gunicorn"] = PRODUCTION_WEB
+    logs = {"web": web.log(), "worker": worker.log()}
+    report = write_report(out, config, plan, outcome, logs, confirmation_emails=emails, problems=problems)
+    summary = report["summary"]
     with capsys.disabled():
-        print(
-            f"\n{load.format_table(summary)}\nconfirmation emails: {emails}; deadlocks retried: "
-            f"{report['deadlocks_retried']}; load average {summary['load_average']}; report in {out / 'summary.json'}"
-        )
+        print("\n" + describe(report, out))
 
     # the users did their work (otherwise the checks below prove nothing)
     assert summary["requests_filed"] > 0 and summary["staff_saves"] > 0, summary
