@@ -15,7 +15,7 @@ from lightserv.extensions import db
 from lightserv.models import EmailOutbox
 from schemas.catalogue import PROTOCOLS
 from tests.factories import new_request, sample, submit
-from tests.support.auth import sign_in
+from tests.support.auth import csrf_from, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 DOUBLED = re.compile(r"\b(\w+) \1\b", re.IGNORECASE)
@@ -321,3 +321,47 @@ def test_the_favicon_is_served_and_linked(client, make_user):
     assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page
     resp = client.get("/static/favicon.svg")
     assert resp.status_code == 200 and resp.mimetype == "image/svg+xml" and b"<svg" in resp.data
+
+
+#: a layer's key (`blended_ch488`, `registered_ch488_regch`, `atlas_allen_2017`): never read by a researcher
+LAYER_KEY = re.compile(r"\b(?:raw|stitched|blended|corrected|downsized|registered|cells|cells_registered)_ch\d+\w*"
+                       r"|\batlas_[a-z]\w*")  # fmt: skip
+
+
+def test_the_viewer_pages_name_each_layer_in_words(app, client, make_user, settings):
+    """The viewer setup page and the sessions page name each layer in words ("488 nm · registered volume",
+    "Allen atlas (2017)"), never by its key; folders may hold keys."""
+    from tests.factories import channel, resolution
+    from tests.support.layers import write_atlas_layer
+    from tests.viewer.conftest import SETUP, World
+
+    write_atlas_layer(settings.atlas_root / "allen_2017" / "precomputed")
+    make_user("ana")
+    wishes = resolution("1.3x", channel("488", "registration"), channel("647", "cell_detection"))
+    submit(app, new_request("ana", "brains", [sample("s1", wishes)]))
+    world = World(app)
+    world.imaging(imaging_progress="complete")
+    for product, wavelength, role in (("blended", "488", ""), ("blended", "647", ""), ("downsized", "488", ""),
+                                      ("registered", "488", "regch"), ("cells", "647", ""),
+                                      ("cells_registered", "647", "")):  # fmt: skip
+        world.layer(product, wavelength, role=role, build=False)
+    sign_in(client, "ana", clear=True)
+    setup = client.get(SETUP).get_data(as_text=True)
+    registered, blended, cells = "1.3x|0|registered|488|none", "1.3x|0|blended|647|none", "1.3x|0|cells|647|none"
+    resp = client.post(SETUP, data={"layer": [registered, blended, cells], "overlay": [registered],
+                                    "csrf_token": csrf_from(setup)})  # fmt: skip
+    assert resp.status_code == 303
+    sessions = client.get(resp.headers["Location"]).get_data(as_text=True)
+    for url, page in ((SETUP, setup), (resp.headers["Location"], sessions)):
+        words = " ".join(w for w in visible_text(page).split() if "/" not in w)  # folders may hold layer keys
+        assert LAYER_KEY.findall(words) == [], url
+        assert problems(words) == [], (url, problems(words))
+    assert "488 nm · registered volume" in setup and "647 nm · detected cells in atlas space" in setup
+    assert "488 nm · registered volume" in sessions and "Allen atlas (2017)" in sessions
+
+
+def test_the_footer_starts_with_a_capital_letter(client, settings, monkeypatch):
+    """The default facility name reads "the ..." inside sentences; the footer line starts with "The ..."."""
+    monkeypatch.setattr(settings, "facility_name", "the Light-Sheet Microscopy Core Facility")
+    footer = visible_text(client.get("/login").get_data(as_text=True).split("<footer", 1)[1])
+    assert "The Light-Sheet Microscopy Core Facility · Questions:" in footer

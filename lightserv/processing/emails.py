@@ -13,19 +13,10 @@ from lightserv.auth.queries import list_staff_emails
 from lightserv.common.outbox import dispatch, queue_email
 from lightserv.db import get_schemas
 from lightserv.extensions import db
+from lightserv.layers.labels import PRODUCT_LABELS as PRODUCT_LABELS  # processing pages read it from here
+from lightserv.layers.labels import product_words
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
-
-PRODUCT_LABELS = {
-    "stitched": "stitched planes",
-    "blended": "blended full-resolution planes",
-    "downsized": "downsized volume",
-    "registered": "registered volume",
-    "cells": "detected cells",
-    "cells_registered": "detected cells in atlas space",
-    "corrected": "destriped planes",
-    "raw": "raw planes",
-}
 
 
 def pr_path(pkey: dict) -> str:
@@ -69,9 +60,7 @@ def send_complete(pkey: dict) -> None:
         lines.append(f"{rr['image_resolution']}{side}:" + (f" output folder {folder}" if folder else ""))
         rkey = {**pkey, "image_resolution": rr["image_resolution"], "ventral_up": rr["ventral_up"]}
         for layer in (ls.Request.DataLayer & rkey).to_dicts(order_by=["channel_name", "product", "lightsheet"]):
-            sheet = f", {layer['lightsheet']} sheet" if layer["lightsheet"] != "none" else ""
-            product = PRODUCT_LABELS.get(layer["product"], layer["product"])
-            lines.append(f"  - {layer['channel_name']} nm: {product}{sheet}")
+            lines.append(f"  - {layer['channel_name']} nm: {product_words(layer['product'], layer['lightsheet'])}")
     viewer = _viewer_url(pkey)
     body = (
         f"Processing of sample {sample} (request {name}, imaging request {pkey['imaging_request_number']}, "

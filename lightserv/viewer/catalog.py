@@ -8,9 +8,10 @@ from pathlib import Path
 from flask import current_app
 
 from lightserv.db import get_schemas
+from lightserv.layers.labels import PURPOSE_WORDS, atlas_label, layer_label, layer_words
 from schemas.enums import MICROSCOPE_OF_RESOLUTION
 
-from .groups import PURPOSE_WORDS, SPACE_OF_PRODUCT, Choice, ResolvedLayer, atlas_label, atlas_layer_name, layer_label
+from .groups import SPACE_OF_PRODUCT, Choice, ResolvedLayer, atlas_layer_name
 
 IKEY = ("username", "request_name", "sample_name", "imaging_request_number")
 
@@ -112,13 +113,13 @@ def resolve_spec(spec: dict) -> tuple[list[ResolvedLayer], list[str]]:
     space = group.get("space")
     purposes = channel_purposes(spec["request"] | group) if spec.get("request") else {}
     for choice in choices_of(spec):
+        words = layer_words(choice.product, choice.channel, choice.lightsheet)
         if SPACE_OF_PRODUCT.get(choice.product) != space:
-            warnings.append(f"Layer {choice.product} {choice.channel} does not belong to this view and was left out.")
+            warnings.append(f"The layer {words} does not belong to this view and was left out.")
             continue
         rows = (ls.Request.DataLayer & _layer_key(spec, choice)).to_dicts()
         if not rows or rows[0]["status"] != "ready":
-            label = rows[0]["layer_name"] if rows else f"{choice.product}_ch{choice.channel}"
-            warnings.append(f"Layer {label} is no longer available and was left out.")
+            warnings.append(f"The layer {words} is no longer available and was left out.")
             continue
         row = rows[0]
         resolved.append(

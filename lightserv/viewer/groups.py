@@ -1,4 +1,5 @@
-"""View groups, link specs, panel layouts and layer names. Pure functions, no database.
+"""View groups, link specs and panel layouts (layer names in words: lightserv.layers.labels). Pure functions, no
+database.
 
 A session shows layers of one coordinate space: one sample, imaging request, processing request, resolution
 and side, and one of three spaces: full resolution, downsized, atlas.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.enums import ATLAS_LABELS
+from lightserv.layers.labels import ANNOTATION_PRODUCTS, atlas_label
 
 #: coordinate space of each product (viewer.md §5.1)
 SPACE_OF_PRODUCT = {
@@ -35,18 +36,7 @@ PANEL_ORDER = [
     ("downsized", "none"),
     ("registered", "none"),
 ]
-ANNOTATION_PRODUCTS = ("cells", "cells_registered")
 SPEC_VERSION = 1
-#: what a channel was imaged for, as a layer's name says it (ImagingChannel purpose columns); generic imaging
-#: adds nothing
-PURPOSE_WORDS = {
-    "registration": "registration",
-    "cell_detection": "cells",
-    "injection_detection": "injection",
-    "probe_detection": "probe",
-}
-#: how a layer's name tells its product apart from the channel's main image of its space
-PRODUCT_WORDS = {"raw": "raw", "stitched": "stitched", "corrected": "destriped"}
 
 
 @dataclass(frozen=True)
@@ -141,23 +131,6 @@ class ResolvedLayer:
     source_path: str = ""
     layer_path: str = ""
     label: str = ""  # the name Neuroglancer shows ("647 nm · cells"); `name` stays the route and source name
-
-
-def layer_label(product: str, channel: str, lightsheet: str = "none", purposes: tuple[str, ...] = ()) -> str:
-    """The name a researcher reads: wavelength and purpose ("488 nm · registration"), the product when it is not
-    the channel's main image ("488 nm · registration · raw, left sheet"); detected cells "Detected cells · 647 nm"."""
-    if product in ANNOTATION_PRODUCTS:
-        return f"Detected cells · {channel} nm"
-    words = [f"{channel} nm", *(word for p, word in PURPOSE_WORDS.items() if p in purposes)]
-    label = " · ".join([words[0], ", ".join(words[1:])] if len(words) > 1 else words)
-    kind = PRODUCT_WORDS.get(product)
-    if kind:
-        label += f" · {kind}" + (f", {lightsheet} sheet" if lightsheet != "none" else "")
-    return label
-
-
-def atlas_label(atlas_name: str) -> str:
-    return ATLAS_LABELS.get(atlas_name, atlas_name)
 
 
 def layout(layers: list[ResolvedLayer], space: str) -> list[list[list[str]]]:

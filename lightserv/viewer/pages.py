@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from lightserv.common.audit import utcnow
 from lightserv.extensions import db
+from lightserv.layers.labels import layer_words
 from lightserv.models import ViewerLink, ViewerSession
 
 from .access import may_see_request
@@ -62,7 +63,8 @@ def status_json(session: ViewerSession) -> dict:
 
 
 def layer_rows(link: ViewerLink) -> tuple[list[dict], list[str]]:
-    """The layer table of a session card: resolution, light sheet, layer name, source and layer folders."""
+    """The layer table of a session card: resolution, light sheet, the layer in words, its name in Neuroglancer,
+    source and layer folders."""
     settings = current_app.config["SETTINGS"]
     display = (settings.data_root_display or str(settings.data_root)).rstrip("/")
     group = (link.spec or {}).get("group") or {}
@@ -72,15 +74,18 @@ def layer_rows(link: ViewerLink) -> tuple[list[dict], list[str]]:
         if layer.product == "atlas":
             folder = str(Path(settings.atlas_root) / layer.layer_path)
             source = ""
+            words = layer.label
         else:
             folder = f"{display}/{layer.layer_path}"
             source = f"{display}/{layer.source_path}" if layer.source_path else ""
+            words = layer_words(layer.product, layer.channel, layer.lightsheet)
         rows.append(
             {
                 "resolution": group.get("image_resolution", ""),
                 "lightsheet": layer.lightsheet if layer.lightsheet != "none" else "",
+                "name": layer.name,  # the route and source name, for scripts and tests (data-layer), not shown
                 "label": layer.label or layer.name,
-                "name": layer.name,
+                "words": words,
                 "source": source,
                 "folder": folder,
             }

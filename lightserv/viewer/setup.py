@@ -2,13 +2,15 @@
 
 A checkbox's value names one layer of the page: `<resolution>|<ventral_up 0/1>|<product>|<channel>|<sheet>`;
 "Show?" boxes are named `layer`, "Overlay atlas?" boxes `overlay`. The server re-checks everything the page
-shows (pitfall 24): unknown or no-longer-ready layers, overlay without its layer, the per-view maximum.
+shows: unknown or no-longer-ready layers, overlay without its layer, the per-view maximum.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+
+from lightserv.layers.labels import layer_words
 
 from .groups import SPACE_OF_PRODUCT, Choice, GroupKey
 
@@ -30,6 +32,11 @@ MSG_NONE_RAW = "Choose at least one light sheet to display."
 MSG_NONE = "Choose at least one layer to display."
 MSG_OVERLAY = "The atlas overlay needs the registered layer."
 MSG_TOO_MANY = "Choose at most {n} layers per view."
+
+
+def words_of(layer: dict) -> str:
+    """A DataLayer row as the page names it: "488 nm · blended full-resolution planes"."""
+    return layer_words(layer["product"], layer["channel_name"], layer["lightsheet"])
 
 
 def value_of(layer: dict) -> str:
@@ -63,6 +70,10 @@ class Row:
     cells: dict[str, Cell]  # "left"/"right" for sheeted products, "show" (and "overlay") otherwise
     layer: dict | None = None
 
+    @property
+    def words(self) -> str:
+        return words_of(self.layer) if self.layer else ""
+
 
 @dataclass
 class Table:
@@ -94,7 +105,7 @@ def _cell(layer: dict | None, label: str) -> Cell:
 
 
 def raw_sections(channels: list[dict], layers: list[dict]) -> list[Section]:
-    """One table per resolution and side, one row per single-tile LaVision channel (viewer.md §4.1)."""
+    """One table per resolution and side, one row per single-tile LaVision channel."""
     by_key = {(x["image_resolution"], x["ventral_up"], x["channel_name"], x["lightsheet"]): x
               for x in layers if x["product"] == "raw"}  # fmt: skip
     sections: dict[tuple[str, bool], Section] = {}
@@ -114,7 +125,7 @@ def raw_sections(channels: list[dict], layers: list[dict]) -> list[Section]:
 
 
 def general_sections(layers: list[dict]) -> list[Section]:
-    """Per resolution and side, a table per product that has at least one ready layer (viewer.md §4.2)."""
+    """Per resolution and side, a table per product that has at least one ready layer."""
     grouped: dict[tuple[str, bool], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for layer in layers:
         grouped[(layer["image_resolution"], layer["ventral_up"])][layer["product"]].append(layer)
@@ -137,10 +148,9 @@ def general_sections(layers: list[dict]) -> list[Section]:
                     table.rows.append(Row(channel, cells))
             else:
                 for layer in sorted(rows_of, key=lambda x: (x["channel_name"], x["layer_name"])):
-                    cells = {"show": _cell(layer, f"Show {layer['layer_name']}")}
+                    cells = {"show": _cell(layer, f"Show {words_of(layer)}")}
                     if product == "registered":
-                        overlay = _cell(layer, f"Overlay atlas on {layer['layer_name']}")
-                        cells["overlay"] = overlay
+                        cells["overlay"] = _cell(layer, f"Overlay atlas on {words_of(layer)}")
                     table.rows.append(Row(layer["channel_name"], cells, layer))
             section.tables.append(table)
         if section.tables:
@@ -201,8 +211,7 @@ def parse_choices(
     for value in dict.fromkeys(chosen):
         layer = known.get(value)
         if layer is None or layer["status"] != "ready":
-            name = layer["layer_name"] if layer else value[:80]
-            message = f"Layer {name} is no longer available."
+            message = f"The layer {words_of(layer) if layer else value[:80]} is no longer available."
             errors.append(message)
             row_errors[value] = message
             continue

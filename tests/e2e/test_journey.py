@@ -327,7 +327,7 @@ def check_view(session_page, card, expected: set[str], artifacts, name: str) -> 
     base = session_page.url.split("/viewer/")[0]
     card.get_by_test_id("session-status").filter(has_text="Ready").wait_for(timeout=120_000)
     session_id = card.get_attribute("data-session")
-    layers = set(card.locator('[data-testid="session-layers"] tbody tr td:nth-child(3)').all_inner_texts())
+    layers = {row.get_attribute("data-layer") for row in card.locator('[data-testid="session-layers"] tbody tr').all()}
     assert layers == expected, f"{name}: {layers} != {expected}"
     enter = card.get_by_test_id("open-viewer").get_attribute("href")
     assert enter == f"/viewer/session/{session_id}/enter"  # sets the access cookie, then opens Neuroglancer

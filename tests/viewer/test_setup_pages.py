@@ -124,7 +124,7 @@ def test_general_setup_rules_are_enforced_by_the_server(app, client, world, owne
     cases = [
         ({}, "Choose at least one layer to display."),
         ({"layer": [value(blended)], "overlay": [value(registered)]}, "The atlas overlay needs the registered layer."),
-        ({"layer": ["1.3x|0|blended|555|none"]}, "Layer 1.3x|0|blended|555|none is no longer available."),
+        ({"layer": ["1.3x|0|blended|555|none"]}, "The layer 1.3x|0|blended|555|none is no longer available."),
     ]
     for data, message in cases:
         resp = post(client, SETUP, data)
@@ -132,7 +132,8 @@ def test_general_setup_rules_are_enforced_by_the_server(app, client, world, owne
     assert client.get(SETUP).status_code == 200
     world.set_status(cells, "failed")  # it failed after the page was shown
     resp = post(client, SETUP, {"layer": [value(blended), value(cells)]})
-    assert resp.status_code == 400 and "Layer cells_ch647 is no longer available." in resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "The layer 647 nm · detected cells is no longer available." in resp.get_data(as_text=True)
     monkeypatch.setattr(settings, "viewer_max_layers", 1)
     resp = post(client, SETUP, {"layer": [value(registered)], "overlay": [value(registered)]})
     assert resp.status_code == 400 and "Choose at most 1 layers per view." in resp.get_data(as_text=True)
@@ -201,7 +202,8 @@ def test_a_link_reuses_its_live_session_relaunches_after_it_ended_and_refuses_wh
     world.set_status(right, "failed")
     resp = post(client, f"/viewer/links/{link.id}/open", {})
     resp = client.get(resp.headers["Location"])
-    assert "Layer raw_ch488_right is no longer available and was left out." in resp.get_data(as_text=True)
+    page = resp.get_data(as_text=True)
+    assert "The layer 488 nm · raw planes, right sheet is no longer available and was left out." in page
     assert len(rows(app, ViewerSession)) == 2
     with app.app_context():
         stored = db.session.get(ViewerLink, link.id)
@@ -306,6 +308,10 @@ def test_the_general_setup_opens_one_view_per_purpose_by_default(app, client, wo
     cells = world.layer("cells", "647")
     world.layer("cells_registered", "647")
     html = client.get(SETUP).get_data(as_text=True)
+    for words in ("488 nm · registered volume", "647 nm · blended full-resolution planes", "647 nm · detected cells",
+                  "647 nm · detected cells in atlas space", "555 nm · downsized volume"):  # fmt: skip
+        assert f"<td>{words}</td>" in html, words  # the Layer column in words, not the layer keys
+    assert 'aria-label="Overlay atlas on 488 nm · registered volume"' in html
     assert ticked(html) == {value(registered), f"overlay:{value(registered)}", value(layers["blended", "647"]),
                             value(cells), value(layers["blended", "555"])}  # fmt: skip
     assert 'href="/viewer/atlas/allen_2017"' in html and "Open the Allen atlas (2017) on its own" in html
@@ -345,6 +351,8 @@ def test_the_general_setup_opens_one_view_per_purpose_by_default(app, client, wo
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert f'href="/requests/{OWNER}/{REQUEST}"' in page and f"Back to request {REQUEST}" in page
     assert "488 nm · registration" in page and "Detected cells · 647 nm" in page
+    assert ">488 nm · registered volume</td>" in page and ">Allen atlas (2017)</td>" in page  # the Layer column
+    assert ">registered_ch488_regch</td>" not in page and ">atlas_allen_2017</td>" not in page
 
 
 def test_a_view_whose_request_the_user_may_not_see_has_no_way_back_to_it(app, client, world, owner, make_user):

@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from lightserv.viewer.groups import ResolvedLayer, layer_label, layout
+from lightserv.layers.labels import layer_label
+from lightserv.viewer.groups import ResolvedLayer, layout
 from tests.support.layers import write_atlas_layer, write_image_layer
 
 from .test_servers import ngstate

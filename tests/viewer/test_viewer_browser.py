@@ -110,8 +110,8 @@ def test_a_researcher_opens_four_layers_in_neuroglancer_through_the_proxy(
     page.goto(base + SETUP)
     page.get_by_label("Raw, left light sheet, channel 488").check()
     page.get_by_label("Raw, right light sheet, channel 488").check()
-    page.get_by_label("Show blended_ch647").check()
-    page.get_by_label("Show cells_ch647").check()
+    page.get_by_label("Show 647 nm · blended full-resolution planes").check()
+    page.get_by_label("Show 647 nm · detected cells").check()
     page.screenshot(path=str(artifacts_dir / "viewer-setup.png"), full_page=True)
     posted = time.monotonic()
     page.get_by_role("button", name="Open in Neuroglancer").click()
@@ -232,8 +232,9 @@ def test_the_default_views_show_each_purpose_under_readable_names_with_region_na
     log_in(page, base, OWNER, PASSWORD)
 
     page.goto(base + SETUP)
-    assert page.get_by_label("Overlay atlas on registered_ch488_regch").is_checked()
-    assert page.get_by_label("Show blended_ch647").is_checked() and page.get_by_label("Show cells_ch647").is_checked()
+    assert page.get_by_label("Overlay atlas on 488 nm · registered volume").is_checked()
+    assert page.get_by_label("Show 647 nm · blended full-resolution planes").is_checked()
+    assert page.get_by_label("Show 647 nm · detected cells").is_checked()
     assert page.get_by_role("link", name="Open the Allen atlas (2017) on its own").get_attribute("href") == (
         "/viewer/atlas/allen_2017"
     )
