@@ -120,17 +120,20 @@ def owner_may_still_open(session: ViewerSession) -> bool:
 
 
 def sweep_orphans(report: CleanupReport | None = None) -> CleanupReport:
-    """Containers and routes of sessions that are not live are removed (viewer.md §9 step 4)."""
+    """Containers and routes of sessions that are not live are removed. The live sessions
+    are read again after the routes are listed: a view launched while the launcher sweeps (seconds, when
+    containers stop) registers its routes only once its row is `starting`, so it is never taken for an orphan."""
     report = report or CleanupReport()
-    keep = sorted(db.session.scalars(select(ViewerSession.id).where(ViewerSession.status.in_(LIVE))))
     try:
-        report.swept_containers = launcher().sweep(keep)
+        report.swept_containers = launcher().sweep(_live_ids())
     except LauncherError as exc:
         report.problems.append(f"launcher: {exc}")
     client = proxy()
     if client is not None:
         try:
-            for path in sorted(client.routes()):
+            paths = sorted(client.routes())
+            keep = set(_live_ids())
+            for path in paths:
                 sid = session_of_route(path)
                 if sid is not None and sid not in keep:
                     if client.delete_route(path):
@@ -138,3 +141,9 @@ def sweep_orphans(report: CleanupReport | None = None) -> CleanupReport:
         except ProxyError as exc:
             report.problems.append(f"proxy: {exc}")
     return report
+
+
+def _live_ids() -> list[str]:
+    """The live sessions now: the transaction ends first, so MariaDB's snapshot is not an older one."""
+    db.session.commit()
+    return sorted(db.session.scalars(select(ViewerSession.id).where(ViewerSession.status.in_(LIVE))))

@@ -167,6 +167,46 @@ def test_idle_sessions_expire_the_link_relaunches_and_orphans_are_swept(app, cli
     assert launcher_sessions(viewer_settings) == []
 
 
+def test_a_view_launched_while_the_orphan_sweep_runs_keeps_its_routes(
+    app, client, world, viewer_settings, chp, monkeypatch
+):
+    """The sweep reads the live sessions, asks the launcher to remove the rest (seconds when containers stop), then
+    removes the routes of sessions that are not live: a view launched meanwhile is live and keeps its routes, so
+    "Open in Neuroglancer" reaches Neuroglancer and not the web application behind the proxy."""
+    from lightserv.viewer import cleanup as cleanup_module
+    from lightserv.viewer.cleanup import sweep_orphans
+    from lightserv.viewer.launch import launch, stop
+
+    left = world.layer("raw", "488", "left")
+    launched: list[str] = []
+
+    class SlowSweep:
+        """The launcher, whose sweep lasts while a researcher starts a view."""
+
+        def __init__(self, real):
+            self.real = real
+
+        def sweep(self, keep):
+            swept = self.real.sweep(keep)
+            new_id = start_view(app, client, world, left)
+            assert run(app, launch, new_id) == "ready"
+            launched.append(new_id)
+            return swept
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    real_launcher = cleanup_module.launcher
+    monkeypatch.setattr(cleanup_module, "launcher", lambda: SlowSweep(real_launcher()))
+    report = run(app, sweep_orphans)
+    (session_id,) = launched
+    assert report.swept_routes == [] and report.problems == []
+    assert routes_of(chp, session_id) == [f"/cv/{session_id}/raw_ch488_left", f"/nglancer/{session_id}"]
+    location, cookie = enter(client, session_id)
+    assert fetch(location, cookie) == 200
+    assert run(app, stop, session_id, "user") == "stopped"
+
+
 def test_a_layer_whose_files_are_gone_fails_the_launch_cleanly(app, client, world, viewer_settings, chp):
     import shutil
 
