@@ -13,7 +13,7 @@ export MAIL_SERVER ?= 127.0.0.1
 export MAIL_PORT ?= 8025
 export PORT ?= 5000
 
-.PHONY: run test test-slow test-docker bench lint check-services clean-venv
+.PHONY: run test test-slow test-docker soak bench lint check-services clean-venv
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ test-slow: $(VENV)/.installed-test
 	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
 	bash scripts/provision-test.sh
 	LIGHTSERV_MODE=TEST $(PY) -m pytest tests/slow
+
+## make soak (not in CI): 20 users for SOAK_MINUTES (30) with Redis restarted once and a worker killed once.
+soak: $(VENV)/.installed-test
+	@LIGHTSERV_MODE=TEST $(PY) scripts/check_services.py
+	bash scripts/provision-test.sh
+	LIGHTSERV_MODE=TEST $(PY) -m pytest tests/slow/test_soak.py -m soak
 
 ## make test-docker: the Docker tier (engine started, images built on a local base image, real containers).
 test-docker: $(VENV)/.installed-test
