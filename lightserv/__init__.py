@@ -129,11 +129,13 @@ def register_template_helpers(app: Flask) -> None:
     from .common.forms import EXPIRED_MESSAGE
     from .common.navigation import navigation
     from .common.timefmt import format_date, format_datetime, format_datetime_zone
+    from .layers.labels import layer_words
 
     tz = app.config["SETTINGS"].display_timezone
     app.jinja_env.filters["localtime"] = lambda v: format_datetime(v, tz)
     app.jinja_env.filters["localtime_zone"] = lambda v: format_datetime_zone(v, tz)
     app.jinja_env.filters["localdate"] = format_date
+    app.jinja_env.globals["layer_words"] = layer_words  # a layer row in words, for every page that lists layers
 
     @app.context_processor
     def inject():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lightserv.layers.labels import ANNOTATION_PRODUCTS, atlas_label
+from lightserv.layers.labels import ANNOTATION_PRODUCTS, atlas_label, layer_words
 
 #: coordinate space of each product (viewer.md §5.1)
 SPACE_OF_PRODUCT = {
@@ -131,6 +131,11 @@ class ResolvedLayer:
     source_path: str = ""
     layer_path: str = ""
     label: str = ""  # the name Neuroglancer shows ("647 nm · cells"); `name` stays the route and source name
+
+    @property
+    def words(self) -> str:
+        """The layer on a page: "488 nm · blended full-resolution planes"; the atlas by its name."""
+        return self.label if self.product == "atlas" else layer_words(self.product, self.channel, self.lightsheet)
 
 
 def layout(layers: list[ResolvedLayer], space: str) -> list[list[list[str]]]:

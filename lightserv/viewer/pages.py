@@ -10,7 +10,6 @@ from flask_login import current_user
 
 from lightserv.common.audit import utcnow
 from lightserv.extensions import db
-from lightserv.layers.labels import layer_words
 from lightserv.models import ViewerLink, ViewerSession
 
 from .access import may_see_request
@@ -74,18 +73,16 @@ def layer_rows(link: ViewerLink) -> tuple[list[dict], list[str]]:
         if layer.product == "atlas":
             folder = str(Path(settings.atlas_root) / layer.layer_path)
             source = ""
-            words = layer.label
         else:
             folder = f"{display}/{layer.layer_path}"
             source = f"{display}/{layer.source_path}" if layer.source_path else ""
-            words = layer_words(layer.product, layer.channel, layer.lightsheet)
         rows.append(
             {
                 "resolution": group.get("image_resolution", ""),
                 "lightsheet": layer.lightsheet if layer.lightsheet != "none" else "",
                 "name": layer.name,  # the route and source name, for scripts and tests (data-layer), not shown
                 "label": layer.label or layer.name,
-                "words": words,
+                "words": layer.words,
                 "source": source,
                 "folder": folder,
             }

@@ -192,7 +192,9 @@ def test_a_link_reuses_its_live_session_relaunches_after_it_ended_and_refuses_wh
     post(client, RAW_SETUP, {"layer": [value(left), value(right)]})
     (link,) = rows(app, ViewerLink)
     (first,) = rows(app, ViewerSession)
-    assert client.get(f"/viewer/links/{link.id}").status_code == 200  # its page starts nothing
+    resp = client.get(f"/viewer/links/{link.id}")
+    assert resp.status_code == 200  # its page starts nothing
+    assert "<li>488 nm · raw planes, left sheet</li>" in resp.get_data(as_text=True)  # what it shows, in words
     assert len(rows(app, ViewerSession)) == 1
     resp = post(client, f"/viewer/links/{link.id}/open", {})
     assert resp.status_code == 303 and resp.headers["Location"] == f"/viewer/session/{first.id}"
@@ -267,7 +269,7 @@ def test_saved_views_are_listed_on_the_request_overview_with_their_actions(app, 
     (link,) = rows(app, ViewerLink)
     html = client.get(f"/requests/{OWNER}/{REQUEST}").get_data(as_text=True)
     section = html.split('data-testid="saved-views"', 1)[1].split("</section>", 1)[0]
-    assert "brains / s1: 1.3x, dorsal, full resolution" in section and "raw 488 left" in section
+    assert "brains / s1: 1.3x, dorsal, full resolution" in section and "488 nm · raw planes, left sheet" in section
     assert f"/viewer/links/{link.id}" in section and "Rename" in section and "Revoke" in section
     staff = make_user("clara", roles=["clearing_staff"])
     sign_in(client, staff)
