@@ -54,7 +54,7 @@ def test_the_setup_and_sessions_pages_name_layers_in_words_and_fit_a_phone(
     page.get_by_role("button", name="Open in Neuroglancer").click()
     page.wait_for_url(re.compile(r".*/viewer/session/[0-9a-f]{32}(\?.*)?$"))
     layers = page.get_by_test_id("session-layers")
-    words = {row.locator("td").nth(2).inner_text() for row in layers.locator("tbody tr").all()}
+    words = {row.locator("td").first.inner_text() for row in layers.locator("tbody tr").all()}
     assert {"488 nm · registered volume", "Allen atlas (2017)", "647 nm · blended full-resolution planes",
             "647 nm · detected cells"} <= words  # fmt: skip
     assert layer_keys_read(page) == []
