@@ -155,7 +155,7 @@ def queue_every_email(app, make_user) -> None:
         (mbatch,) = (part.ClearingBatch & mine).to_dicts()
         clearing_emails.queue_completed(dict(mine, clearing_batch_number=1), mbatch, load_protocol(mbatch["protocol"]))
         chosen = [NS(sample_name="s1", resolutions=[NS(image_resolution="1.3x"), NS(image_resolution="4x")])]
-        imaging_emails.queue_additional_imaging(brains, chosen, 2, False, {"s1": 1})
+        request_emails.queue_additional_imaging(brains, chosen, 2, False, {"s1": 1})
         imaging_emails.queue_batch_assigned(ikey, "ivy", when)
         imaging_emails.queue_waiting_imaging(today, [batch])
         _update(part.ImagingChannel, brains, rawdata_subfolder="acq", left_lightsheet_used=1, right_lightsheet_used=1)

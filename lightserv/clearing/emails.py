@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lightserv.auth.queries import list_staff_emails
+from lightserv.auth.queries import get_user_email, list_staff_emails
 from lightserv.common.outbox import dispatch, queue_email
 from lightserv.common.timefmt import format_date
 from lightserv.common.words import plural
@@ -53,7 +53,7 @@ def queue_assigned(key: dict, batch: dict, assignee: str, when: dt.datetime) -> 
     return queue_email(
         "clearing_assigned",
         f"clearing.assigned:{owner}/{name}/{number}:{assignee}:{when.isoformat()}",
-        [queries.get_user_email(assignee)],
+        [get_user_email(assignee)],
         f"Clearing batch assigned to you: {owner}/{name} batch {number}",
         body,
         request_key=(owner, name),
@@ -123,7 +123,7 @@ def queue_completed(key: dict, batch: dict, proto: ProtocolDef) -> list[int | No
             queue_email(
                 "samples_ready_for_self_imaging",
                 f"{stem}:self_imaging:{owner}",
-                [queries.get_user_email(owner)],
+                [get_user_email(owner)],
                 "Your samples are ready for imaging",
                 f"Clearing batch {number} of your request {name} is complete. You image these batches "
                 f"yourself:\n\n{_imaging_lines(self_imaged)}\n\nImaging queue: {imaging_queue}\n",

@@ -108,11 +108,6 @@ def list_clearer_candidates(owner: str, self_clearing: bool) -> list[str]:
     return list_assignable("clearing_staff", owner, self_clearing)
 
 
-def get_user_email(username: str) -> str:
-    rows = (get_schemas().lightsheet.User & {"username": username}).to_dicts()
-    return rows[0]["email"] if rows else ""
-
-
 def last_batch_field_change(key: dict, column: str) -> tuple[str | None, dt.datetime | None]:
     """Who last saved a batch-level field, and when, from the event log (the batch row keeps no per-field
     editor)."""

@@ -250,11 +250,6 @@ def list_imager_candidates(owner: str, self_imaging: bool) -> list[str]:
     return list_assignable("imaging_staff", owner, self_imaging)
 
 
-def get_user_email(username: str) -> str:
-    rows = (get_schemas().lightsheet.User & {"username": username}).to_dicts()
-    return rows[0]["email"] if rows else ""
-
-
 def list_batches_waiting_for_imaging(cleared_before) -> list[dict]:
     """Pending imaging batches whose clearing batch completed before `cleared_before` (UTC)."""
     ls = get_schemas().lightsheet

@@ -6,9 +6,8 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField, TextAreaField
 
+from lightserv.requests.additional_processing import ResolutionChoice, SampleChoice, SampleState
 from schemas.enums import ORIENTATION
-
-from .services import ResolutionChoice, SampleChoice, SampleState
 
 
 class ProcessResolutionForm(Form):

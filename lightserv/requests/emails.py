@@ -12,6 +12,7 @@ from lightserv.common.urls import absolute
 from lightserv.common.words import plural
 from schemas.enums import ATLAS_LABELS
 
+from .queries.additional import list_complete_clearing_batches
 from .submission import NewRequest
 
 
@@ -230,3 +231,45 @@ def queue_additional_processing(req: dict, imaging_request_number: int, created:
             request_key=key,
         ),
     ]
+
+
+def queue_additional_imaging(req: dict, chosen, number: int, self_imaging: bool, batch_of: dict) -> list[int | None]:
+    """The requester (link to the overview) and, unless self-imaging, the imaging staff with each sample's
+    clearing state (link to the imaging queue)."""
+    from .recipients import requester_addresses
+
+    owner, name = req["username"], req["request_name"]
+    key = (owner, name)
+    lines = [f"- {s.sample_name}: {', '.join(r.image_resolution for r in s.resolutions)}" for s in chosen]
+    ids = [
+        queue_email(
+            "additional_imaging_received",
+            f"imaging.requested:{owner}/{name}:{number}:requester",
+            requester_addresses(owner, name),
+            f"Additional imaging request received: {name}",
+            f"Additional imaging request {number} for request {name} was received.\n\n"
+            + "\n".join(lines)
+            + f"\n\nFollow its status here: {overview_url(owner, name)}\n",
+            request_key=key,
+        )
+    ]
+    if not self_imaging:
+        done = list_complete_clearing_batches(owner, name)
+        staff_lines = [
+            f"- {s.sample_name}: {', '.join(r.image_resolution for r in s.resolutions)}; clearing "
+            f"{'complete' if batch_of[s.sample_name] in done else 'not complete yet'}"
+            for s in chosen
+        ]
+        ids.append(
+            queue_email(
+                "new_imaging_request",
+                f"imaging.requested:{owner}/{name}:{number}:staff",
+                list_staff_emails("imaging_staff"),
+                f"New imaging request: {owner}/{name}",
+                f"{owner} asked for additional imaging (imaging request {number}) of request {name}.\n\n"
+                + "\n".join(staff_lines)
+                + f"\n\nImaging queue: {absolute('/imaging/queue')}\n",
+                request_key=key,
+            )
+        )
+    return ids

@@ -95,7 +95,7 @@ def insert_imaging_request(
 def insert_imaging_batches(
     ls, key: dict, number: int, plans, samples: list[SampleWish], *, imager: str | None, now: dt.datetime
 ) -> None:
-    """Imaging batches of imaging request `number` (§3.2) and their member rows."""
+    """Imaging batches of imaging request `number` and their member rows."""
     ls.Request.ImagingBatch.insert(
         [
             dict(
@@ -131,11 +131,44 @@ def insert_imaging_batches(
     )
 
 
+def insert_processing_request(ls, pkey: dict, *, submitter: str, now: dt.datetime) -> None:
+    """One pending processing request; `pkey` names its sample, imaging and processing request numbers."""
+    ls.Request.ProcessingRequest.insert1(
+        dict(
+            **pkey,
+            requested_by=submitter,
+            submitted_at=now,
+            processor=None,
+            processing_progress="pending",
+            started_at=None,
+            completed_at=None,
+            notes_from_processing="",
+            failure_summary="",
+        )
+    )
+
+
+def processing_resolution_row(
+    pkey: dict, image_resolution: str, *, ventral_up: int, atlas_name: str, final_orientation: str, notes: str
+) -> dict:
+    """A processing resolution request of the processing request `pkey`, not started yet."""
+    return dict(
+        **pkey,
+        image_resolution=image_resolution,
+        ventral_up=ventral_up,
+        atlas_name=atlas_name,
+        final_orientation=final_orientation,
+        notes_for_processor=notes,
+        pipeline_status="not_started",
+        output_dir=None,
+    )
+
+
 def insert_processing_requests(
     ls, key: dict, imaging_number: int, samples: list[SampleWish], *, submitter: str, now: dt.datetime
 ) -> int:
     """Processing request 1 of imaging request `imaging_number` for each sample with a processable
-    resolution; a sample with only 2x gets none (pitfall 59). Returns how many were created."""
+    resolution; a sample with only 2x gets none. Returns how many were created."""
     count = 0
     for s in samples:
         todo = processable(s.resolutions)
@@ -145,30 +178,16 @@ def insert_processing_requests(
         pkey = dict(
             **key, sample_name=s.sample_name, imaging_request_number=imaging_number, processing_request_number=1
         )
-        ls.Request.ProcessingRequest.insert1(
-            dict(
-                **pkey,
-                requested_by=submitter,
-                submitted_at=now,
-                processor=None,
-                processing_progress="pending",
-                started_at=None,
-                completed_at=None,
-                notes_from_processing="",
-                failure_summary="",
-            )
-        )
+        insert_processing_request(ls, pkey, submitter=submitter, now=now)
         ls.Request.ProcessingResolutionRequest.insert(
             [
-                dict(
-                    **pkey,
-                    image_resolution=r.image_resolution,
+                processing_resolution_row(
+                    pkey,
+                    r.image_resolution,
                     ventral_up=0,
                     atlas_name=r.atlas_name,
                     final_orientation=r.final_orientation,
-                    notes_for_processor=r.notes_for_processor,
-                    pipeline_status="not_started",
-                    output_dir=None,
+                    notes=r.notes_for_processor,
                 )
                 for r in todo
             ]

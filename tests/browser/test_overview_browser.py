@@ -23,8 +23,8 @@ def two_samples(app, make_user):
     from lightserv.common.audit import record_event
     from lightserv.db import get_schemas
     from lightserv.extensions import db
-    from lightserv.imaging.services import request_additional_imaging
     from lightserv.layers.services import LayerTarget
+    from lightserv.requests.additional_imaging import request_additional_imaging
 
     make_user("ana", password=PASSWORD)
     s1 = sample("s1", resolution("1.3x", channel("488", "registration"), channel("647", "cell_detection")))

@@ -20,7 +20,7 @@ def outbox_subjects(app) -> list[str]:
 
 def add_imaging_request(app, owner: str, name: str, samples: list[str], submitter: str) -> int:
     from lightserv.db import get_schemas
-    from lightserv.imaging.services import request_additional_imaging
+    from lightserv.requests.additional_imaging import request_additional_imaging
     from lightserv.requests.submission import SampleWish
 
     with app.test_request_context():

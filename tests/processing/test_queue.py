@@ -112,7 +112,7 @@ def test_tables_sort_and_page_in_sql(queue_world, client, monkeypatch):
 
 
 def test_follow_up_imaging_requests_carry_a_badge_and_rows_the_colour_of_their_state(app, client, make_user):
-    from lightserv.imaging.services import request_additional_imaging
+    from lightserv.requests.additional_imaging import request_additional_imaging
 
     make_user("ana")
     make_user("pat", roles=["processing_staff"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Response, abort, current_app, render_template, request
 from flask_login import current_user
 
+from lightserv.auth.queries import get_user_email
 from lightserv.common.audit import utcnow
 from lightserv.common.csvexport import csv_response
 from lightserv.common.timefmt import to_local
@@ -77,7 +78,7 @@ def batch_calendar(ctx: BatchContext):
     overview = absolute(f"/requests/{k['username']}/{k['request_name']}")
     form = absolute(f"/clearing/batch/{k['username']}/{k['request_name']}/{k['clearing_batch_number']}")
     host = settings.public_base_url.split("://", 1)[-1].split("/", 1)[0] or "lightserv"
-    email = queries.get_user_email(current_user.get_id())
+    email = get_user_email(current_user.get_id())
     events = [
         AllDayEvent(
             uid=f"clearing-{k['username']}-{k['request_name']}-{k['clearing_batch_number']}-{s.key}@{host}",

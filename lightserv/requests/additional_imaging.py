@@ -1,4 +1,4 @@
-"""Writes of the imaging blueprint: additional imaging requests (requests.md §9)."""
+"""Additional imaging requests."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ from flask import current_app
 
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
-from lightserv.extensions import db
-from lightserv.requests.services import (
-    RequestError,
-    insert_imaging_batches,
-    insert_imaging_request,
-    insert_processing_requests,
-    load_catalogue,
-)
-from lightserv.requests.submission import (
+
+from .after_commit import send_after_commit
+from .emails import queue_additional_imaging
+from .inserts import insert_imaging_batches, insert_imaging_request, insert_processing_requests
+from .services import RequestError, load_catalogue
+from .submission import (
     ClearingBatchPlan,
     Errors,
     NewRequest,
@@ -27,7 +24,8 @@ ARCHIVAL_MESSAGE = "Additional imaging is not available for archival requests."
 
 
 def validate_additional_imaging(req: dict, samples: list[SampleWish], ticked: list[bool]) -> Errors:
-    """Errors keyed by form field: at least one sample ticked, a table per ticked sample, §2.5 rules."""
+    """Errors keyed by form field: at least one sample ticked, a table per ticked sample, the resolution rules
+    of a new request."""
     errors = Errors()
     catalogue = load_catalogue(req["username"])
     draft = NewRequest(
@@ -117,28 +115,25 @@ def request_additional_imaging(
 
 
 def _after(req: dict, chosen: list[SampleWish], number: int, self_imaging: bool, batch_of: dict) -> None:
-    from lightserv.common.dispatch import enqueue
-    from lightserv.common.outbox import dispatch
-
-    from .emails import queue_additional_imaging
-
+    """After the commit: the emails and the imaging folders' task."""
     ids = queue_additional_imaging(req, chosen, number, self_imaging, batch_of)
-    enqueue(
+    jobs = [
+        (
+            req["username"],
+            req["request_name"],
+            s.sample_name,
+            number,
+            [(r.image_resolution, False) for r in s.resolutions],
+        )
+        for s in chosen
+    ]
+    send_after_commit(
+        req,
         "lightserv.requests.create_imaging_folders",
-        [
-            (
-                req["username"],
-                req["request_name"],
-                s.sample_name,
-                number,
-                [(r.image_resolution, False) for r in s.resolutions],
-            )
-            for s in chosen
-        ],
-        key=f"imaging-folders:{req['username']}/{req['request_name']}:{req.get('submitted_at', '')}:{number}",
+        jobs,
+        kind="imaging-folders",
+        dedupe=str(number),
         what="Creating the imaging folders",
-        request_key=(req["username"], req["request_name"]),
+        email_ids=ids,
     )
-    db.session.commit()
-    dispatch(ids)
     current_app.logger.info("additional imaging request %s for %s/%s", number, req["username"], req["request_name"])

@@ -1,4 +1,4 @@
-"""Writes of the processing blueprint: additional processing requests (requests.md §10).
+"""Additional processing requests.
 
 For each ticked sample, processing request P = (highest processing request number of that sample's
 imaging request N) + 1, with one processing resolution request per included resolution and a
@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 
 from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
-from lightserv.extensions import db
-from lightserv.requests.services import RequestError, load_catalogue
-from lightserv.requests.submission import ATLAS_RESOLUTIONS, PURPOSES, Errors
 from schemas.enums import ORIENTATION, PROCESSABLE_RESOLUTIONS
+
+from .after_commit import send_after_commit
+from .emails import queue_additional_processing
+from .inserts import insert_processing_request, processing_resolution_row
+from .queries.additional import lock_imaging_request
+from .services import RequestError, load_catalogue
+from .submission import ATLAS_RESOLUTIONS, PURPOSES, Errors
 
 PURPOSE_LABELS = {
     "registration": "registration",
@@ -200,11 +204,7 @@ def request_additional_processing(
     now = utcnow()
     with conn.transaction:
         # serialise concurrent additional requests for this imaging request: P must stay unique
-        conn.query(
-            f"SELECT sample_name FROM {ls.Request.ImagingRequest.full_table_name} "
-            "WHERE username = %s AND request_name = %s AND imaging_request_number = %s FOR UPDATE",
-            args=(owner, name, number),
-        ).fetchall()
+        lock_imaging_request(conn, ls.Request.ImagingRequest.full_table_name, owner, name, number)
         states = load_processing_context(owner, name, number)
         if states is None:
             raise RequestError({"samples": [f"This request has no imaging request {number}."]})
@@ -218,21 +218,13 @@ def request_additional_processing(
                 continue
             state = by_name[choice.sample_name]
             p = max((n for n, _ in state.processing), default=0) + 1
-            pkey = {**key, "sample_name": choice.sample_name, "imaging_request_number": number}
-            ls.Request.ProcessingRequest.insert1(
-                dict(
-                    **pkey,
-                    processing_request_number=p,
-                    requested_by=submitter,
-                    submitted_at=now,
-                    processor=None,
-                    processing_progress="pending",
-                    started_at=None,
-                    completed_at=None,
-                    notes_from_processing="",
-                    failure_summary="",
-                )
-            )
+            pkey = {
+                **key,
+                "sample_name": choice.sample_name,
+                "imaging_request_number": number,
+                "processing_request_number": p,
+            }
+            insert_processing_request(ls, pkey, submitter=submitter, now=now)
             imaged = {r.image_resolution: r for r in state.resolutions}
             rows, described = [], []
             for r in choice.resolutions:
@@ -243,16 +235,13 @@ def request_additional_processing(
                 orientation = r.final_orientation if info.shows_orientation else info.orientation_default
                 for ventral_up in (0, 1) if info.has_ventral_up else (0,):
                     rows.append(
-                        dict(
-                            **pkey,
-                            processing_request_number=p,
-                            image_resolution=r.image_resolution,
+                        processing_resolution_row(
+                            pkey,
+                            r.image_resolution,
                             ventral_up=ventral_up,
                             atlas_name=atlas,
                             final_orientation=orientation,
-                            notes_for_processor=r.notes_for_processor,
-                            pipeline_status="not_started",
-                            output_dir=None,
+                            notes=r.notes_for_processor,
                         )
                     )
                     described.append(
@@ -285,29 +274,26 @@ def request_additional_processing(
 
 def _after(req: dict, number: int, created: list[dict]) -> None:
     """After the commit: the emails and the output folders' task, both through their outboxes."""
-    from lightserv.common.dispatch import enqueue
-    from lightserv.common.outbox import dispatch
-    from lightserv.requests.emails import queue_additional_processing
-
     signature = ",".join(f"{c['sample_name']}={c['processing_request_number']}" for c in created)
     dedupe = f"{number}:{hashlib.sha1(signature.encode(), usedforsecurity=False).hexdigest()[:16]}"
     ids = queue_additional_processing(req, number, created, dedupe)
-    enqueue(
+    jobs = [
+        (
+            req["username"],
+            req["request_name"],
+            c["sample_name"],
+            number,
+            c["processing_request_number"],
+            [(r["image_resolution"], r["ventral_up"]) for r in c["resolutions"]],
+        )
+        for c in created
+    ]
+    send_after_commit(
+        req,
         "lightserv.requests.create_processing_folders",
-        [
-            (
-                req["username"],
-                req["request_name"],
-                c["sample_name"],
-                number,
-                c["processing_request_number"],
-                [(r["image_resolution"], r["ventral_up"]) for r in c["resolutions"]],
-            )
-            for c in created
-        ],
-        key=f"processing-folders:{req['username']}/{req['request_name']}:{req.get('submitted_at', '')}:{dedupe}",
+        jobs,
+        kind="processing-folders",
+        dedupe=dedupe,
         what="Creating the processing folders",
-        request_key=(req["username"], req["request_name"]),
+        email_ids=ids,
     )
-    db.session.commit()
-    dispatch(ids)
