@@ -87,7 +87,7 @@ def install_statements(schema: str) -> list[str]:
         " PRIMARY KEY (username, request_name), KEY status_order (status_rank, username, request_name),"
         " FOREIGN KEY (username, request_name) REFERENCES request (username, request_name)"
         " ON UPDATE CASCADE ON DELETE CASCADE)"
-        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci COMMENT='counts behind request status'"
+        " ENGINE=InnoDB COMMENT='counts behind request status'"  # the database's charset, as `request` has
     )
     rank = f"FOR EACH ROW SET NEW.status_rank = {status_rank_sql('NEW.')}"
     triggers = {
