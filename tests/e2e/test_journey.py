@@ -40,7 +40,7 @@ import pytest
 import requests
 
 from lib.naming import rawdata_resolution_dir
-from lightserv.processing.emails import PRODUCT_LABELS
+from lightserv.layers.labels import PRODUCT_LABELS
 from tests.support import browser_fixtures
 from tests.support.browser_fixtures import assert_no_csp_violations, watch_csp
 from tests.support.launcher import auth
@@ -74,7 +74,7 @@ def email_line(layer_name: str) -> str:
     product, _, rest = layer_name.partition("_ch")
     channel, *qualifiers = rest.split("_")
     sheet = f", {qualifiers[0]} sheet" if qualifiers and qualifiers[0] in ("left", "right") else ""
-    return f"- {channel} nm: {PRODUCT_LABELS[product]}{sheet}\n"
+    return f"- {channel} nm: {PRODUCT_LABELS[product]}{sheet}"
 
 
 class Mailbox:
@@ -458,8 +458,9 @@ def test_one_request_from_the_form_to_neuroglancer_and_the_cell_counts(
         (message,) = mail.wait(f"{OWNER}@test.example", f"lightserv: Processing complete: {REQUEST} / {sample}", 480)
         body = message.get_body(("plain",)).get_content()
         views = S1_VIEWS if sample == S1 else S2_VIEWS
+        listed = {line.strip() for line in body.splitlines()}
         unlisted = [
-            n for names in views.values() for n in names if not n.startswith("atlas_") and email_line(n) not in body
+            n for names in views.values() for n in names if not n.startswith("atlas_") and email_line(n) not in listed
         ]
         assert not unlisted, f"products missing from the email: {unlisted}\n{body}"
         done[sample] = [u for u in mail.links(message) if "/viewer/setup/" in u]
