@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField
 
-from lightserv.requests.forms_new import ResolutionForm
+from lightserv.requests.forms import ResolutionForm
 
 
 class ReimageSampleForm(Form):

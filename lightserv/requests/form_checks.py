@@ -10,7 +10,7 @@ from flask import abort
 
 from schemas.enums import CHANNELS_OF_MICROSCOPE, IMAGE_RESOLUTION, MICROSCOPE_OF_RESOLUTION, SPECIES
 
-from .forms_new import NewRequestForm
+from .forms import NewRequestForm
 from .submission import Errors
 
 SAMPLE_KEY = re.compile(r"^samples-(\d+)-(?:resolutions-(\d+)-)?")

@@ -25,7 +25,7 @@ from schemas.enums import (
 )
 
 from ..form_checks import check_structure, place_errors, sample_words
-from ..forms_new import (
+from ..forms import (
     NewRequestForm,
     channel_lines,
     default_resolution,

@@ -1,4 +1,4 @@
-"""The additional-processing form (requests.md §10): per sample "Process again", per imaged processable
+"""The additional-processing form: per sample "Process again", per imaged processable
 resolution "Include", atlas, output orientation and notes for the processor."""
 
 from __future__ import annotations
