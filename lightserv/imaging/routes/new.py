@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from lightserv.common.forms import form_expired, form_view
 from lightserv.common.permissions import requires_request
+from lightserv.requests.additional_imaging import ARCHIVAL_MESSAGE, request_additional_imaging
 from lightserv.requests.form_checks import attach_errors, check_tables
 from lightserv.requests.forms import RESOLUTION_LABELS, default_resolution, to_resolution_wishes
 from lightserv.requests.services import RequestError, load_catalogue
@@ -18,7 +19,6 @@ from schemas.enums import ATLAS_LABELS, IMAGE_RESOLUTION
 
 from .. import queries
 from ..forms import AdditionalImagingForm
-from ..services import ARCHIVAL_MESSAGE, request_additional_imaging
 from . import bp
 
 ACTION_RE = re.compile(r"^(copy_imaging|submit)$|^add_resolution:(\d{1,2})$|^remove_resolution:(\d{1,2}):(\d{1,2})$")

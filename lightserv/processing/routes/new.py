@@ -10,12 +10,16 @@ from flask_login import current_user
 
 from lightserv.common.forms import form_view
 from lightserv.common.permissions import requires_request
+from lightserv.requests.additional_processing import (
+    SampleState,
+    load_processing_context,
+    request_additional_processing,
+)
 from lightserv.requests.form_checks import attach_errors
 from lightserv.requests.services import RequestError, load_catalogue
 from schemas.enums import ATLAS_LABELS
 
 from ..forms import AdditionalProcessingForm, copy_first_sample, initial_data, to_choices
-from ..services import SampleState, load_processing_context, request_additional_processing
 from . import bp
 
 ACTION_RE = re.compile(r"^(copy|submit)$")
