@@ -35,6 +35,7 @@ import tifffile
 from flask import current_app
 
 from lightserv.common.audit import record_event
+from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 from schemas import catalogue
 from schemas.enums import ATLAS_LABELS, ATLAS_NAME
@@ -46,7 +47,7 @@ PRECOMPUTED = "precomputed"
 MAX_LISTED = 12
 
 
-class AtlasInstallError(Exception):
+class AtlasInstallError(DomainError):
     """The atlas was not installed; `problems` says why (every one found)."""
 
     def __init__(self, problems: list[str]) -> None:

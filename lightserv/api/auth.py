@@ -14,13 +14,14 @@ from collections.abc import Callable
 from flask import abort, g, jsonify, request
 from flask_login import current_user
 
+from lightserv.common.errors import DomainError
 from lightserv.common.permissions import RouteRule, _declare, can
 from lightserv.models import Account
 
 from .tokens import account_for_token
 
 
-class ApiRefusal(Exception):
+class ApiRefusal(DomainError):
     """An authentication refusal answered as JSON with a `WWW-Authenticate` challenge."""
 
     def __init__(self, status: int, message: str):

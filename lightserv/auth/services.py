@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import Account, RoleGrant
@@ -19,7 +20,7 @@ from .passwords import hash_password, password_problem, verify_password
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 
 
-class AuthError(Exception):
+class AuthError(DomainError):
     """A domain error with a message safe to show to the user."""
 
 

@@ -23,6 +23,7 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItemPerHour
 
 from lightserv.common.audit import record_event
+from lightserv.common.errors import DomainError
 from lightserv.common.redis import get_redis
 from lightserv.extensions import db
 
@@ -31,7 +32,7 @@ PREFIX = "lightserv:login"
 LIMITER_KEY = "lightserv_login_limiter"
 
 
-class LoginThrottled(Exception):
+class LoginThrottled(DomainError):
     """Too many failed logins: try again after `retry_after` seconds."""
 
     def __init__(self, retry_after: int):

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 
 
-class AntibodyError(Exception):
+class AntibodyError(DomainError):
     def __init__(self, message: str, status: int = 404):
         super().__init__(message)
         self.message, self.status = message, status

@@ -15,6 +15,7 @@ from flask import current_app
 from lib.naming import rawdata_dir
 from lib.rawdata import ChannelSpec, validate_resolution
 from lightserv.common.audit import utcnow
+from lightserv.common.errors import DomainError
 from lightserv.common.outbox import dispatch
 from lightserv.common.permissions import ADMIN
 from lightserv.db import get_schemas
@@ -38,7 +39,7 @@ from .sample_rows import (
 DONE = ("complete", "skipped")
 
 
-class SaveRefused(Exception):
+class SaveRefused(DomainError):
     """Nothing was written; `errors` maps a row label (or "notes") to its messages."""
 
     def __init__(self, errors: dict[str, list[str]], status: int = 400):

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightserv.common.errors import DomainError
 from lightserv.runs.model import Resources, StageDef
 
 LAVISION_RESOLUTIONS = ("1.1x", "1.3x", "4x")
@@ -85,7 +86,7 @@ _ORIENTATION: dict[tuple[str, bool, str], tuple[str, str, str]] = {
 }
 
 
-class ParamsError(ValueError):
+class ParamsError(DomainError, ValueError):
     """The imaged channels cannot make one consistent parameter document (the message is shown)."""
 
 

@@ -15,6 +15,7 @@ from flask import current_app
 from lib.naming import rawdata_resolution_dir
 from lib.pipeline.layout import smartspim_stitched_dir
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 from lightserv.runs.tasks import launch_after_commit
 from schemas.enums import ATLAS_LABELS, ORIENTATION
@@ -27,7 +28,7 @@ FLAT_LIMIT = 64
 DEFAULT_FLAT = "flat.tiff"
 
 
-class StartRefused(Exception):
+class StartRefused(DomainError):
     """A check failed; `message` is shown on the form, `field` names the input it is about."""
 
     def __init__(self, message: str, field: str = "", status: int = 409):

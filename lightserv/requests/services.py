@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 
@@ -27,7 +28,7 @@ from .submission import (
 )
 
 
-class RequestError(Exception):
+class RequestError(DomainError):
     """A domain error; `errors` maps form fields to messages."""
 
     def __init__(self, errors: Errors | dict[str, list[str]]):

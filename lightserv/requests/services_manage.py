@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import Feedback
@@ -29,7 +30,7 @@ ACCESS_LEVELS = ("auditor", "collaborator")
 ACCESS_ACTIONS = ("add", "change_level", "toggle_cc", "remove")
 
 
-class ManageError(Exception):
+class ManageError(DomainError):
     """A refused change; `errors` maps form fields to messages (key "" = the form as a whole)."""
 
     def __init__(self, errors: Errors | dict[str, list[str]], status: int = 400):

@@ -18,6 +18,7 @@ from flask import current_app
 
 from lib.naming import runs_dir
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 
@@ -37,7 +38,7 @@ TARGET_KEYS = (
 )
 
 
-class RunError(Exception):
+class RunError(DomainError):
     pass
 
 

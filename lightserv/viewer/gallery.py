@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 
 from lightserv.common.audit import record_event
+from lightserv.common.errors import DomainError
 from lightserv.common.pagination import Page, PageRequest
 from lightserv.common.sql import like_contains
 from lightserv.extensions import db
@@ -30,7 +31,7 @@ SORTS = {
 SHOW = ("all", "gallery", "other")
 
 
-class GalleryError(ValueError):
+class GalleryError(DomainError, ValueError):
     """A mark that cannot be made (the message is shown next to the description)."""
 
 

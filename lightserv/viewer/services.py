@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from lightserv.common.audit import record_event, utcnow
 from lightserv.common.dispatch import enqueue, relay_pending
+from lightserv.common.errors import DomainError
 from lightserv.extensions import db
 from lightserv.models import ViewerLink, ViewerSession
 from lightserv.runs.locks import redis_lock
@@ -27,11 +28,11 @@ BUSY_MESSAGE = "The viewer is busy; please try again in a few minutes."
 _ALPHABET = string.ascii_letters + string.digits
 
 
-class ViewerBusy(Exception):
+class ViewerBusy(DomainError):
     """VIEWER_MAX_SESSIONS live sessions already run."""
 
 
-class LinkGone(Exception):
+class LinkGone(DomainError):
     """The link was revoked (410)."""
 
 

@@ -9,6 +9,8 @@ import io
 import re
 from dataclasses import dataclass, field
 
+from lightserv.common.errors import DomainError
+
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
 MAX_SAMPLES = 50
@@ -99,7 +101,7 @@ class Plan:
         return sum(len(r.samples) for r in self.requests)
 
 
-class ImportFailed(Exception):
+class ImportFailed(DomainError):
     """The import could not be written (nothing was)."""
 
 
