@@ -108,7 +108,7 @@ def list_clearer_candidates(owner: str, self_clearing: bool) -> list[str]:
     return list_assignable("clearing_staff", owner, self_clearing)
 
 
-def last_batch_field_change(key: dict, column: str) -> tuple[str | None, dt.datetime | None]:
+def get_last_batch_field_change(key: dict, column: str) -> tuple[str | None, dt.datetime | None]:
     """Who last saved a batch-level field, and when, from the event log (the batch row keeps no per-field
     editor)."""
     rows = db.session.scalars(
@@ -197,7 +197,7 @@ def get_antibody_history(history_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
-def shared_requests(viewer: str) -> set[tuple[str, str]]:
+def list_shared_requests(viewer: str) -> set[tuple[str, str]]:
     """Requests the viewer is named on as auditor or collaborator."""
     ls = get_schemas().lightsheet
     return {(r["username"], r["request_name"]) for r in (ls.Request.Access & {"grantee": viewer}).to_dicts()}

@@ -82,7 +82,7 @@ def _recording_batch(conn, ls, key: dict, actor: str, roles: frozenset[str], ref
 def _conflict_message(key: dict, group: entry.Group, stored: entry.Stored) -> str:
     by, at = stored.changed[group.name]
     if group.kind in ("lot", "batch"):
-        by, at = queries.last_batch_field_change(key, group.key)
+        by, at = queries.get_last_batch_field_change(key, group.key)
     return entry.CONFLICT_MESSAGE.format(
         user=by or "another user", time=format_datetime(at, _tz()) if at else "an earlier time"
     )

@@ -144,7 +144,7 @@ def list_queue(table: str, viewer: str, sees_all: bool, page: PageRequest, proce
     sort = summary.get(QUEUE_SORTS[page.sort], QUEUE_SORTS[page.sort])
     result = keyed_page(source, sort, page, sort_joins=request if "q." in sort else "")
     if table in ("running", "attention"):
-        stages = current_stages(result.items)
+        stages = list_current_stages(result.items)
         for item in result.items:
             item["current_stage"] = stages.get(tuple(item[k] for k in PR_KEY), "")
     return result
@@ -182,7 +182,7 @@ def stage_text(jobs: list[dict], now: dt.datetime | None = None) -> str:
     return text
 
 
-def current_stages(items: list[dict]) -> dict[tuple, str]:
+def list_current_stages(items: list[dict]) -> dict[tuple, str]:
     """PR key -> the stage text of its active (else newest) pipeline runs, for a page of rows: one query."""
     if not items:
         return {}

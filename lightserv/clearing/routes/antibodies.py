@@ -62,7 +62,7 @@ def antibody_history():
     page = queries.list_antibody_history(page_req, search)
     viewer = current_user.get_id()
     staff = bool(roles_of(current_user) & STAFF_ROLES)
-    shared = set() if staff else queries.shared_requests(viewer)
+    shared = set() if staff else queries.list_shared_requests(viewer)
     for row in page.items:
         row["may_edit"] = may_edit_history_row(row)
         key = (row["username"], row["request_name"])
