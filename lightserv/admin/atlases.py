@@ -1,7 +1,7 @@
 """Installing an atlas (`flask --app run:app install-atlas`, docs/deployment.md §8).
 
 An atlas lives in `ATLAS_ROOT/<atlas_name>/` as the registration stages and the viewer expect it
-(lib.pipeline.registration, lightserv.processing.params, lightserv.viewer.catalog):
+(lib.pipeline.registration, lightserv.processing.params, lightserv.viewer.catalogue):
 
     template.tif      registration target volume, a 3-D multi-page TIFF (pages = z)
     annotation.tif    label volume on the same grid (non-negative integers, 0 = outside the brain)

@@ -21,7 +21,7 @@ from lightserv.common.audit import record_event, utcnow
 from lightserv.extensions import db
 from lightserv.models import ViewerLink, ViewerSession, ViewerSessionContainer
 
-from .catalog import resolve_spec
+from .catalogue import resolve_spec
 from .client import LauncherError, belongs_to, launcher, proxy, session_paths
 from .groups import ResolvedLayer, layout
 

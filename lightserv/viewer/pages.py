@@ -13,7 +13,7 @@ from lightserv.extensions import db
 from lightserv.models import ViewerLink, ViewerSession
 
 from .access import may_see_request
-from .catalog import resolve_spec
+from .catalogue import resolve_spec
 
 STATUS_LABELS = {
     "starting": "Starting",

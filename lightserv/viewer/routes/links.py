@@ -11,7 +11,7 @@ from lightserv.common.urls import is_safe_next
 from lightserv.models import ViewerLink
 from schemas.enums import ATLAS_LABELS, ATLAS_NAME
 
-from .. import catalog, queries, services
+from .. import catalogue, queries, services
 from ..access import link_route
 from ..services import LinkGone, ViewerBusy, atlas_link, rename_link
 from . import bp
@@ -27,7 +27,7 @@ def _launch(link: ViewerLink):
     """Reuse or start the user's session of `link`, then show it."""
     if link.revoked_at is not None:
         return _message("Link revoked", "This link was revoked.", 410)
-    layers, warnings = catalog.resolve_spec(link.spec or {})
+    layers, warnings = catalogue.resolve_spec(link.spec or {})
     if not layers:
         return _message("View not available", UNAVAILABLE, 410)
     try:
@@ -46,7 +46,7 @@ def _confirm(link: ViewerLink, action: str):
     """What the link shows and a button that starts it: opening a link never starts anything by itself."""
     if link.revoked_at is not None:
         return _message("Link revoked", "This link was revoked.", 410)
-    layers, _warnings = catalog.resolve_spec(link.spec or {})
+    layers, _warnings = catalogue.resolve_spec(link.spec or {})
     if not layers:
         return _message("View not available", UNAVAILABLE, 410)
     back = None
@@ -101,8 +101,8 @@ def _installed_atlas(atlas_name: str):
     """None when the atlas layer is installed, else the page that says it is not."""
     if atlas_name not in ATLAS_NAME:
         abort(404)
-    row = catalog.get_atlas(atlas_name)
-    if row is None or not row["is_active"] or not (catalog.atlas_folder(row) / "info").is_file():
+    row = catalogue.get_atlas(atlas_name)
+    if row is None or not row["is_active"] or not (catalogue.atlas_folder(row) / "info").is_file():
         return _message("Atlas not installed", f"The {atlas_name} atlas layer is not installed.", 404)
     return None
 

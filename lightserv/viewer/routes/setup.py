@@ -9,7 +9,7 @@ from lightserv.common.forms import form_expired, form_view
 from lightserv.common.permissions import requires_request
 from schemas.enums import ATLAS_LABELS
 
-from .. import catalog
+from .. import catalogue
 from ..groups import SPACES, Choice, GroupKey, build_spec
 from ..services import ViewerBusy, save_link, start_session
 from ..setup import Parsed, default_checked, general_sections, parse_choices, raw_sections
@@ -58,14 +58,14 @@ def _render(template: str, status: int = 200, **context):
 def setup_raw(req: dict, sample_name: str, imaging_request_number: int):
     ikey = dict(username=req["username"], request_name=req["request_name"], sample_name=sample_name,
                 imaging_request_number=imaging_request_number)  # fmt: skip
-    imaging = catalog.get_imaging_request(ikey)
+    imaging = catalogue.get_imaging_request(ikey)
     if imaging is None:
         abort(404)
-    channels = catalog.single_tile_lavision_channels(ikey)
+    channels = catalogue.single_tile_lavision_channels(ikey)
     if not channels:
         flash(NO_RAW_VIEWS, "warning")
         return _overview(req)
-    layers = [x for x in catalog.list_layers(ikey) if x["product"] == "raw"]
+    layers = [x for x in catalogue.list_layers(ikey) if x["product"] == "raw"]
     if imaging["imaging_progress"] != "complete" or not any(x["status"] == "ready" for x in layers):
         flash(NOT_READY_RAW, "warning")
         return _overview(req)
@@ -103,16 +103,16 @@ def setup(req: dict, sample_name: str, imaging_request_number: int, processing_r
     pkey = dict(username=req["username"], request_name=req["request_name"], sample_name=sample_name,
                 imaging_request_number=imaging_request_number,
                 processing_request_number=processing_request_number)  # fmt: skip
-    processing = catalog.get_processing_request(pkey)
+    processing = catalogue.get_processing_request(pkey)
     if processing is None:
         abort(404)
-    layers = catalog.list_layers(pkey, processing_request_number)
+    layers = catalogue.list_layers(pkey, processing_request_number)
     if not any(x["status"] == "ready" for x in layers):
         flash(NOTHING_READY, "warning")
         return _overview(req)
     parsed = Parsed({}, [], {}, set())
     status = 200
-    atlases = catalog.atlas_of_resolution(pkey)
+    atlases = catalogue.atlas_of_resolution(pkey)
     if request.method == "POST" and not form_expired():
         parsed = parse_choices(
             request.form.getlist("layer"), request.form.getlist("overlay"), layers,
@@ -131,8 +131,8 @@ def setup(req: dict, sample_name: str, imaging_request_number: int, processing_r
         parsed.checked = set(request.form.getlist("layer")) | {f"overlay:{v}" for v in request.form.getlist("overlay")}
         status = 400
     else:
-        parsed.checked = default_checked(layers, catalog.channel_purposes(pkey))
-    imaging = catalog.get_imaging_request(pkey) or {}
+        parsed.checked = default_checked(layers, catalogue.channel_purposes(pkey))
+    imaging = catalogue.get_imaging_request(pkey) or {}
     return _render(
         "viewer/setup.html", status, req=req, key=pkey, processing=processing, imaging=imaging,
         sections=general_sections(layers), parsed=parsed, atlases=atlases, atlas_labels=ATLAS_LABELS,
