@@ -13,7 +13,7 @@ ru_maxrss and as the sampled sum of RSS over the tree):
 - igneous: per-plane cloud-volume writes, then igneous downsampling tasks (LocalTaskQueue, one process);
            needs `igneous-pipeline` importable by --igneous-python (a separate venv keeps it out of ours)
 
-Layer settings are those of a raw layer (viewer.md §3): scale-0 chunk [1024, 1024, 1], 4 more scales at
+Layer settings are those of a raw layer: scale-0 chunk [1024, 1024, 1], 4 more scales at
 2 x 2 x 1 with chunk [128, 128, 64], raw encoding, no compression. The TIFFs are in the page cache for
 every variant (they were just written). Results go to benchmarks/results/conversion.json.
 """

@@ -1,5 +1,4 @@
-"""Benchmark of the request list, the sample list, the request overview and the three staff queues (requests.md
-§4–6, README §9).
+"""Benchmark of the request list, the sample list, the request overview and the three staff queues.
 
     python -m benchmarks.bench_lists [--requests 5000] [--samples 20000] [--clients 8] [--per-page-type 200]
 

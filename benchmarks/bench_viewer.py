@@ -1,4 +1,4 @@
-"""Benchmark of viewer launches (viewer.md §5.2) with the `process` back end: the time from the setup form's
+"""Benchmark of viewer launches with the `process` back end: the time from the setup form's
 POST to a link whose layers all answer, for 1 and 4 layers.
 
     python -m benchmarks.bench_viewer [--repeats 5]

@@ -1,4 +1,4 @@
-"""Serve one precomputed layer read-only over HTTP for Neuroglancer (viewer.md §7).
+"""Serve one precomputed layer read-only over HTTP for Neuroglancer.
 
     python server.py [--root /mnt/data] [--port 1337] [--bind 0.0.0.0] [--kind precomputed|static]
 
@@ -12,7 +12,7 @@
 
 At start the layer is checked: `<root>/info` must exist and be a precomputed `info`; for `--kind precomputed`
 (image and segmentation layers) cloud-volume must open it. Otherwise the program exits with status 2 and
-one sentence on stderr; it never fabricates a test volume (pitfall 107). `--kind static` serves an annotation
+one sentence on stderr; it never fabricates a test volume. `--kind static` serves an annotation
 layer (or any folder with an `info`) the same way. Options may also come from CV_ROOT, CV_PORT, CV_BIND,
 CV_KIND. SIGTERM stops it.
 """

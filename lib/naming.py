@@ -1,7 +1,7 @@
-"""Folder and file names on shared storage (data-model.md §8). Paths are relative to DATA_ROOT.
+"""Folder and file names on shared storage. Paths are relative to DATA_ROOT.
 
 One place for every naming convention, so ventral-up suffixes and resolution folders are spelled the
-same everywhere (pitfalls 61, 62)."""
+same everywhere."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def imaging_request_folders(
     return folders
 
 
-# --- precomputed layers (viewer.md §2) --------------------------------------------------------------
+# --- precomputed layers --------------------------------------------------------------
 
 IMAGING_LEVEL_PRODUCTS = ("raw",)
 
@@ -118,7 +118,7 @@ def layer_dir(
     lightsheet: str = "none",
     processing_request_number: int = 0,
 ) -> PurePosixPath:
-    """The layer's folder under `…/imaging_request_<N>/viz/` (resolution in the path, pitfall 62)."""
+    """The layer's folder under `…/imaging_request_<N>/viz/` (resolution in the path)."""
     viz = viz_dir(username, request_name, sample_name, imaging_request_number)
     res = resolution_folder_name(image_resolution, ventral_up)
     if product == "raw":

@@ -1,4 +1,4 @@
-"""Creating and removing request folders on shared storage (data-model.md §8, pitfalls 16 and 64)."""
+"""Creating and removing request folders on shared storage."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ TB = 1000**4
 
 
 def measure(path: Path) -> tuple[float, float, float]:
-    """(size, used, available) in TB of the file system holding `path`, from statvfs (pitfall 125)."""
+    """(size, used, available) in TB of the file system holding `path`, from statvfs."""
     stats = os.statvfs(path)
     size = stats.f_blocks * stats.f_frsize
     avail = stats.f_bavail * stats.f_frsize

@@ -1,4 +1,4 @@
-"""Every periodic task in one place, intervals from settings (README §7). Later issues add theirs."""
+"""Every periodic task in one place, intervals from settings. Later issues add theirs."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def beat_schedule(settings) -> dict:
         },
         "viewer-cleanup": {
             "task": "lightserv.viewer.cleanup",
-            "schedule": timedelta(seconds=settings.cleanup_interval),  # viewer.md §9: 15 min (DEV 5 min)
+            "schedule": timedelta(seconds=settings.cleanup_interval),  # 15 min (DEV 5 min)
         },
         "notification-digest": {
             "task": "lightserv.notifications.send_digests",

@@ -95,7 +95,7 @@ def register(app: Flask) -> None:
             click.echo(f"  {s.name:<16} {s.state:<11} {s.link}" + (f"  ({s.extra})" if s.extra else ""))
 
 
-# --- atlases (docs/deployment.md §8) --------------------------------------------------------------------
+# --- atlases --------------------------------------------------------------------
 
 
 def register_atlas_commands(app: Flask) -> None:

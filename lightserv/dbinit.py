@@ -84,7 +84,7 @@ def _task_outbox(app: Flask) -> None:
     marks deployments that have it."""
 
 
-#: Ordered, idempotent migration steps (data-model.md §9). Append; never edit or reorder.
+#: Ordered, idempotent migration steps. Append; never edit or reorder.
 MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0001_initial", _initial),
     ("0002_notification_preferences", _notifications),
@@ -139,7 +139,7 @@ def init_db(app: Flask, *, app_user: str | None = None, app_user_host: str = "%"
 
 def grant_app_user(settings, user: str, host: str = "%") -> None:
     """Give the application's database account what it needs, and only INSERT and SELECT on the
-    event log (pitfall 23). The account must exist already (created by the DBA with its password)."""
+    event log. The account must exist already (created by the DBA with its password)."""
     from schemas import SCHEMA_SUFFIXES
 
     quoted = f"'{user}'@'{host}'"

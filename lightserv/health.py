@@ -1,4 +1,4 @@
-"""GET /healthz: the state of every part the product depends on (run-and-test.md §1).
+"""GET /healthz: the state of every part the product depends on.
 
 Each value is "ok", "not_configured", or a sentence starting "error:" (the part is down; the status is then
 "degraded" with 503) or another word ("unknown: ...") that names a state which is not a fault.

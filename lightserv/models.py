@@ -1,7 +1,7 @@
 """Application tables (flask-sqlalchemy), in the database `<DJ_SCHEMA_PREFIX>app`.
 
 They refer to DataJoint rows by natural key columns without declared foreign keys, so the event log
-survives request deletion (data-model.md §6).
+survives request deletion.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class TaskOutbox(db.Model):
 
 
 class ViewerLink(db.Model):
-    """A persistent description of what to show in Neuroglancer (viewer.md §8)."""
+    """A persistent description of what to show in Neuroglancer."""
 
     __tablename__ = "viewer_link"
     id: Mapped[str] = mapped_column(String(10), primary_key=True)
@@ -200,7 +200,7 @@ class ViewerLink(db.Model):
 
 
 class ViewerSession(db.Model):
-    """A short-lived set of viewer containers behind the proxy (viewer.md §7)."""
+    """A short-lived set of viewer containers behind the proxy."""
 
     __tablename__ = "viewer_session"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

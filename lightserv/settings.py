@@ -93,12 +93,12 @@ class Settings(BaseSettings):
     allow_self_processing: bool = True
     registration_channels: str = "lavision:488,555;smartspim:488,561,642,785"
     subject_directory: str = ""  # optional DataJoint "schema.Table" listing subject_fullname
-    #: camera pixel size x = y in µm per resolution (processing.md §4.1); copied into every run's parameters
+    #: camera pixel size x = y in µm per resolution; copied into every run's parameters
     pixel_size_um: dict[str, float] = Field(
         default_factory=lambda: {"1.1x": 5.909091, "1.3x": 5.0, "2x": 3.25, "4x": 1.63, "3.6x": 1.866, "15x": 0.41}
     )
     smartspim_autostitch: bool = True  # start SmartSPIM stitching when imaging of a sample is submitted
-    #: destriping options recorded in every destripe run (processing.md §6.2)
+    #: destriping options recorded in every destripe run
     destripe_params: dict[str, str | int | float | list[float]] = Field(
         default_factory=lambda: {"method": "shadow", "line_px": 9, "window_px": 136}
     )
@@ -138,10 +138,10 @@ class Settings(BaseSettings):
     viewer_launcher_url: str = ""
     viewer_launcher_token: str = ""
     #: configurable-http-proxy API (e.g. http://127.0.0.1:8001) and its CONFIGPROXY_AUTH_TOKEN; without them
-    #: sessions get direct loopback URLs from the launcher's process back end (run-and-test.md §2)
+    #: sessions get direct loopback URLs from the launcher's process back end
     viewer_proxy_api_url: str = ""
     configproxy_auth_token: str = ""
-    viewer_idle_seconds: int | None = None  # the idle timeout (viewer.md §9): PROD 43200 (12 h), DEV/TEST 300
+    viewer_idle_seconds: int | None = None  # the idle timeout: PROD 43200 (12 h), DEV/TEST 300
     viewer_max_lifetime_seconds: int = 7 * 86400
     viewer_launch_timeout_seconds: int = 120
     viewer_max_sessions_per_user: int = 5
@@ -221,7 +221,7 @@ class Settings(BaseSettings):
 
     @property
     def idle_seconds(self) -> int:
-        """VIEWER_IDLE_SECONDS, the one place the viewer idle timeout is decided (pitfall 103)."""
+        """VIEWER_IDLE_SECONDS, the one place the viewer idle timeout is decided."""
         if self.viewer_idle_seconds:
             return self.viewer_idle_seconds
         return 43200 if self.lightserv_mode == "PROD" else 300

@@ -1,4 +1,4 @@
-"""Run a Neuroglancer viewer from the environment (viewer.md §7): the pinned neuroglancer package's server
+"""Run a Neuroglancer viewer from the environment: the pinned neuroglancer package's server
 and its bundled client, one viewer with the token and state it is given, until SIGTERM.
 
 Environment: NG_TOKEN (the viewer token; the viewer is at /v/<token>/), NG_LAYERS, NG_LAYOUT, NG_GAIN (see

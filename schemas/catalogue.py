@@ -24,8 +24,8 @@ class Protocol:
     label: str  # shown in forms, queues and e-mails
     species_scope: str  # one of enums.SPECIES_SCOPE
     requires_primary_antibody: bool  # the request form requires antibody1
-    has_step_form: bool  # False only for the experimental protocol (clearing.md §6)
-    colour: str  # queue row colour, '#RRGGBB' (clearing.md §2)
+    has_step_form: bool  # False only for the experimental protocol
+    colour: str  # queue row colour, '#RRGGBB'
     is_active: bool  # offered for new requests
     sort_order: int  # order in selects and legends
 
@@ -100,7 +100,7 @@ PROTOCOLS: tuple[Protocol, ...] = (
 # Sections and steps per protocol. Every step has a timestamp and notes; every section one date.
 # The experimental protocol has no step form, hence no sections and no steps.
 SECTIONS: dict[str, tuple[Section, ...]] = {
-    # clearing.md §4.1: 51 steps
+    # 51 steps
     "idisco_plus_immuno": (
         Section(1, "dehydration", "Dehydration", "none", steps=(
             Step(1, "pbs_wash_1", "1× PBS wash 1 (30 min)"),
@@ -170,7 +170,7 @@ SECTIONS: dict[str, tuple[Section, ...]] = {
             Step(51, "clear_new_tubes", "Moved to new tubes with pre-poured DBE (no rocking)"),
         )),
     ),
-    # clearing.md §4.2: 14 steps
+    # 14 steps
     "idisco_abbreviated": (
         Section(1, "pbs", "PBS wash", "none", steps=(
             Step(1, "pbs_wash_1", "1× PBS wash 1 (30 min)"),
@@ -191,7 +191,7 @@ SECTIONS: dict[str, tuple[Section, ...]] = {
             Step(14, "clear_dbe_no_rocking", "100% DBE, no rocking"),
         )),
     ),
-    # clearing.md §4.3: 14 steps
+    # 14 steps
     "idisco_abbreviated_rat": (
         Section(1, "pbs", "PBS wash", "none", steps=(
             Step(1, "pbs_wash_1", "1× PBS wash 1 (30 min)"),
@@ -212,7 +212,7 @@ SECTIONS: dict[str, tuple[Section, ...]] = {
             Step(14, "clear_new_tubes", "Moved to new tubes with DBE (no rocking)"),
         )),
     ),
-    # clearing.md §4.4: 10 steps
+    # 10 steps
     "udisco": (
         Section(1, "dehydration", "Dehydration (t-butanol steps at 35 °C)", "none", steps=(
             Step(1, "pbs_wash", "0.1 M PBS (5 min)"),
@@ -334,7 +334,7 @@ def _atlas(name: str, voxel_um: tuple[float, float, float]) -> AtlasEntry:
     )
 
 
-# data-model.md §3.19: Allen 25/25/25 µm, Princeton Mouse Brain Atlas 20/20/20, Paxinos 10/100/10.
+# Allen 25/25/25 µm, Princeton Mouse Brain Atlas 20/20/20, Paxinos 10/100/10.
 ATLASES: tuple[AtlasEntry, ...] = (
     _atlas("allen_2017", (25.0, 25.0, 25.0)),
     _atlas("allen_2011", (25.0, 25.0, 25.0)),

@@ -85,7 +85,7 @@ PROCESSING_PROGRESS = ("pending", "running", "complete", "failed")
 PIPELINE_STATUS = ("not_started", "running", "complete", "failed")
 
 IMAGE_RESOLUTION = ("1.1x", "1.3x", "2x", "4x", "3.6x", "15x")
-#: resolutions the pipelines process (data-model.md §7.6); 2x is never processed
+#: resolutions the pipelines process; 2x is never processed
 PROCESSABLE_RESOLUTIONS = ("1.1x", "1.3x", "4x", "3.6x", "15x")
 
 MICROSCOPE = ("lavision", "smartspim")
@@ -103,7 +103,7 @@ MICROSCOPE_OF_RESOLUTION = MappingProxyType(
 )
 
 CHANNEL_NAME = ("488", "555", "561", "642", "647", "785", "790")
-#: wavelengths each microscope images (data-model.md §2)
+#: wavelengths each microscope images
 CHANNELS_OF_MICROSCOPE = MappingProxyType(
     {
         "lavision": ("488", "555", "647", "790"),
@@ -130,7 +130,7 @@ CHANNEL_ROLE = ("regch", "injch", "cellch", "gench")
 #: ``none`` for products not tied to one light sheet
 LIGHTSHEET = ("left", "right", "none")
 
-#: upper case as Slurm prints them (processing.md §8)
+#: upper case as Slurm prints them
 SLURM_STATE = (
     "NOT_SUBMITTED",
     "SUBMITTED",
@@ -153,7 +153,7 @@ SLURM_STATE = (
     "REVOKED",
     "UNKNOWN",
 )
-#: class of each Slurm state (processing.md §8.2): waiting, queued, running, succeeded, failed, cancelled
+#: class of each Slurm state: waiting, queued, running, succeeded, failed, cancelled
 SLURM_STATE_CLASS = MappingProxyType(
     {
         "NOT_SUBMITTED": "waiting",
@@ -204,7 +204,7 @@ SLURM_STATE_LABELS = _labels(
     },
     SLURM_STATE,
 )
-#: a job in one of these states never changes state again (data-model.md §7.10)
+#: a job in one of these states never changes state again
 SLURM_TERMINAL_STATES = frozenset(s for s, c in SLURM_STATE_CLASS.items() if c not in {"waiting", "queued", "running"})
 
 RUN_KIND = (
@@ -236,7 +236,7 @@ VIEWER_SESSION_STATUS = ("starting", "ready", "stopping", "stopped", "expired", 
 
 VIEWER_VARIANT = ("general", "registration")
 
-# --- column-local enums of DataJoint tables (data-model.md §3–§5) -------------------------------------
+# --- column-local enums of DataJoint tables -------------------------------------
 
 #: ImagingRequest.validation_status: raw-data validation of the last submit
 VALIDATION_STATUS = ("none", "running", "passed", "failed")
@@ -250,7 +250,7 @@ LOT_FIELD = ("none", "antibody1", "antibody2")
 #: StorageSnapshot.status
 STORAGE_STATUS = ("ok", "warning", "error")
 
-# --- column-local enums of the SQLAlchemy application tables (data-model.md §6) -----------------------
+# --- column-local enums of the SQLAlchemy application tables -----------------------
 
 EMAIL_STATUS = ("queued", "sending", "sent", "failed", "suppressed")
 
@@ -258,7 +258,7 @@ VIEWER_SESSION_END_REASON = ("user", "admin", "idle", "max_lifetime", "launch_fa
 
 VIEWER_CONTAINER_ROLE = ("neuroglancer", "cloudvolume", "annotation")
 
-#: notification_preference.category (beyond.md §12): which kind of email a preference is about
+#: notification_preference.category: which kind of email a preference is about
 NOTIFICATION_CATEGORY = ("status", "data_ready", "failures", "reminders")
 
 #: notification_preference.mode: send each email at once, or collect them into one email a day

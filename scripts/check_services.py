@@ -1,4 +1,4 @@
-"""Stop at once, with one clear message, when MariaDB or Redis is not reachable (run-and-test.md §1)."""
+"""Stop at once, with one clear message, when MariaDB or Redis is not reachable."""
 
 from __future__ import annotations
 

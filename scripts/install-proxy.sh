@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# configurable-http-proxy (viewer.md §7), pinned with its whole dependency tree in lib/proxy/node/, installed
+# configurable-http-proxy, pinned with its whole dependency tree in lib/proxy/node/, installed
 # into var/node/ (project-local, never global). Does nothing when that exact tree is already installed.
 # Without node/npm it says so and exits 0: the viewer tests that need the proxy then skip, naming it.
 set -euo pipefail

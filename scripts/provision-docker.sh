@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Docker tier's components (run-and-test.md §4): Debian's docker.io engine, started when it is not
+# The Docker tier's components: Debian's docker.io engine, started when it is not
 # running, and the base image every project image is built on. No registry is reachable here, so the base
 # image is made locally: a minimal Debian bookworm with Python 3.11 (debootstrap), imported with
 # `docker import`. The host's CA bundle goes into it, so pip inside `docker build` trusts what the host

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the cluster tests need (run-and-test.md §4): a one-node Slurm (slurmctld, slurmd, slurmdbd,
+# Install what the cluster tests need: a one-node Slurm (slurmctld, slurmd, slurmdbd,
 # the client commands), munge, and openssh-server for the SSH transport. Idempotent: installs only what is
 # missing, and only when running as root with apt-get. Starts no daemon and enables no service: the test
 # fixture (tests/support/slurm.py) starts its own private daemons on non-standard ports.

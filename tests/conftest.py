@@ -1,4 +1,4 @@
-"""Test infrastructure on the real components (run-and-test.md §4).
+"""Test infrastructure on the real components.
 
 - Every test session gets its own schema prefix on the local MariaDB, dropped at the end.
 - Every test starts from empty tables (the seeded lookups stay) and an empty Redis test database.

@@ -1,4 +1,4 @@
-"""`flask install-atlas` (docs/deployment.md §8): checks the template, annotation and ontology (readable 3-D
+"""`flask install-atlas`: checks the template, annotation and ontology (readable 3-D
 TIFFs of one shape, integer labels, every label named in the ontology) and reports every problem; installs
 by renaming a complete staging folder into ATLAS_ROOT/<name>/ (with the viewer's segmentation layer), then
 registers the files in the Atlas row with an event. A refused installation changes nothing."""

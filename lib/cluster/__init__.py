@@ -1,4 +1,4 @@
-"""Cluster jobs for the processing pipelines (processing.md §8): one interface, three back ends.
+"""Cluster jobs for the processing pipelines: one interface, three back ends.
 
 No Flask or Celery here: the poller and the submission service (later issues) call these functions with
 plain values and store what they return.

@@ -1,4 +1,4 @@
-"""Reading scheduler output and pooling array tasks into one status per job (processing.md §8.2).
+"""Reading scheduler output and pooling array tasks into one status per job.
 
 - `parse_sacct` reads `sacct --parsable2 --noheader --allocations --format=JobID,State,ExitCode,Start,End`.
 - `parse_squeue` reads the `squeue --Format` line of `SQUEUE_FORMAT` (the fallback without accounting).

@@ -1,5 +1,5 @@
-"""Cluster errors. Every class says which part failed, so a submission failure can be reported precisely
-(processing.md §8.1, pitfall 93): the connection, the login, the host key, the scheduler's refusal, or
+"""Cluster errors. Every class says which part failed, so a submission failure can be reported precisely: the
+connection, the login, the host key, the scheduler's refusal, or
 output we could not read. `str(error)` is one plain sentence; `first_line` suits "Could not submit: …".
 """
 

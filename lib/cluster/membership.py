@@ -1,4 +1,4 @@
-"""Group membership on the cluster host (requests.md §12: "owner not in DATA_GROUP", pitfall 112)."""
+"""Group membership on the cluster host ("owner not in DATA_GROUP")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""What a stage asks of the cluster and what the cluster says about a job (processing.md §8).
+"""What a stage asks of the cluster and what the cluster says about a job.
 
 States use Slurm's names (data-model.md §2 `slurm_state`). Job ids are strings of digits, never with an
-array suffix and never lists (pitfall 63).
+array suffix and never lists.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ JOB_ID = re.compile(r"^\d+$")
 
 
 class SlurmState(enum.StrEnum):
-    """`slurm_state` (data-model.md §2), spelled as Slurm prints it."""
+    """`slurm_state`, spelled as Slurm prints it."""
 
     NOT_SUBMITTED = "NOT_SUBMITTED"
     SUBMITTED = "SUBMITTED"
@@ -50,7 +50,7 @@ class SlurmState(enum.StrEnum):
 
     @property
     def state_class(self) -> str:
-        """`waiting`, `queued`, `running`, `succeeded`, `failed` or `cancelled` (processing.md §8.2)."""
+        """`waiting`, `queued`, `running`, `succeeded`, `failed` or `cancelled`."""
         return _CLASS[self]
 
     @property
@@ -224,7 +224,7 @@ class StageSpec:
 
 @dataclass(frozen=True)
 class JobStatus:
-    """One job as the scheduler reports it, array tasks pooled (processing.md §8.2).
+    """One job as the scheduler reports it, array tasks pooled.
 
     `raw_state` is the text as printed (e.g. `CANCELLED by 1234`, or `TIMEOUT in 3 of 40 tasks` for a
     pooled array); `exit_code` is `code:signal`; times are as printed by the scheduler (its local time,

@@ -1,4 +1,4 @@
-"""The shipped processing stages (processing.md §5, §6): command-line programs on the cluster.
+"""The shipped processing stages: command-line programs on the cluster.
 
 Every stage follows one calling convention (the cluster engine's):
 
@@ -10,6 +10,6 @@ Every stage follows one calling convention (the cluster engine's):
 | `lib.pipeline.registration`| `register`, `detect`                                     |
 | `lib.pipeline.smartspim`   | `import`, `displcompute`, `place`, `copy_placement`, `merge`, `destripe` |
 
-`params` (the JSON parameter document, never pickle) and `layout` (where every product goes,
-processing.md §5.3) are shared by all of them; `cli` is the common entry point.
+`params` (the JSON parameter document, never pickle) and `layout` (where every product goes) are shared by all of
+them; `cli` is the common entry point.
 """

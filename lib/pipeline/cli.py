@@ -49,7 +49,7 @@ def main(prog: str, runners: Mapping[str, Runner], argv: Sequence[str] | None = 
     parser.add_argument("--task-index", type=int, default=env_int("SLURM_ARRAY_TASK_ID", 0))
     parser.add_argument("--task-count", type=int, default=env_int("SLURM_ARRAY_TASK_COUNT", 1))
     args = parser.parse_args(argv)
-    os.umask(0o007)  # outputs readable by the data group only (pitfall 16)
+    os.umask(0o007)  # outputs readable by the data group only
     started = time.monotonic()
     try:
         if args.task_count < 1 or not 0 <= args.task_index < args.task_count:

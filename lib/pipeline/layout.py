@@ -1,5 +1,5 @@
-"""Where every LaVision product goes, under `output/processing_request_<P>/resolution_<res><vu>/`
-(processing.md §5.3). Stages and the application (layers, processing log) use only these functions.
+"""Where every LaVision product goes, under `output/processing_request_<P>/resolution_<res><vu>/`. Stages and the
+application (layers, processing log) use only these functions.
 
 Plane files inside a plane folder are named `plane_<zzzz>.tif` (16-bit, one per z plane, four digits or
 more), so sorting by the number in the name gives z order.
@@ -72,7 +72,7 @@ def cell_counts_csv(out: Path, channel: ChannelInput) -> Path:
     return cells_dir(out, channel) / "cell_counts_by_region.csv"
 
 
-# SmartSPIM (processing.md §6): everything beside the raw channel subfolders
+# SmartSPIM: everything beside the raw channel subfolders
 def smartspim_stitched_dir(rawdata_dir: Path, subfolder: str) -> Path:
     return rawdata_dir / f"{subfolder}_stitched"
 

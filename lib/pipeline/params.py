@@ -1,4 +1,4 @@
-"""The parameter documents of the pipeline runs (processing.md §4.5; pitfall 15: JSON, never pickle).
+"""The parameter documents of the pipeline runs (JSON, never pickle).
 
 The application writes one document per run (`imaging_request_<N>/runs/<run_id>/params.json`); every
 stage of the run reads it. Unknown keys are refused so that a typo fails the run at once.
@@ -13,7 +13,7 @@ LaVision (`LavisionParams`, keys of processing.md §4.5):
     lightsheets       {"left": bool, "right": bool}
     number_of_z_planes, stitchingmethod ("terastitcher"), blendtype ("sigmoidal"|"flat"),
     intensitycorrection (bool), resizefactor (int), planes_per_array_task (int),
-    finalorientation  ["2", "1", "0"] (processing.md §4.3), atlas_name, atlasfile, annotationfile,
+    finalorientation  ["2", "1", "0"], atlas_name, atlasfile, annotationfile,
     downsized_voxel_um [x, y, z], stages  (names, in order)
     ontologyfile      optional: Allen-style structure JSON for region names (detect)
     cell_detection    optional: {"threshold_sigma": float, "min_distance_um": float, "cell_radius_um": float}
@@ -23,7 +23,7 @@ SmartSPIM stitching (`SmartspimParams`):
     run_id, data_root
     rawdata_dir       rawdata/resolution_<res><vu>/ (absolute), holding one subfolder per channel
     channels          [{"wavelength": "642", "subfolder": "Ex_642_Em_2", "alignment": true}, ...]
-                      (alignment channel first, processing.md §6.1)
+                      (alignment channel first)
     xyz_scale_um, tiling_scheme, tiling_overlap, number_of_z_planes, stages
     Output: `<rawdata_dir>/<subfolder>_stitched/` (one TIFF per plane) per channel; placement files in
     `<rawdata_dir>/<alignment subfolder>_stitched/placement.json`.

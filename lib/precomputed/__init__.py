@@ -1,4 +1,4 @@
-"""Neuroglancer precomputed layers from TIFF stacks (viewer.md §2-3, processing.md §7).
+"""Neuroglancer precomputed layers from TIFF stacks.
 
 No Flask or Celery here: the stages run as cluster jobs (`python -m lib.precomputed <stage> ...`, see
 cli.py) and read one JSON parameter document (params.py). Stages:

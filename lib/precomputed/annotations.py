@@ -1,5 +1,5 @@
-"""The `annotations` stage: a point layer (cells) in Neuroglancer's precomputed annotation format
-(viewer.md §3): `info` with `@type: neuroglancer_annotations_v1`, a `by_id` index (sharded above
+"""The `annotations` stage: a point layer (cells) in Neuroglancer's precomputed annotation format: `info` with `@type:
+neuroglancer_annotations_v1`, a `by_id` index (sharded above
 `by_id_shard_threshold` points, so a million cells are a handful of files, not a million) and a
 multi-level spatial index: one level (grid 1 x 1 x 1) while the points fit in `spatial_limit`, finer
 levels below it otherwise, built as the format's documentation prescribes (uniform random subsets).

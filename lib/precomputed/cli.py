@@ -1,4 +1,4 @@
-"""Stage commands (processing.md §7, §8.1): each stage takes the parameter document and an array index.
+"""Stage commands: each stage takes the parameter document and an array index.
 
     python -m lib.precomputed <stage> --params PARAMS.json --task-index K --task-count N
 
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--task-index", type=int, default=_env_int("SLURM_ARRAY_TASK_ID", 0))
     parser.add_argument("--task-count", type=int, default=_env_int("SLURM_ARRAY_TASK_COUNT", 1))
     args = parser.parse_args(argv)
-    os.umask(0o007)  # folders and files readable by the data group only (pitfall 16)
+    os.umask(0o007)  # folders and files readable by the data group only
     try:
         params = load_params(args.params)
         report = run_stage(args.stage, params, args.task_index, args.task_count)

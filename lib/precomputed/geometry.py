@@ -33,12 +33,12 @@ class Scale:
 
 
 def scale_key(resolution: Res3) -> str:
-    """`5000_5000_10000` for whole numbers (viewer.md §3), the shortest float text otherwise."""
+    """`5000_5000_10000` for whole numbers, the shortest float text otherwise."""
     return "_".join(str(int(r)) if float(r).is_integer() else repr(float(r)) for r in resolution)
 
 
 def next_factor(resolution: Res3, size: Vec3, z_downsampling: str) -> Vec3:
-    """2 x 2 x 1, or 2 x 2 x 2 once the x/y voxel is at least the z voxel (viewer.md §3, corrected)."""
+    """2 x 2 x 1, or 2 x 2 x 2 once the x/y voxel is at least the z voxel (corrected)."""
     halve_z = z_downsampling == "when_isotropic" and min(resolution[0], resolution[1]) >= resolution[2]
     return (2, 2, 2 if halve_z and size[2] > 1 else 1)
 

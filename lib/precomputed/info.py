@@ -1,4 +1,4 @@
-"""The `info` stage: one `info` file listing every scale of the layer (viewer.md §3), written through
+"""The `info` stage: one `info` file listing every scale of the layer, written through
 cloud-volume. Later stages read the scales back from it, so the layer's own `info` is the single source
 of truth for sizes, chunks and factors.
 """
@@ -108,7 +108,7 @@ def read_scales(params: ConversionParams) -> tuple[dict[str, Any], list[Scale]]:
 
 @dataclass(frozen=True)
 class LayerSummary:
-    """What the DataLayer registry records about a finished layer (data-model.md §3.17)."""
+    """What the DataLayer registry records about a finished layer."""
 
     layer_type: str  # image | segmentation | annotation
     data_type: str  # "" for annotation layers

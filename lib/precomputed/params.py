@@ -1,4 +1,4 @@
-"""The parameter document of a conversion run (processing.md §7, §8.1; pitfall 15: JSON, never pickle).
+"""The parameter document of a conversion run (JSON, never pickle).
 
 One `params.json` per run, shared by all its stages. Keys (unknown keys are refused, so a typo fails the
 run at once instead of silently falling back to a default):

@@ -1,4 +1,4 @@
-"""Progress markers of a conversion run (processing.md §7): one small file per finished slab under the
+"""Progress markers of a conversion run: one small file per finished slab under the
 run's progress folder, never inside the layer. A restarted task skips slabs whose marker exists.
 
     <progress_dir>/upload/<z0>-<z1>               scale-0 planes [z0, z1) are in the layer

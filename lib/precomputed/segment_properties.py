@@ -1,4 +1,4 @@
-"""The `segment_properties` stage: region names for an atlas overlay (viewer.md §2-3). Writes
+"""The `segment_properties` stage: region names for an atlas overlay. Writes
 `<layer>/segment_properties/info` (`neuroglancer_segment_properties`, inline: ids, a `label` property
 with the region names and, when the ontology has acronyms, a `description` property with them) and
 points the layer's `info` at it.

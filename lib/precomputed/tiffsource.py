@@ -33,7 +33,7 @@ def plane_files(folder: Path) -> list[Path]:
 
 
 def cast_plane(plane: npt.NDArray[Any], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-    """Values as they are (viewer.md §3); a value the layer type cannot hold is clipped to its range."""
+    """Values as they are; a value the layer type cannot hold is clipped to its range."""
     if plane.dtype == dtype:
         return plane
     if np.can_cast(plane.dtype, dtype, "safe"):

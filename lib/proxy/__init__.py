@@ -1,4 +1,4 @@
-"""configurable-http-proxy: a client of its REST API and a way to run it (viewer.md §7, §9).
+"""configurable-http-proxy: a client of its REST API and a way to run it.
 
 The proxy (npm `configurable-http-proxy`, pinned in `lib/proxy/node/package.json`, installed into
 `var/node/` by `scripts/provision-test.sh` and `make run`) listens on a public port and an API port; every

@@ -1,9 +1,9 @@
-"""Read-only validation of raw data on storage (imaging.md §4, §7). No Flask, Celery or database.
+"""Read-only validation of raw data on storage. No Flask, Celery or database.
 
     result = validate_resolution(rawdata_dir, "1.3x", channels, progress=print)
     result.ok, result.messages, result.channel_indexes
 
-The validator only lists folders and reads names: it never renames, moves or writes a file (pitfall 57).
+The validator only lists folders and reads names: it never renames, moves or writes a file.
 """
 
 from .validate import (

@@ -1,6 +1,6 @@
 """Raw-data validation of imaging.md §7, per sample and resolution.
 
-Read-only by construction: the only file-system calls are `os.scandir` and `Path.is_dir` (pitfall 57).
+Read-only by construction: the only file-system calls are `os.scandir` and `Path.is_dir`.
 Every problem is reported, with the counts expected and found; the caller prefixes the messages with
 "Sample S, resolution R:" and stores them.
 """
@@ -27,13 +27,13 @@ MICROSCOPE_OF_RESOLUTION: dict[str, str] = {
     "15x": "smartspim",
 }
 
-# imaging.md §4.2: `<prefix>_RawDataStack[<XX> x <YY>]_C<LL>_xyz-Table Z<ZZZZ>_UltraII Filter<FFFF>.ome.tif`;
+# `<prefix>_RawDataStack[<XX> x <YY>]_C<LL>_xyz-Table Z<ZZZZ>_UltraII Filter<FFFF>.ome.tif`;
 # the prefix never contains `RawDataStack`; the bracket is optional (read as [00 x 00]).
 LAVISION_NAME_RE = re.compile(
     r"^(?P<prefix>(?:(?!RawDataStack).)+)_RawDataStack(?:\[(?P<column>\d{2}) x (?P<row>\d{2})\])?"
     r"_C(?P<sheet>\d{2})_xyz-Table Z(?P<z>\d{4})_UltraII Filter(?P<filter>\d{4})(?:\.ome\.tif|\.tif)$"
 )
-# imaging.md §4.3: `<subfolder>/<XXXXXX>/<XXXXXX>_<YYYYYY>/<ZZZZZZ>.tif`
+# `<subfolder>/<XXXXXX>/<XXXXXX>_<YYYYYY>/<ZZZZZZ>.tif`
 SMARTSPIM_COLUMN_RE = re.compile(r"^\d{6}$")
 SMARTSPIM_ROW_RE = re.compile(r"^(?P<column>\d{6})_(?P<row>\d{6})$")
 SMARTSPIM_PLANE_RE = re.compile(r"^\d{6}\.tiff?$")

@@ -5,8 +5,8 @@ Sample (raw, dorsal-up, horizontal) axes: x = medial-lateral, y = anterior-poste
 (z = plane index). Arrays are indexed (z, y, x); points and affines use (x, y, z) in that order, acting on
 column vectors (x, y, z, 1). Voxel centres sit at integer indexes; µm = index × voxel size.
 
-The sample-to-atlas transform is `finalorientation` ("2", "1", "0") (horizontal to sagittal,
-processing.md §4.3) followed by a small known rotation, per-axis scale and shift: the part a
+The sample-to-atlas transform is `finalorientation` ("2", "1", "0") (horizontal to sagittal) followed by a small known
+rotation, per-axis scale and shift: the part a
 registration stage must recover.
 """
 
@@ -25,7 +25,7 @@ Points = npt.NDArray[np.float64]
 Shape3 = tuple[int, int, int]
 Vec3 = tuple[float, float, float]
 
-# Default pixel sizes x = y in µm per resolution (processing.md §4.1; 2x at zoom body 1).
+# Default pixel sizes x = y in µm per resolution (2x at zoom body 1).
 RESOLUTION_PIXEL_UM: dict[str, float] = {
     "1.1x": 5.909091,
     "1.3x": 5.0,
@@ -40,7 +40,7 @@ HORIZONTAL_TO_SAGITTAL: Matrix = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0,
 
 
 def voxel_size_for(resolution: str, z_step_um: float) -> Vec3:
-    """(x, y, z) voxel size in µm of a resolution's raw data (processing.md §4.1)."""
+    """(x, y, z) voxel size in µm of a resolution's raw data."""
     pixel = RESOLUTION_PIXEL_UM[resolution]
     return (pixel, pixel, float(z_step_um))
 

@@ -1,5 +1,5 @@
-"""Break a generated acquisition folder in one controlled way, for raw-data validation tests
-(imaging.md §7). `corrupt(folder, kind)` takes a LaVision acquisition folder or a SmartSPIM channel
+"""Break a generated acquisition folder in one controlled way, for raw-data validation tests. `corrupt(folder, kind)`
+takes a LaVision acquisition folder or a SmartSPIM channel
 subfolder, changes it in place (only under `folder`, or renames `folder` itself) and says what it did.
 """
 

@@ -1,4 +1,4 @@
-"""Synthetic LaVision UltraMicroscope II acquisitions (imaging.md §4.2).
+"""Synthetic LaVision UltraMicroscope II acquisitions.
 
 One 16-bit TIFF per z plane, tile, light sheet and channel, written plane by plane. Each sheet's files
 carry its own illumination falloff across the canvas (so blending matters); tiles overlap by the given
@@ -69,7 +69,7 @@ class LavisionTruth:
         return self.out_dir / self.file_name(column, row, sheet, z, wavelength)
 
     def expected_names(self, wavelength: str) -> set[str]:
-        """The set the validator expects for one channel: tiles × sheets × planes (imaging.md §7)."""
+        """The set the validator expects for one channel: tiles × sheets × planes."""
         return {
             self.file_name(t.column, t.row, sheet, z, wavelength)
             for t in self.grid.tiles

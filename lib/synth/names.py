@@ -1,4 +1,4 @@
-"""Raw-data file and folder names as the acquisition software writes them (imaging.md §4.2–4.4).
+"""Raw-data file and folder names as the acquisition software writes them.
 
 LaVision UltraMicroscope II (one file per z plane, tile, light sheet and channel):
     `<prefix>_RawDataStack[<XX> x <YY>]_C<LL>_xyz-Table Z<ZZZZ>_UltraII Filter<FFFF>.ome.tif`
@@ -31,7 +31,7 @@ SMARTSPIM_PLANE_RE = re.compile(r"^(?P<z>\d{6})\.tiff?$")
 
 
 def parse_tiling(text: str) -> tuple[int, int]:
-    """`"2x3"` -> (2 columns, 3 rows). Case-insensitive, no spaces (imaging.md §6)."""
+    """`"2x3"` -> (2 columns, 3 rows). Case-insensitive, no spaces."""
     match = re.fullmatch(r"(\d+)x(\d+)", text.strip().lower())
     if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
         raise ValueError(f"tiling must look like 2x3 (columns x rows), got {text!r}")

@@ -1,10 +1,10 @@
-"""Synthetic SmartSPIM acquisitions (imaging.md §4.3).
+"""Synthetic SmartSPIM acquisitions.
 
 Per channel: `<out_dir>/Ex_<wl>_Em_<k>/<XXXXXX>/<XXXXXX>_<YYYYYY>/<ZZZZZZ>.tif`, numbers being stage
 positions in tenths of µm (columns along X, rows along Y, planes along Z). The stitched plane (canvas)
 carries optional known horizontal stripes and a flat-field vignetting, both multiplicative and in canvas
 coordinates; the flat-field image is written as `<subfolder>/flat.tiff` (float32, canvas-sized, 1.0 at its
-brightest), the file staff place in `<subfolder>_stitched/` before destriping (processing.md §6.2).
+brightest), the file staff place in `<subfolder>_stitched/` before destriping.
 """
 
 from __future__ import annotations

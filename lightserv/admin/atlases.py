@@ -1,4 +1,4 @@
-"""Installing an atlas (`flask --app run:app install-atlas`, docs/deployment.md §8).
+"""Installing an atlas (`flask --app run:app install-atlas`).
 
 An atlas lives in `ATLAS_ROOT/<atlas_name>/` as the registration stages and the viewer expect it
 (lib.pipeline.registration, lightserv.processing.params, lightserv.viewer.catalogue):
@@ -14,7 +14,7 @@ names every label of the annotation) and reports every problem at once; then it 
 staging folder next to the target (same file system), renames the current folder aside and the staging folder
 into place, and records the files in the `Atlas` row (paths, `is_active`) with an `atlas.installed` event.
 The previous folder is kept as `ATLAS_ROOT/.<atlas_name>.previous/` until the next installation; if the
-database cannot be updated, it is put back. Voxel sizes are the catalogue's (data-model.md §3.19): the files
+database cannot be updated, it is put back. Voxel sizes are the catalogue's: the files
 must be at that resolution.
 """
 

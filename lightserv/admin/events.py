@@ -1,4 +1,4 @@
-"""Reads of the event log for the admin page and its CSV export (README §8)."""
+"""Reads of the event log for the admin page and its CSV export."""
 
 from __future__ import annotations
 

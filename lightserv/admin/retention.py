@@ -1,4 +1,4 @@
-"""The retention report (README §8, pitfalls 35, 36, 66): what on shared storage is past the facility's
+"""The retention report: what on shared storage is past the facility's
 retention rules, with its size, owner, request and age. Nothing here deletes anything.
 
 Two lists, each filtered, sorted and paged in SQL (lightserv.admin.queries.retention); sizes are measured on
@@ -15,7 +15,7 @@ disk for the rows of the page only:
   the daily retention job deletes those folders, so a row still on disk past the limit means the job is
   behind or failing.
 
-Requests flagged `testing` are left out unless asked for (pitfall 35). Sizes are apparent sizes (the sum
+Requests flagged `testing` are left out unless asked for. Sizes are apparent sizes (the sum
 of the files' lengths, like `du --apparent-size`), cached in Redis for an hour per folder; measuring one
 page stops after `MEASURE_BUDGET_SECONDS` and the rest of the page says so (a reload continues, cached).
 """

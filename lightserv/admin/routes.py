@@ -1,4 +1,4 @@
-"""Facility admin pages: users & roles, event log, storage, dashboard (README §8)."""
+"""Facility admin pages: users & roles, event log, storage, dashboard."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def storage_page():
 @bp.route("/storage/check", methods=["POST"])
 @requires("admin")
 def storage_check_now():
-    """An admin-only POST (pitfall 9): run the check now instead of waiting for the daily run."""
+    """An admin-only POST: run the check now instead of waiting for the daily run."""
     from flask_wtf import FlaskForm
 
     if not FlaskForm().validate_on_submit():
@@ -164,7 +164,7 @@ def dashboard_csv(name: str):
     return csv_response(f"lightserv-dashboard-{name}.csv", figure.columns, [figure.rows])
 
 
-# --- retention report (README §8) ---------------------------------------------------------------------
+# --- retention report ---------------------------------------------------------------------
 
 
 def _retention_page_request(flt):
@@ -247,7 +247,7 @@ def retention_csv():
     return csv_response(f"lightserv-retention-{flt.view}.csv", header, chunks)
 
 
-# --- archival import (README §8) ------------------------------------------------------------------------
+# --- archival import ------------------------------------------------------------------------
 
 
 def _archival_page(plan=None, *, csv_text: str = "", filename: str = "", status: int = 200):

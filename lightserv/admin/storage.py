@@ -1,4 +1,4 @@
-"""The daily storage check (README §8): a snapshot row and one email to the admins."""
+"""The daily storage check: a snapshot row and one email to the admins."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""The read-only JSON API (`/api/v1/`) and the personal API-token page (beyond.md §23)."""
+"""The read-only JSON API (`/api/v1/`) and the personal API-token page."""

@@ -81,7 +81,7 @@ def api_route(action: str) -> Callable[[Callable], Callable]:
 
 def api_request_route(view: Callable) -> Callable:
     """A route about one request (`username`, `request_name` in the URL): 404 when the caller may not
-    view it, exactly like a missing request (README §9). The view receives `req` and `relation`."""
+    view it, exactly like a missing request. The view receives `req` and `relation`."""
 
     @functools.wraps(view)
     def wrapper(*args, username: str, request_name: str, **kwargs):

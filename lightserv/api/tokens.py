@@ -1,4 +1,4 @@
-"""Personal API tokens: one per user, shown once, stored only as a SHA-256 digest (data-model.md §6).
+"""Personal API tokens: one per user, shown once, stored only as a SHA-256 digest.
 
 A token is 256 random bits, so a fast digest is enough (there is nothing to guess) and lets the token
 be found by its digest with one query on the small `account` table (one row per person). Creating and revoking

@@ -1,5 +1,5 @@
-"""Writes of the antibody pages (clearing.md §10): each one DataJoint transaction with its
-`antibody.changed` event (before and after). Rows are addressed by their surrogate id (pitfall 22)."""
+"""Writes of the antibody pages: each one DataJoint transaction with its
+`antibody.changed` event (before and after). Rows are addressed by their surrogate id."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The protocol catalogue as the clearing pages use it, read from the seeded lookup tables
 (`ClearingProtocol`, `ClearingSection`, `ClearingStep`): forms, logs and validation are all driven by it,
-so no protocol needs its own template or code (pitfalls 51, 52)."""
+so no protocol needs its own template or code."""
 
 from __future__ import annotations
 

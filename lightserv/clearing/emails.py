@@ -1,8 +1,8 @@
-"""Email texts of the clearing flows (clearing.md §11). Each is queued in the outbox with a
+"""Email texts of the clearing flows. Each is queued in the outbox with a
 de-duplication key; callers commit and then `dispatch`.
 
 Completion keys carry no timestamp, so completing a reopened batch again never emails a second time.
-Staff recipients come from role grants and stored emails (pitfall 116).
+Staff recipients come from role grants and stored emails.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _imaging_lines(batches: list[dict]) -> str:
 def queue_completed(key: dict, batch: dict, proto: ProtocolDef) -> list[int | None]:
     """Requester; imaging staff for pending imaging batches without an imager; the self-imaging owner
     for pending batches they image. Every imaging batch of the cleared samples counts, of every imaging
-    request number (pitfall 113)."""
+    request number."""
     owner, name, number = key["username"], key["request_name"], key["clearing_batch_number"]
     stem = f"clearing.completed:{owner}/{name}/{number}"
     imaging = [b for b in queries.list_imaging_batches(key) if b["imaging_progress"] == "pending"]

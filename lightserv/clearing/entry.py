@@ -1,11 +1,11 @@
-"""The clearing entry form, generated from the catalogue (clearing.md §5, §6).
+"""The clearing entry form, generated from the catalogue.
 
 The form is made of *groups*, each saved on its own: a step (timestamp and notes, or "skipped" with the
 reason), a section date, an
 antibody lot, experiment notes, facility notes and, for the experimental protocol, the spreadsheet link.
 Every group carries a token of the stored row it was loaded from (`updated_at`, `updated_by` and a
 digest of the loaded values). A save compares it with the row as stored now, so a newer value written by
-someone else is never overwritten silently (pitfall 54), and the digest tells which groups the user
+someone else is never overwritten silently, and the digest tells which groups the user
 actually edited when "Save all changes" posts the whole form.
 
 Pure functions: no database access. Field values are the strings the browser sends and receives.

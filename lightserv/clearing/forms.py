@@ -1,5 +1,5 @@
 """Forms of the clearing pages. The entry form itself is generated from the catalogue (`entry.py`);
-these are the fixed ones: assignment, reopening and the antibody pages (clearing.md §3, §7, §10)."""
+these are the fixed ones: assignment, reopening and the antibody pages."""
 
 from __future__ import annotations
 

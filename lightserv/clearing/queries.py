@@ -54,7 +54,7 @@ class QueueFilter(BaseQueueFilter):
 
 
 def list_queue(progress: str, viewer: str, sees_all: bool, flt: QueueFilter, page: PageRequest) -> Page:
-    """One table of the clearing queue (clearing.md §2): batches in `progress`, visible to `viewer`."""
+    """One table of the clearing queue: batches in `progress`, visible to `viewer`."""
     r = get_schemas().lightsheet.Request
     names = {"members": r.ClearingBatchSample.full_table_name, "sample": r.Sample.full_table_name}
     columns = {alias: sql.format(**names) for alias, sql in _QUEUE_COLUMNS.items()}
@@ -129,7 +129,7 @@ def get_last_batch_field_change(key: dict, column: str) -> tuple[str | None, dt.
 
 
 def list_imaging_batches(key: dict) -> list[dict]:
-    """Every imaging batch of a clearing batch, of every imaging request number (pitfall 113), with
+    """Every imaging batch of a clearing batch, of every imaging request number, with
     its member sample names."""
     ls = get_schemas().lightsheet
     batches = (ls.Request.ImagingBatch & key).to_dicts(order_by=["imaging_request_number", "imaging_batch_number"])

@@ -11,8 +11,8 @@ AWAITING_DAYS = 7
 
 @shared_task(name="lightserv.clearing.remind_awaiting_clearing", soft_time_limit=120, time_limit=150)
 def remind_awaiting_clearing() -> int:
-    """Email clearing staff the pending batches whose expected hand-off passed 7 days ago (clearing.md
-    §11). At most one email per facility day; returns the number of batches listed."""
+    """Email clearing staff the pending batches whose expected hand-off passed 7 days ago. At most one email per
+    facility day; returns the number of batches listed."""
     from flask import current_app
 
     from lightserv.common.audit import utcnow

@@ -1,4 +1,4 @@
-"""The event log: one helper every service calls. Rows are only ever inserted (pitfalls 20, 23, 65).
+"""The event log: one helper every service calls. Rows are only ever inserted.
 
 `record_event` adds the row to the current SQLAlchemy session; the calling service commits it together
 with its own writes. For writes made through DataJoint, pass the DataJoint connection as `dj_conn` and

@@ -3,7 +3,7 @@
 `form_view` marks a view that validates a FlaskForm on POST. When such a POST fails CSRF only because
 the token expired, the error handler calls the view again: the form fails validation (its token is
 stale), so nothing is written, and the page comes back with the user's input and a fresh token, with
-status 400 and "This form expired. Please submit it again." (README §9, pitfall 39). A `form_view` that
+status 400 and "This form expired. Please submit it again.". A `form_view` that
 does not validate a FlaskForm itself must return early when `form_expired()` is true. Views that act
 without a form are never re-run.
 """

@@ -1,4 +1,4 @@
-"""The menu, derived from the same permission checks as the routes (README §3, pitfall 4)."""
+"""The menu, derived from the same permission checks as the routes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The email outbox: services queue emails in the database; a Celery task sends them with retries.
 
-Every email has a de-duplication key, so the same event never emails twice (README §9, pitfall 111).
+Every email has a de-duplication key, so the same event never emails twice.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def queue_email(
 
     Returns the outbox id, or None when an email with this key exists already."""
     if "{" in subject + body and "}" in subject + body:
-        # every template is filled before queueing; a leftover placeholder is a bug (pitfall 96)
+        # every template is filled before queueing; a leftover placeholder is a bug
         import re
 
         if re.search(r"\{[a-z_]+\}", subject + body):

@@ -1,4 +1,4 @@
-"""Server-side pagination and whitelisted SQL sorting for every list (README §9)."""
+"""Server-side pagination and whitelisted SQL sorting for every list."""
 
 from __future__ import annotations
 

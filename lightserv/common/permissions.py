@@ -100,7 +100,7 @@ ACTIONS: dict[str, Action] = {
         _a("admin", "Users and roles, event log, dashboard, live viewer sessions", (ADMIN,)),
         _a("profile", "Edit one's own profile and password", anyone=True),
         _a("home", "See one's home page (what needs doing, new data, recent changes)", anyone=True),
-        # clearing (clearing.md §1, §3); relation "clearer" = the user holds the batch (or some batch, for the queue)
+        # clearing; relation "clearer" = the user holds the batch (or some batch, for the queue)
         _a(
             "clearing.open_queue",
             "Open the clearing queue (self-clearers: their own batches)",
@@ -119,7 +119,7 @@ ACTIONS: dict[str, Action] = {
             "Antibody history: edit lots, date, description, animal model",
             ("clearing_staff", ADMIN),
         ),
-        # imaging (imaging.md §1, §3); relation "imager" = the user images the batch (or some batch, for the queue)
+        # imaging; relation "imager" = the user images the batch (or some batch, for the queue)
         _a(
             "imaging.open_queue",
             "Open the imaging queue (self-imagers: their own batches)",
@@ -241,7 +241,7 @@ def requires_request(action: str) -> Callable[[Callable], Callable]:
 
 def require_request_access(owner: str, request_name: str, action: str) -> dict:
     """The request row when the current user may perform `action` on it: 404 when they may not view it
-    (exactly like a missing request), 403 when they may view it but not act (README §9)."""
+    (exactly like a missing request), 403 when they may view it but not act."""
     from lightserv.requests.queries import get_request_and_relation
 
     found = get_request_and_relation(owner, request_name, current_user.get_id())

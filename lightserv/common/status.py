@@ -1,5 +1,5 @@
-"""The derived request status (README §6.6), defined once: as SQL over aggregated counts, so lists can
-filter and sort by it in MariaDB, and in Python for one row already fetched (pitfall 82).
+"""The derived request status, defined once: as SQL over aggregated counts, so lists can
+filter and sort by it in MariaDB, and in Python for one row already fetched.
 
 The counts of one request (names are the SQL column aliases every query uses):
 
@@ -53,7 +53,7 @@ PROGRESS = Status("progress", "In progress", 2, "#A4FCFA")
 ATTENTION = Status("attention", "Needs attention", 3, "#FCD9A4")
 COMPLETE = Status("complete", "Complete", 4, "#A4FCAC")
 
-#: in legend order (README §6.6 / requests.md §4)
+#: in legend order
 STATUSES: dict[str, Status] = {s.key: s for s in (PENDING, PROGRESS, ATTENTION, COMPLETE)}
 
 

@@ -1,7 +1,7 @@
 """The demo accounts of run-and-test.md §2.
 
 The demo password is generated once per checkout and kept in `var/demo-password` (never committed),
-so no credential lives in the repository (pitfall 17)."""
+so no credential lives in the repository."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The demo's atlas (run-and-test.md §2): where no atlas is installed under ATLAS_ROOT, the product's small
+"""The demo's atlas: where no atlas is installed under ATLAS_ROOT, the product's small
 synthetic atlas (template, annotation, ontology; lib.synth) takes the place of the default registration atlas,
 with its Neuroglancer segmentation layer built by lib.precomputed, so registration and the atlas overlay
 work end to end.

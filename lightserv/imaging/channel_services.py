@@ -1,4 +1,4 @@
-"""Add and delete channel rows of the imaging entry form (imaging.md §8.2, §8.3), for one sample or every
+"""Add and delete channel rows of the imaging entry form, for one sample or every
 pending sample of a batch, each in one transaction with its event."""
 
 from __future__ import annotations

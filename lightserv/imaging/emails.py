@@ -9,7 +9,7 @@ from lightserv.db import get_schemas
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
 
-# --- imaging batch completed (imaging.md §11) ----------------------------------------------------------
+# --- imaging batch completed ----------------------------------------------------------
 
 
 def queue_batch_completed(key: dict) -> list[int | None]:
@@ -87,7 +87,7 @@ def queue_batch_completed(key: dict) -> list[int | None]:
 
 
 def queue_batch_assigned(key: dict, assignee: str, when) -> int | None:
-    """The new imager: batch, samples, link (imaging.md §11)."""
+    """The new imager: batch, samples, link."""
     from . import queries
 
     owner, name = key["username"], key["request_name"]

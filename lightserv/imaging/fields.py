@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from schemas.enums import ORIENTATION
 
-#: batch-level columns: what "apply batch parameters to all samples" copies, and nothing else (pitfall 55)
+#: batch-level columns: what "apply batch parameters to all samples" copies, and nothing else
 BATCH_COLUMNS = (
     "zoom_body_magnification",
     "image_orientation",

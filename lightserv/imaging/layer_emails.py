@@ -1,4 +1,4 @@
-"""Emails when the raw layers of an imaging request settle (imaging.md §9.2, §11).
+"""Emails when the raw layers of an imaging request settle.
 
 - Every used light sheet of every single-tile LaVision channel of a sample's imaging request has a ready
   raw layer: the requester is told once ("Raw data ready to view").

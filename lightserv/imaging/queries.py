@@ -48,7 +48,7 @@ _MEMBERS = (
     " AND m.imaging_batch_number = b.imaging_batch_number"
 )
 #: queue columns beyond the batch's own (alias b): the clearing batch cb, the request r, and what the batch's
-#: own members ask for (imaging.md §2)
+#: own members ask for
 _QUEUE_COLUMNS = {
     "clearing_progress": "cb.clearing_progress",
     "clearer": "cb.clearer",

@@ -1,6 +1,6 @@
-"""Change resolution (imaging.md §8.5), for one sample or every pending sample of a batch, in one
+"""Change resolution, for one sample or every pending sample of a batch, in one
 transaction: channel rows move to the new resolution (translated across microscopes), processing rows
-follow (dorsal and ventral together, pitfall 58), and the new raw-data folder is created after commit."""
+follow (dorsal and ventral together), and the new raw-data folder is created after commit."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Writes of the imaging entry form (imaging.md §8): apply batch parameters, save, add a ventral-up
+"""Writes of the imaging entry form: apply batch parameters, save, add a ventral-up
 channel, skip, reopen, submit (validation in the background), complete the batch.
 
 Each service locks the imaging batch row inside one DataJoint transaction, checks its guard against the
@@ -176,7 +176,7 @@ def channel_specs(rows: list[dict]) -> list[ChannelSpec]:
 
 
 def validate_sample(member: dict, actor: str, progress=None) -> list[str]:
-    """The background half of a submit (§7, §8.7): validate every resolution on disk (read-only), then
+    """The background half of a submit: validate every resolution on disk (read-only), then
     either complete the imaging request or store the messages. Returns the messages (empty = passed)."""
     settings = current_app.config["SETTINGS"]
     ls = get_schemas().lightsheet

@@ -1,4 +1,4 @@
-"""Background work of the imaging blueprint: raw-data validation of a submitted sample (imaging.md §7)."""
+"""Background work of the imaging blueprint: raw-data validation of a submitted sample."""
 
 from __future__ import annotations
 
@@ -201,8 +201,8 @@ def recover_lost_validations() -> int:
 
 @shared_task(name="lightserv.imaging.remind_waiting_imaging", soft_time_limit=120, time_limit=150)
 def remind_waiting_imaging() -> int:
-    """Email imaging staff the batches ready (clearing complete) for 7 days and not started (imaging.md
-    §11). At most one email per facility day; returns the number of batches listed."""
+    """Email imaging staff the batches ready (clearing complete) for 7 days and not started. At most one email per
+    facility day; returns the number of batches listed."""
     return send_waiting_reminder()
 
 

@@ -1,9 +1,9 @@
-"""What a submitted sample triggers (imaging.md §9.1): raw precomputed layers for single-tile LaVision
+"""What a submitted sample triggers: raw precomputed layers for single-tile LaVision
 channels, per channel row (dorsal and ventral) and per light sheet used.
 
 LaVision writes every channel and sheet of an acquisition into one folder, so each layer gets its own
 folder of symlinks under `…/imaging_request_<N>/runs/raw_input/` holding only its planes, in plane
-order. Raw files are never renamed or moved (pitfall 57).
+order. Raw files are never renamed or moved.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def start_raw_conversions(member: dict, created_by: str = "system", since: dt.da
 
 
 def start_autostitch(member: dict, created_by: str = "system") -> list[int]:
-    """SmartSPIM (imaging.md §9.1): when `SMARTSPIM_AUTOSTITCH` is on, start the stitching runs of every
+    """SmartSPIM: when `SMARTSPIM_AUTOSTITCH` is on, start the stitching runs of every
     pending or running processing request of this imaging request that has SmartSPIM resolutions.
 
     A processing request whose resolutions are all SmartSPIM becomes `running` (the processor stays empty

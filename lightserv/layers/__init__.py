@@ -1,1 +1,1 @@
-"""The registry of precomputed layers (DataLayer) and the conversion runs that make them (processing.md §7)."""
+"""The registry of precomputed layers (DataLayer) and the conversion runs that make them."""

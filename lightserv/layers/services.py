@@ -299,7 +299,7 @@ def _layer_of_run(run: dict) -> dict | None:
 
 
 def mark_ready(run: dict) -> None:
-    """Fill size, voxel size and scale count from the layer's info; the layer becomes ready (pitfall 9)."""
+    """Fill size, voxel size and scale count from the layer's info; the layer becomes ready."""
     layer = _layer_of_run(run)
     if layer is None or layer["status"] == "ready":
         return

@@ -1,1 +1,1 @@
-"""Per-user notification preferences and the daily digest (beyond.md §12)."""
+"""Per-user notification preferences and the daily digest."""

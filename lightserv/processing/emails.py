@@ -1,5 +1,5 @@
-"""Emails of processing (processing.md §11). Each goes through the outbox with a de-duplication key, so
-"once" holds across workers and re-deliveries (pitfall 96). A failed run's staff email is sent by the
+"""Emails of processing. Each goes through the outbox with a de-duplication key, so
+"once" holds across workers and re-deliveries. A failed run's staff email is sent by the
 cluster engine (lightserv.runs.emails) for every run kind.
 """
 
@@ -35,7 +35,7 @@ def entry_url(pkey: dict) -> str:
 
 
 def _viewer_url(pkey: dict) -> str | None:
-    """The viewer setup page (viewer.md §4.2) when the viewer area exists in this build. A path like the other
+    """The viewer setup page when the viewer area exists in this build. A path like the other
     links: these emails are queued by the poller in a Celery worker, outside any request, where `url_for`
     cannot build a URL (the link was silently left out)."""
     if "viewer.setup" not in current_app.view_functions:
@@ -110,7 +110,7 @@ def send_complete(pkey: dict) -> None:
 
 
 def send_failed(pkey: dict, summary: str, run_ids: list[int | None]) -> None:
-    """Requester, in plain language (pitfall 115); once per failure (keyed by the failed runs)."""
+    """Requester, in plain language; once per failure (keyed by the failed runs)."""
     owner, name, sample = pkey["username"], pkey["request_name"], pkey["sample_name"]
     marker = ",".join(str(r) for r in sorted(r for r in run_ids if r)) or "none"
     outbox_id = queue_email(

@@ -1,4 +1,4 @@
-"""What the processing entry form (processing.md §3.1) and the processing log (§10) show, built from a fixed
+"""What the processing entry form and the processing log show, built from a fixed
 number of queries per page."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Building the parameter documents and stage lists of the processing runs (processing.md §4–§6).
+"""Building the parameter documents and stage lists of the processing runs.
 
 Pure functions over plain rows (no database, no Flask), so the documents can be tested against the
 dataclasses of `lib.pipeline.params` that read them (`LavisionParams`, `SmartspimParams`,
@@ -18,12 +18,12 @@ from lightserv.runs.model import Resources, StageDef
 
 LAVISION_RESOLUTIONS = ("1.1x", "1.3x", "4x")
 SMARTSPIM_RESOLUTIONS = ("3.6x", "15x")
-#: in-plane resize factor of the LaVision pipeline (processing.md §4.1)
+#: in-plane resize factor of the LaVision pipeline
 RESIZE_FACTOR = {"1.1x": 3, "1.3x": 3, "4x": 5}
 PLANES_PER_ARRAY_TASK = 50
-#: the downsized target voxel is the atlas voxel ÷ 1.3 (processing.md §4.2)
+#: the downsized target voxel is the atlas voxel ÷ 1.3
 DOWNSIZE_DIVISOR = 1.3
-#: SmartSPIM alignment-channel preference (processing.md §6.1)
+#: SmartSPIM alignment-channel preference
 SMARTSPIM_ALIGNMENT_ORDER = ("785", "642", "561", "488")
 
 LAVISION_MODULE = "lib.pipeline.lavision"
@@ -69,7 +69,7 @@ STAGE_LABELS = {
     "annotations": "cell layer",
 }
 
-# processing.md §4.3: (imaged orientation, ventral up, output orientation) -> finalorientation
+# (imaged orientation, ventral up, output orientation) -> finalorientation
 _ORIENTATION: dict[tuple[str, bool, str], tuple[str, str, str]] = {
     ("sagittal", False, "sagittal"): ("0", "1", "2"),
     ("horizontal", False, "sagittal"): ("2", "1", "0"),
@@ -154,8 +154,8 @@ def lavision_plan(
     raw_resolution_dir: Path,
     pixel_size_um: Mapping[str, float],
 ) -> LavisionPlan:
-    """The parameter document (processing.md §4.5) and stages (§5.1) of one LaVision resolution request,
-    built from all its imaged channels (pitfall 67). `channels` are ImagingChannel rows of that side."""
+    """The parameter document and stages of one LaVision resolution request,
+    built from all its imaged channels. `channels` are ImagingChannel rows of that side."""
     if not channels:
         raise ParamsError(f"No channel was imaged at {image_resolution}.")
     rows = []
@@ -236,7 +236,7 @@ def lavision_plan(
 
 
 def with_atlas(document: dict, atlas: Mapping, atlas_root: Path) -> dict:
-    """A copy of a LaVision document using another atlas (re-run with an edited atlas, §9.2)."""
+    """A copy of a LaVision document using another atlas (re-run with an edited atlas)."""
     doc = dict(document)
     doc["atlas_name"] = str(atlas["atlas_name"])
     doc["downsized_voxel_um"] = downsized_voxel(atlas)
@@ -261,7 +261,7 @@ class SmartspimPlan:
 def smartspim_plan(
     channels: list[dict], *, image_resolution: str, rawdata_dir: Path, pixel_size_um: Mapping[str, float]
 ) -> SmartspimPlan:
-    """The stitching run of one SmartSPIM resolution and side (processing.md §6.1): `import`,
+    """The stitching run of one SmartSPIM resolution and side: `import`,
     `copy_placement` and `merge` are arrays with one task per channel in document order (alignment channel
     first); `displcompute` and `place` are single jobs."""
     if not channels:
@@ -303,7 +303,7 @@ def smartspim_plan(
 
 
 def destripe_plan(*, input_dir: Path, flat_path: Path, n_planes: int, options: Mapping) -> tuple[dict, list[StageDef]]:
-    """One destriping run of one SmartSPIM channel (processing.md §6.2): an array over plane ranges."""
+    """One destriping run of one SmartSPIM channel: an array over plane ranges."""
     document = {
         "run_id": None,
         "data_root": None,

@@ -1,4 +1,4 @@
-"""Creating the processing runs (processing.md §5, §6) through the cluster engine.
+"""Creating the processing runs through the cluster engine.
 
 Each function writes rows only (the run, its jobs and params.json in the run folder) and joins the
 caller's DataJoint transaction when one is open; `launch_after_commit` (lightserv.runs.tasks) queues the
@@ -121,7 +121,7 @@ def stitching_started(rr: dict) -> bool:
 
 def ensure_processing_channels(rr: dict, rows: list[dict], started: bool) -> None:
     """Insert the ProcessingChannel rows of a resolution request that are missing (role, two-digit index,
-    intensity correction on, alignment channel for SmartSPIM; pitfall 97)."""
+    intensity correction on, alignment channel for SmartSPIM)."""
     ls = get_schemas().lightsheet
     rkey = resolution_key(rr)
     existing = {r["channel_name"] for r in (ls.Request.ProcessingChannel & rkey).to_dicts()}
@@ -164,7 +164,7 @@ def start_smartspim_stitching(
     processing_request_number: int,
     created_by: str,
 ) -> list[int]:
-    """Start the SmartSPIM stitching runs of one processing request (processing.md §6.1): one run per
+    """Start the SmartSPIM stitching runs of one processing request: one run per
     SmartSPIM resolution and side whose stitching has not started (or failed). Called by imaging submission
     when SMARTSPIM_AUTOSTITCH is on (the caller checks the setting) and by "Start processing". Writes the
     processing channel rows (alignment channel marked) and sets `pipeline_status = running`; the runs are
@@ -200,7 +200,7 @@ def _create_stitching(pkey: dict, created_by: str) -> list[int]:
 
 
 def create_destripe_run(rr: dict, channel: dict, flat_name: str, created_by: str) -> int:
-    """A `smartspim_destripe` run of one channel (processing.md §6.2)."""
+    """A `smartspim_destripe` run of one channel."""
     settings = _settings()
     rel = rawdata_resolution_dir(*(rr[k] for k in IR_KEY), rr["image_resolution"], bool(rr["ventral_up"]))
     raw = Path(settings.data_root) / rel

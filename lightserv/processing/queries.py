@@ -1,5 +1,5 @@
 """Reads of the processing pages. The queue is one SQL statement per table page (plus its count and one
-query for the current stages of the page's rows); nothing is queried per row (pitfall 119)."""
+query for the current stages of the page's rows); nothing is queried per row."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from schemas.enums import IMAGE_RESOLUTION
 from .params import SMARTSPIM_RESOLUTIONS, STAGE_LABELS
 from .pipeline import PR_KEY
 
-#: queue tables in page order: name, title, action label (processing.md §2)
+#: queue tables in page order: name, title, action label
 QUEUE_TABLES = (
     ("attention", "Needs attention", "Open log"),
     ("running", "Running", "Open log"),
@@ -165,7 +165,7 @@ def elapsed_text(since: dt.datetime | None, now: dt.datetime | None = None) -> s
 
 
 def stage_text(jobs: list[dict], now: dt.datetime | None = None) -> str:
-    """ "Stage 2 of 4: downsizing — running (37/40 tasks), 12 min" (processing.md §8.3)."""
+    """ "Stage 2 of 4: downsizing — running (37/40 tasks), 12 min"."""
     if not jobs:
         return ""
     jobs = sorted(jobs, key=lambda j: j["step_index"])

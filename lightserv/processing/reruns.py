@@ -1,4 +1,4 @@
-"""Re-run from a stage and cancel, from the processing log (processing.md §9.2, §9.3).
+"""Re-run from a stage and cancel, from the processing log.
 
 The engine makes the new attempt (`rerun_from_stage`: checks, superseded-output hooks, new run with
 `attempt + 1`, `processing.rerun` event); this module adds what processing needs around it: the edited

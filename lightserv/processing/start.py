@@ -1,4 +1,4 @@
-"""Start processing (processing.md §3.3) and start destriping with flat-field files (§6.2).
+"""Start processing and start destriping with flat-field files.
 
 Every check runs before anything is written and refuses with the message the form shows. The writes
 happen in one DataJoint transaction (rows, runs and the event); the runs are submitted by a task after
@@ -162,7 +162,7 @@ def plan_start(pkey: dict, data: StartInput) -> tuple[dict, list[_Planned]]:
             continue
         if _folder_has_results(root / pipeline.output_folder(pipeline.resolution_key(rr))):
             raise StartRefused("The output folder already contains results.")
-    for item in planned:  # the parameter documents (channels must agree, pitfall 67)
+    for item in planned:  # the parameter documents (channels must agree)
         try:
             if pipeline.microscope_of(item.rr["image_resolution"]) == "lavision":
                 item.lavision = pipeline.lavision_plan_for(
@@ -237,7 +237,7 @@ def start_processing(pkey: dict, data: StartInput, actor: str) -> list[int]:
     return run_ids
 
 
-# --- flat-field and destriping (processing.md §6.2) -----------------------------------------------------
+# --- flat-field and destriping -----------------------------------------------------
 
 
 def flat_problem(name: str) -> str | None:

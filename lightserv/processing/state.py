@@ -1,4 +1,4 @@
-"""Derived states of processing (processing.md §8.3), kept in the rows the queue and pages read.
+"""Derived states of processing, kept in the rows the queue and pages read.
 
 - A **resolution request** (`pipeline_status`) is `complete` when its processing run(s) succeeded and
   every expected layer is `ready`; `failed` when the latest attempt of a run, or an expected layer, failed

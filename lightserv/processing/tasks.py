@@ -21,7 +21,7 @@ RUNNING_DAYS = 3
 
 @shared_task(name="lightserv.processing.remind_waiting", soft_time_limit=120, time_limit=150)
 def remind_waiting() -> int:
-    """Email processing staff the requests ready for 7 days or running for 3 days (processing.md §11); at
+    """Email processing staff the requests ready for 7 days or running for 3 days; at
     most one email per facility day. Returns the number of requests listed."""
     return send_waiting_reminder()
 
@@ -40,5 +40,5 @@ def send_waiting_reminder() -> int:
 
 @shared_task(name="lightserv.processing.remove_superseded", soft_time_limit=1800, time_limit=1900)
 def remove_superseded() -> int:
-    """Delete superseded outputs of re-runs after SUPERSEDED_RETENTION_DAYS (processing.md §9.2)."""
+    """Delete superseded outputs of re-runs after SUPERSEDED_RETENTION_DAYS."""
     return triggers.remove_superseded(current_app.config["SETTINGS"].superseded_retention_days)

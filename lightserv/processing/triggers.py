@@ -1,4 +1,4 @@
-"""What finished stages and runs of processing trigger (processing.md §8.4, §9.2): `register_hooks` adds them
+"""What finished stages and runs of processing trigger: `register_hooks` adds them
 to the app's run hooks (`register_run_hooks` in create_app). Stage hooks fire once per (run, stage).
 
 | event | action |
@@ -215,7 +215,7 @@ def _refresh(run: dict) -> None:
 
 
 
-# --- re-run from a stage (processing.md §9.2, pitfall 66) --------------------------------------------
+# --- re-run from a stage --------------------------------------------
 
 
 def superseded_paths(run: dict, from_stage: str) -> tuple[list[Path], tuple[str, ...]]:

@@ -1,5 +1,5 @@
 """Per-region cell counts of a request for its overview: one table per detected cell channel, read from the
-`cell_counts_by_region.csv` that the `detect` stage writes (processing.md §5.3) once its `cells` layer is
+`cell_counts_by_region.csv` that the `detect` stage writes once its `cells` layer is
 ready. Two queries whatever the number of samples, and one small file per counted channel."""
 
 from __future__ import annotations

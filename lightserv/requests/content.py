@@ -1,4 +1,4 @@
-"""Static page content (requests.md §13): markdown files in `lightserv/content/`, rendered to HTML.
+"""Static page content: markdown files in `lightserv/content/`, rendered to HTML.
 
 The facility edits the files without touching code. A file may use the placeholders
 `{{ facility_name }}` and `{{ facility_contact_email }}`; nothing else is substituted, and the files are
@@ -53,7 +53,7 @@ def render_page(name: str, values: dict[str, str]) -> Markup:
 
 
 def gallery_details(spec: dict) -> str:
-    """One line of technical details of a gallery link's spec (viewer.md §8)."""
+    """One line of technical details of a gallery link's spec."""
     from schemas.enums import ATLAS_LABELS
 
     group = spec.get("group") or {}

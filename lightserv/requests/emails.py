@@ -1,4 +1,4 @@
-"""Email texts of the requests flows (requests.md §12). Each is queued in the outbox with a
+"""Email texts of the requests flows. Each is queued in the outbox with a
 de-duplication key; callers commit and dispatch."""
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def queue_request_deleted(snapshot: dict, actor: str) -> list[int | None]:
 
 
 def queue_request_folder_kept(owner: str, request_name: str, submitted_stamp: str, files: list[str]) -> int | None:
-    """Admin alert: a deleted request's folder still held files, so it was left in place (pitfall 64)."""
+    """Admin alert: a deleted request's folder still held files, so it was left in place."""
     settings = current_app.config["SETTINGS"]
     folder = f"{str(settings.data_root).rstrip('/')}/{owner}/{request_name}"
     listing = "\n".join(f"- {f}" for f in files)

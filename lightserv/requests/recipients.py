@@ -1,4 +1,4 @@
-"""Who receives a request's emails (requests.md §12): "requester" is the request's correspondence
+"""Who receives a request's emails: "requester" is the request's correspondence
 address plus collaborators who opted in to cc; staff recipients come from role grants."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Managing an existing request: deleting it (requests.md §7), sharing it (§8) and feedback (§11).
+"""Managing an existing request: deleting it, sharing it and feedback.
 
 Each write validates, writes in one transaction with its event-log row, and only after the commit
 queues emails and Celery tasks. Reads used by the pages of these flows live here too.
@@ -44,7 +44,7 @@ def _key(owner: str, request_name: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Deleting a request (§7)
+# Deleting a request
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -60,7 +60,7 @@ def delete_request(req: dict, typed_name: str, actor: str) -> None:
     Checks in the order of requests.md §7 (existence and permission are the caller's): the typed name,
     then that no clearing batch has started (re-read under a row lock, so a clearer starting a batch
     at the same moment cannot slip through). The event keeps a snapshot; the event log itself is never
-    touched (pitfall 65)."""
+    touched."""
     owner, name = req["username"], req["request_name"]
     if typed_name != name:
         raise ManageError({"confirm_name": [NAME_MISMATCH_MESSAGE]})
@@ -124,7 +124,7 @@ def _after_delete(snapshot: dict, actor: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Sharing (§8)
+# Sharing
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -262,7 +262,7 @@ def _after_access_change(req: dict, change: AccessChange, actor: str, now) -> No
 
 
 # ---------------------------------------------------------------------------------------------------
-# Feedback (§11)
+# Feedback
 # ---------------------------------------------------------------------------------------------------
 
 FEEDBACK_FIELDS = (
@@ -299,7 +299,7 @@ def save_feedback(owner: str, request_name: str, username: str, values: dict, *,
     """Insert or update the one feedback row of (request, user); returns True when it was an update.
 
     Ratings must be 1–5 (processing is stored as null when the request has no processing request);
-    notes are limited to the column lengths (pitfall 32). The event is committed with the row."""
+    notes are limited to the column lengths. The event is committed with the row."""
     errors = Errors()
     for name in ("clearing_rating", "imaging_rating") + (("processing_rating",) if with_processing else ()):
         if values.get(name) not in (1, 2, 3, 4, 5):

@@ -1,4 +1,4 @@
-"""What a new request asks for, its validation (requests.md §2.2–2.7) and its batching (§3.1–3.3).
+"""What a new request asks for, its validation and its batching.
 
 Plain data and pure functions: the form layer builds a `NewRequest`, `validate_new_request` returns
 every error keyed by the form field name it belongs to, and `plan_batches` decides the clearing and
@@ -80,7 +80,7 @@ class SampleWish:
     resolutions: list[ResolutionWish] = field(default_factory=list)
 
     def signature(self) -> dict[str, list[str]]:
-        """Resolution -> sorted wavelengths with at least one purpose (§3.2)."""
+        """Resolution -> sorted wavelengths with at least one purpose."""
         return {
             r.image_resolution: sorted(c.channel_name for c in r.requested_channels())
             for r in sorted(self.resolutions, key=lambda r: r.image_resolution)
@@ -135,13 +135,13 @@ class Errors(OrderedDict):
 
 
 def protocol_options(species: str, catalogue: Catalogue) -> list[str]:
-    """Active protocols offered for a species, in catalogue order (§2.3)."""
+    """Active protocols offered for a species, in catalogue order."""
     scopes = {"rat", "any"} if species == "rat" else {"non_rat", "any"}
     return [p for p, row in catalogue.protocols.items() if row["is_active"] and row["species_scope"] in scopes]
 
 
 def validate_request_details(req: NewRequest, errors: Errors, catalogue: Catalogue) -> None:
-    """Part A (§2.2)."""
+    """Part A."""
     name = req.request_name
     if not name:
         errors.add("request_name", "Request name is required.")
@@ -186,7 +186,7 @@ def validate_request_details(req: NewRequest, errors: Errors, catalogue: Catalog
 
 
 def validate_sample(req: NewRequest, index: int, errors: Errors, catalogue: Catalogue, seen: dict[str, int]) -> None:
-    """One sample's clearing sub-form (§2.3)."""
+    """One sample's clearing sub-form."""
     s = req.samples[index]
     prefix = f"samples-{index}-"
     name = s.sample_name
@@ -229,7 +229,7 @@ def validate_sample(req: NewRequest, index: int, errors: Errors, catalogue: Cata
 
 
 def validate_resolution(req: NewRequest, si: int, ri: int, errors: Errors, catalogue: Catalogue) -> None:
-    """One per-resolution table (§2.5)."""
+    """One per-resolution table."""
     r = req.samples[si].resolutions[ri]
     prefix = f"samples-{si}-resolutions-{ri}-"
     allowed = CHANNELS_OF_MICROSCOPE[r.microscope]
@@ -296,7 +296,7 @@ def validate_new_request(req: NewRequest, catalogue: Catalogue) -> Errors:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Batching (§3.1–3.3)
+# Batching
 # ---------------------------------------------------------------------------------------------------
 
 

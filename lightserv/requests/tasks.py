@@ -47,7 +47,7 @@ def create_imaging_folders(jobs: list) -> int:
 )
 def remove_request_folders(owner: str, request_name: str, submitted_stamp: str) -> bool:
     """After a request was deleted: remove its folder only if no file is below it; otherwise leave it and
-    alert the admins (pitfall 64). Returns whether the folder is gone."""
+    alert the admins. Returns whether the folder is gone."""
     from lib.naming import request_dir
     from lib.storage import remove_if_empty
     from lightserv.common.outbox import dispatch
@@ -97,7 +97,7 @@ def create_processing_folders(jobs: list) -> int:
 )
 def check_data_group(username: str) -> str:
     """After a submission: is the owner in DATA_GROUP on the cluster host? If not, ask IT and the admins once
-    to add them, so they can read their data (requests.md §12, pitfall 112)."""
+    to add them, so they can read their data."""
     from lib.cluster.membership import groups_of
     from lightserv.common.outbox import dispatch
     from lightserv.extensions import db

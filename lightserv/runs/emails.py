@@ -1,4 +1,4 @@
-"""Emails of the cluster engine (processing.md §11): a failed run reaches processing staff and admins
+"""Emails of the cluster engine: a failed run reaches processing staff and admins
 once per run, with the log tail."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Runs and jobs in the database (data-model.md §4, processing.md §8–9).
+"""Runs and jobs in the database.
 
 - `create_run` writes the run, one job row per stage and the parameter document, in one transaction.
 - `rerun_from_stage` writes a new attempt of a finished run from one of its stages.
@@ -236,7 +236,7 @@ def stages_of(jobs: list[dict], run: dict, from_index: int) -> list[StageDef]:
 
 
 def rerun_from_stage(run_id: int, from_index: int, actor: str) -> int:
-    """A new attempt of the same target starting at stage `from_index` (processing.md §9.2)."""
+    """A new attempt of the same target starting at stage `from_index`."""
     run, jobs = get_run(run_id)
     if run["status"] in ("queued", "running"):
         raise RunError("Cancel the run before re-running it.")

@@ -149,7 +149,7 @@ def fail_run(run_id: int, reason: str, *, backend=None) -> None:
 
 
 def cancel_run(run_id: int, actor: str, backend=None) -> None:
-    """Staff cancel: every non-terminal job is cancelled; the run becomes `cancelled` (processing.md §9.3)."""
+    """Staff cancel: every non-terminal job is cancelled; the run becomes `cancelled`."""
     run, jobs = get_run(run_id)
     if run["status"] not in ("queued", "running"):
         raise RunError("Only a queued or running run can be cancelled.")

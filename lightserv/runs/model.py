@@ -1,4 +1,4 @@
-"""Plain data of the cluster engine: stage definitions and the derived run status (processing.md §8.3)."""
+"""Plain data of the cluster engine: stage definitions and the derived run status."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ RESOURCE_FIELDS = ("cpus", "mem_gb", "time_limit", "partition")
 
 
 def resolve_resources(kind: str, stage: str, default: Resources, overrides: dict[str, dict]) -> Resources:
-    """A stage's resources after `SLURM_STAGE_RESOURCES` (processing.md §5.2): "*" applies to every stage,
+    """A stage's resources after `SLURM_STAGE_RESOURCES`: "*" applies to every stage,
     "<stage>" to that stage of any run, "<kind>:<stage>" to that stage of one run kind; later (more specific)
     keys override earlier ones field by field."""
     values = {name: getattr(default, name) for name in RESOURCE_FIELDS}
@@ -76,7 +76,7 @@ def derive_run_status(states: Iterable[str], cancelled_by_staff: bool = False) -
 
 
 def progress_text(jobs: list[dict]) -> str:
-    """ "Stage k of n: <stage> — <label>" with "(d/n tasks)" for arrays (processing.md §8.3)."""
+    """ "Stage k of n: <stage> — <label>" with "(d/n tasks)" for arrays."""
     if not jobs:
         return ""
     jobs = sorted(jobs, key=lambda j: j["step_index"])

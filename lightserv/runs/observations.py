@@ -1,4 +1,4 @@
-"""Applying what the scheduler reports (processing.md §8–9).
+"""Applying what the scheduler reports.
 
 `apply_observations` writes only what changed (job row, one history row, one event); `settle_run` derives
 the run status, fails the rest of a failed run and fires the success triggers once.

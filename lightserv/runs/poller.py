@@ -1,4 +1,4 @@
-"""The poller (processing.md §8.2): one scheduler query per poll for every active job, under a Redis lock
+"""The poller: one scheduler query per poll for every active job, under a Redis lock
 so two pollers never overlap.
 
 The lock lives `LOCK_SECONDS` and is extended while the poll runs, so a poller killed mid-poll holds up the

@@ -1,11 +1,11 @@
-"""Who may use which viewer page (viewer.md §1; README §3).
+"""Who may use which viewer page.
 
 - A link may be opened by whoever may view its request (`viewer.open`), by any logged-in user when it is a
   gallery link or an atlas view (no request); it may be renamed or revoked by its creator, the request's
   owner and admins (`viewer.manage_link`).
 - A session's pages: its owner, anyone who may open its link, admins; stopping it: its owner and admins
   (`viewer.stop_session`).
-Someone who may not see a link or session gets 404, exactly like a missing one (pitfall 18); someone who
+Someone who may not see a link or session gets 404, exactly like a missing one; someone who
 may see it but not act gets 403.
 """
 

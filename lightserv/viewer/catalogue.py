@@ -1,5 +1,5 @@
 """Read-only queries of the viewer: the layers of an imaging or processing request, and a link spec resolved
-into the layers a session launches (paths from `DataLayer`/`Atlas` at launch time, viewer.md §5.2)."""
+into the layers a session launches (paths from `DataLayer`/`Atlas` at launch time)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def get_processing_request(pkey: dict) -> dict | None:
 
 
 def single_tile_lavision_channels(ikey: dict) -> list[dict]:
-    """Imaging channels that get raw-data layers: LaVision resolutions, one tile (pitfall 77)."""
+    """Imaging channels that get raw-data layers: LaVision resolutions, one tile."""
     rows = (get_schemas().lightsheet.Request.ImagingChannel & ikey_of(ikey)).to_dicts(
         order_by=["image_resolution", "ventral_up", "channel_name"]
     )

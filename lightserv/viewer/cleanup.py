@@ -1,4 +1,4 @@
-"""Idle clean-up and orphan sweep (viewer.md §9), a beat task every VIEWER_CLEANUP_SECONDS.
+"""Idle clean-up and orphan sweep, a beat task every VIEWER_CLEANUP_SECONDS.
 
 1. Routes are read from the proxy (all of them, and those inactive since now − VIEWER_IDLE_SECONDS); the live
    sessions' `last_activity_at` is updated from the full list.

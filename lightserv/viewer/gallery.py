@@ -1,8 +1,8 @@
-"""The gallery (viewer.md §8): facility admins mark saved views as gallery entries with a description;
+"""The gallery: facility admins mark saved views as gallery entries with a description;
 every signed-in user sees the entries on the Gallery page and may open them (`access.may_open_link`).
 
 Marking a view opens it to everyone signed in, including people who may not see its request, so only
-facility admins mark (README §3: "admin"). A revoked link cannot be marked; revoking a gallery link takes
+facility admins mark ("admin"). A revoked link cannot be marked; revoking a gallery link takes
 it off the Gallery page (the page lists only links that are not revoked).
 """
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from lightserv.layers.labels import ANNOTATION_PRODUCTS, atlas_label, layer_words
 
-#: coordinate space of each product (viewer.md §5.1)
+#: coordinate space of each product
 SPACE_OF_PRODUCT = {
     "raw": "full",
     "stitched": "full",
@@ -25,7 +25,7 @@ SPACE_OF_PRODUCT = {
 SPACE_LABELS = {"full": "full resolution", "downsized": "downsized", "atlas": "atlas"}
 SPACES = ("full", "downsized", "atlas")
 VARIANT_OF_SPACE = {"full": "general", "downsized": "general", "atlas": "registration"}
-#: order of image layers inside one channel's row (viewer.md §5.3)
+#: order of image layers inside one channel's row
 PANEL_ORDER = [
     ("raw", "left"),
     ("raw", "right"),

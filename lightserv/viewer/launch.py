@@ -1,4 +1,4 @@
-"""Launching and stopping a session, run by Celery tasks (viewer.md §5.2, §9 step 3).
+"""Launching and stopping a session, run by Celery tasks.
 
 Launch: resolve the link's layers (paths from DataLayer/Atlas now), post the session to the launcher, register
 the proxy routes, store the containers, mark `ready`. Any error, or the launch timeout, removes what was made
@@ -167,7 +167,7 @@ def _fail(session_id: str, message: str) -> str:
 
 def _remove_everything(session_id: str) -> list[str]:
     """Delete the session's containers at the launcher and its proxy routes; errors are collected, not
-    raised, so one failure never stops the rest (pitfall 101)."""
+    raised, so one failure never stops the rest."""
     problems = []
     try:
         launcher().delete_session(session_id)

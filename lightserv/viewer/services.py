@@ -1,6 +1,6 @@
-"""Writes of the viewer: links, sessions and their limits (viewer.md §4.3, §5.2, §5.6, §8).
+"""Writes of the viewer: links, sessions and their limits.
 
-The web request only writes rows and queues tasks; it never waits for a server (pitfall 98). Counting
+The web request only writes rows and queues tasks; it never waits for a server. Counting
 live sessions and inserting a new one happen under a Redis lock, so the caps hold across web workers.
 """
 

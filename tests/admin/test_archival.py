@@ -1,4 +1,4 @@
-"""Archival import (README §8): an admin uploads a CSV of requests done before lightserv; every row is
+"""Archival import: an admin uploads a CSV of requests done before lightserv; every row is
 validated with a message per row and column shown next to the upload; the preview writes nothing; the import
 writes every request in one transaction or nothing; imported requests are archival, event-logged and listed."""
 

@@ -1,4 +1,4 @@
-"""The admin dashboard (README §8, beyond.md §22): queues by state, microscope usage per month,
+"""The admin dashboard: queues by state, microscope usage per month,
 turnaround percentiles per stage and storage history, each with a chart, a table and a CSV; testing
 requests left out."""
 

@@ -1,4 +1,4 @@
-"""The admin event log: filters, diff, CSV (README §8)."""
+"""The admin event log: filters, diff, CSV."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The retention report (README §8, pitfalls 35, 36, 66): completed requests past a chosen age, grouped by
+"""The retention report: completed requests past a chosen age, grouped by
 raw-data retention preference, with raw-data sizes measured on disk; superseded outputs of re-runs past
 SUPERSEDED_RETENTION_DAYS; both sorted and paged in SQL, both as CSV. Admins only; nothing is deleted."""
 

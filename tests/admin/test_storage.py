@@ -1,4 +1,4 @@
-"""The storage check: statvfs numbers, status thresholds, the admins' email (README §8, pitfall 125)."""
+"""The storage check: statvfs numbers, status thresholds, the admins' email."""
 
 from __future__ import annotations
 

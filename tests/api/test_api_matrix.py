@@ -1,5 +1,5 @@
 """The permission matrix of the pages (tests/matrix) run against the API with tokens instead of a
-browser session (beyond.md §23): every subject gets the status its matrix row says."""
+browser session: every subject gets the status its matrix row says."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Logging in and out: local passwords, throttling, safe `next`, inactive users, CSRF (README §4, pitfalls 1–3)."""
+"""Logging in and out: local passwords, throttling, safe `next`, inactive users, CSRF."""
 
 from __future__ import annotations
 

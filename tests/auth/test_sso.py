@@ -1,4 +1,4 @@
-"""The SSO header is honoured only from TRUSTED_PROXIES (README §4, pitfall 1)."""
+"""The SSO header is honoured only from TRUSTED_PROXIES."""
 
 from __future__ import annotations
 

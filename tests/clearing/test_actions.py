@@ -1,5 +1,4 @@
-"""Claim, start, release, assign, reopen: explicit POSTs with guards and events (clearing.md §3,
-README §6.1, pitfalls 12, 69, 70, 81)."""
+"""Claim, start, release, assign, reopen: explicit POSTs with guards and events."""
 
 from __future__ import annotations
 
@@ -50,7 +49,7 @@ def test_starting_an_unassigned_batch_claims_it_and_others_cannot_start_a_held_o
     assert act(batch_url(owner, "brains", 1, "/start")).status_code in (403, 409)
     login(client, owner)  # the owner of a request they do not clear themselves
     assert act(batch_url(owner, "more", 1, "/start")).status_code == 403
-    # admins start any batch and keep its clearer (pitfall 12)
+    # admins start any batch and keep its clearer
     login(client, make_user("boss", roles=["facility_admin"]))
     assert act(batch_url(owner, "more", 1, "/start")).status_code == 303
     more = batch_row(app, name="more")
@@ -143,7 +142,7 @@ def test_a_self_clearing_owner_clears_their_own_batch_and_sees_only_their_batche
     assert act(batch_url(owner, "mine", 1, "/save"), {**fields, "group": "step:pbs_wash"}).status_code == 303
     assert act(batch_url(owner, "mine", 1, "/complete"), every_step_timed(fields)).status_code == 303
     assert batch_row(app, name="mine")["clearing_progress"] == "complete"
-    # other clearing staff see the self-cleared batch read-only; admins can open it (pitfall 12)
+    # other clearing staff see the self-cleared batch read-only; admins can open it
     login(client, make_user("cleo", roles=["clearing_staff"]))
     assert client.get(batch_url(owner, "mine")).status_code == 200
     assert act(batch_url(owner, "mine", 1, "/claim")).status_code == 409

@@ -1,4 +1,4 @@
-"""Antibody history and overview (clearing.md §10; README §3; pitfall 22)."""
+"""Antibody history and overview."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_the_owner_edits_their_rows_but_not_the_lots_and_nobody_else_can(app, cl
     assert act(f"/clearing/antibodies/history/{bob_row}/edit", {"notes": "mine now"}).status_code == 403
     page = client.get(f"/clearing/antibodies/history/{ana_row}/edit").get_data(as_text=True)
     assert 'name="primary_lot"' not in page and 'name="notes"' in page
-    # a GET with values in the query string changes nothing (pitfall 22)
+    # a GET with values in the query string changes nothing
     client.get(f"/clearing/antibodies/history/{ana_row}/edit?notes=sneaky&primary_lot=X")
     assert history_rows(app, antibody_history_id=ana_row)[0]["notes"] == ""
     resp = act(

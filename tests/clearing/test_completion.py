@@ -1,5 +1,5 @@
-"""Completing a batch (clearing.md §7, §11): state, antibody history lots, emails received by the SMTP
-server, and no second round of emails after reopen + complete (pitfalls 81, 113, 116)."""
+"""Completing a batch: state, antibody history lots, emails received by the SMTP
+server, and no second round of emails after reopen + complete."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The entry form of every protocol, generated from the catalogue (clearing.md §4–§6): rendering,
+"""The entry form of every protocol, generated from the catalogue: rendering,
 saving one group or all, optimistic concurrency, validation, read-only states."""
 
 from __future__ import annotations

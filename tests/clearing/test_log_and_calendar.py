@@ -1,5 +1,5 @@
-"""The clearing log of every protocol, its layouts and CSV (clearing.md §8), and the iCalendar export
-of section dates (§9)."""
+"""The clearing log of every protocol, its layouts and CSV, and the iCalendar export
+of section dates."""
 
 from __future__ import annotations
 

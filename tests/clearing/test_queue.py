@@ -1,5 +1,5 @@
-"""The clearing queue (clearing.md §2): three tables, colours and legend, sorting, paging, filters and
-links that go where their labels say (pitfalls 83, 84)."""
+"""The clearing queue: three tables, colours and legend, sorting, paging, filters and
+links that go where their labels say."""
 
 from __future__ import annotations
 

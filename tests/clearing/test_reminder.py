@@ -1,4 +1,4 @@
-"""The daily "Samples awaiting clearing" reminder (clearing.md §11), run by a real Celery worker."""
+"""The daily "Samples awaiting clearing" reminder, run by a real Celery worker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Docker tier (run-and-test.md §4, `make test-docker`): Debian's docker.io engine, a base image made
+"""The Docker tier (`make test-docker`): Debian's docker.io engine, a base image made
 locally by scripts/provision-docker.sh (debootstrap + docker import: no registry is reachable), and the
 project's images built from its own Dockerfiles on that base. Every test skips, naming the Docker engine,
 when no engine answers; CI starts one (scripts/provision-docker.sh), so CI skips nothing."""

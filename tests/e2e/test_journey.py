@@ -53,7 +53,7 @@ REQUEST = "cfos_e2e"
 OWNER = "rita"
 S1, S2 = f"{REQUEST}-001", f"{REQUEST}-002"  # the form's default sample names
 LINK = re.compile(r"https?://[^\s<>\"']+")
-#: the layers each processed sample ends with, by view (viewer.md §2, §5.1)
+#: the layers each processed sample ends with, by view
 S1_VIEWS = {
     "1.3x, dorsal, full resolution": {
         *(f"stitched_ch{c}_{s}" for c in ("488", "647") for s in ("left", "right")),
@@ -98,7 +98,7 @@ class Mailbox:
             time.sleep(0.5)
 
     def links(self, message: EmailMessage) -> list[str]:
-        """The links of an email: each on this site, none of them a viewer session (viewer.md §8)."""
+        """The links of an email: each on this site, none of them a viewer session."""
         body = message.get_body(("plain",)).get_content()
         links = [u.rstrip(".,)") for u in LINK.findall(body)]
         assert links, f"{message['Subject']!r} has no link:\n{body}"
@@ -472,7 +472,7 @@ def test_one_request_from_the_form_to_neuroglancer_and_the_cell_counts(
     researcher_opens_every_product(researcher, done[S1][0], S1_VIEWS, artifacts, "08-lavision")
     researcher_opens_every_product(researcher, done[S2][0], S2_VIEWS, artifacts, "09-smartspim")
     wait_until_stopped(launcher_service.url)
-    # the overview offers no raw view of tiled data; its address (viewer.md §4.1) explains why
+    # the overview offers no raw view of tiled data; its address explains why
     researcher.goto(f"{base}/viewer/setup/raw/{OWNER}/{REQUEST}/{S1}/1")
     assert researcher.get_by_text("Raw-data views are made only for single-tile LaVision acquisitions").is_visible()
 
@@ -483,7 +483,7 @@ def test_one_request_from_the_form_to_neuroglancer_and_the_cell_counts(
     rows = counts.locator("tbody tr")
     assert rows.count() > 0
     numbers = [int(n) for n in rows.locator('[data-testid="cell-count"]').all_inner_texts()]
-    # 25 cells were planted; detection finds at least 90 % of them (processing.md §5.1)
+    # 25 cells were planted; detection finds at least 90 % of them
     assert numbers and all(n > 0 for n in numbers) and sum(numbers) >= 0.9 * len(brain.cells_xyz), numbers
     assert all(name.strip() for name in rows.locator("td:first-child").all_inner_texts()), "regions are named"
     counts.scroll_into_view_if_needed()

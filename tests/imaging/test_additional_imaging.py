@@ -1,4 +1,4 @@
-"""Additional imaging requests (requests.md §9)."""
+"""Additional imaging requests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SmartSPIM stitching starts when imaging of a sample is submitted (imaging.md §9.1, processing.md §6.1)
+"""SmartSPIM stitching starts when imaging of a sample is submitted
 while SMARTSPIM_AUTOSTITCH is on, and not when it is off."""
 
 from __future__ import annotations

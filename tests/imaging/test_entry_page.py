@@ -1,4 +1,4 @@
-"""The imaging entry form through HTTP, as a browser would post it (imaging.md §5, §8): apply batch
+"""The imaging entry form through HTTP, as a browser would post it: apply batch
 parameters, save, submit with a broken then a fixed folder, skip, complete."""
 
 from __future__ import annotations

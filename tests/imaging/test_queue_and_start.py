@@ -1,4 +1,4 @@
-"""The imaging queue (imaging.md §2) and claiming and starting a batch (§3, README §6.2)."""
+"""The imaging queue and claiming and starting a batch."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Submitting a single-tile LaVision sample produces raw layers that read back equal to the synthetic
-input (imaging.md §9.1), through the engine on the real local executor and on the real one-node Slurm
+input, through the engine on the real local executor and on the real one-node Slurm
 (stage resources shrunk with SLURM_STAGE_RESOURCES so that the 2-core test node can run them)."""
 
 from __future__ import annotations

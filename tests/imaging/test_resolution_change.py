@@ -1,4 +1,4 @@
-"""Change resolution (imaging.md §8.5) in both directions between microscopes: the rows it leaves behind,
+"""Change resolution in both directions between microscopes: the rows it leaves behind,
 including what must not change (purposes, acquisition values, notes) and the processing rows."""
 
 from __future__ import annotations

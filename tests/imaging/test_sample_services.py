@@ -1,4 +1,4 @@
-"""Entry-form services (imaging.md §8): apply-to-all changes only batch-level columns, ventral-up rows,
+"""Entry-form services: apply-to-all changes only batch-level columns, ventral-up rows,
 save limits, submit with raw-data validation on synthetic folders, skip, reopen, complete."""
 
 from __future__ import annotations

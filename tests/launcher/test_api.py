@@ -1,4 +1,4 @@
-"""The viewer-launcher's API (viewer.md §6) with the real `process` back end: the token, the input checks,
+"""The viewer-launcher's API with the real `process` back end: the token, the input checks,
 the mount roots, and sessions that start, answer, list, stop and leave nothing behind."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A layer from raw planes to `ready` through the engine and the real local executor (processing.md §7)."""
+"""A layer from raw planes to `ready` through the engine and the real local executor."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_raw_planes_become_a_ready_layer_equal_to_the_input(app, settings, tmp_p
     expected = np.stack([tifffile.imread(f) for f in stack.files], axis=-1).transpose(1, 0, 2)
     np.testing.assert_array_equal(data, expected)
 
-    # each further scale halves x and y only and averages 2x2 blocks (viewer.md §3)
+    # each further scale halves x and y only and averages 2x2 blocks
     for mip in range(1, 5):
         lower = np.asarray(
             CloudVolume(f"file://{settings.data_root / layer['layer_path']}", mip=mip - 1, progress=False)[:, :, :]

@@ -1,4 +1,4 @@
-"""The admin dashboard and its CSVs (README §8): facility admins only."""
+"""The admin dashboard and its CSVs: facility admins only."""
 
 from tests.matrix import same
 

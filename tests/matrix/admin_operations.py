@@ -1,4 +1,4 @@
-"""Facility-operations admin pages (README §8, issue 10): the retention report and its CSV, archival import.
+"""Facility-operations admin pages (issue 10): the retention report and its CSV, archival import.
 Facility admins only; posting an archival import without a file (or without the previewed rows) is a 400."""
 
 from tests.matrix import same

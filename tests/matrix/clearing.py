@@ -1,4 +1,4 @@
-"""Clearing routes (clearing.md §1). The matrix request's batch 1 is pending with no clearer; subjects
+"""Clearing routes. The matrix request's batch 1 is pending with no clearer; subjects
 run in order, so a POST that succeeds for "clearing" changes what "admin" meets next (noted per row)."""
 
 from tests.matrix import same

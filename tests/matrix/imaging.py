@@ -1,4 +1,4 @@
-"""Imaging routes (imaging.md §1). The matrix request's imaging batch 1/1/1 is pending with no imager and
+"""Imaging routes. The matrix request's imaging batch 1/1/1 is pending with no imager and
 its clearing batch is still pending; subjects run in order, so a POST that succeeds for "imaging"
 changes what "admin" meets next (noted per row)."""
 

@@ -1,4 +1,4 @@
-"""Processing routes (processing.md §1). The matrix request's sample s1 has processing request 1/1, pending,
+"""Processing routes. The matrix request's sample s1 has processing request 1/1, pending,
 with clearing and imaging not done; ALLOW_SELF_PROCESSING is on (the default), so the owner may open the
 entry form and start."""
 

@@ -10,13 +10,13 @@ ROWS = {
     "requests.change_access": ("POST", "/requests/{owner}/{request}/access", OWNER_OR_ADMIN_POST),
     # name suggestions for the sharing and new-request forms: everyone who may submit a request
     "requests.suggest_users": ("GET", "/users/suggest?q=m-", same(200, anonymous=LOGIN)),
-    # owner or collaborator only (README §3: staff and admins do not give feedback)
+    # owner or collaborator only (staff and admins do not give feedback)
     "requests.feedback": (
         "GET",
         "/requests/{owner}/{request}/feedback",
         same(403, anonymous=LOGIN, stranger=404, owner=200, collaborator=200),
     ),
-    # static pages need login (requests.md §1); /about stays public (tests/matrix/foundation.py)
+    # static pages need login; /about stays public (tests/matrix/foundation.py)
     "requests.faq": ("GET", "/faq", same(200, anonymous=LOGIN)),
     "requests.gallery": ("GET", "/gallery", same(200, anonymous=LOGIN)),
     "requests.publications": ("GET", "/publications", same(200, anonymous=LOGIN)),

@@ -1,6 +1,6 @@
 from tests.matrix import same
 
 ROWS = {
-    # anyone logged in may file a request for themselves (README §3)
+    # anyone logged in may file a request for themselves
     "requests.new_request": ("GET", "/requests/new", same(200, anonymous=302)),
 }

@@ -1,5 +1,5 @@
-"""Request pages (requests.md §1, §5, §6): the sample list for everyone logged in; the overview for
-everyone who may view the request (README §3), a stranger getting the same 404 as a missing request."""
+"""Request pages: the sample list for everyone logged in; the overview for
+everyone who may view the request, a stranger getting the same 404 as a missing request."""
 
 from tests.matrix import same
 

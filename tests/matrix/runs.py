@@ -1,6 +1,6 @@
 from tests.matrix import same
 
-# `{run}` is a queued run of the matrix request (README §3: cancel/re-run are processing staff and admins)
+# `{run}` is a queued run of the matrix request (cancel/re-run are processing staff and admins)
 ROWS = {
     "processing.run_log": ("GET", "/processing/run/{run}", same(200, anonymous=302, stranger=404)),
     # processing staff cancel the queued run (303); the admin, asked next, finds it already cancelled (400)

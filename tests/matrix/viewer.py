@@ -1,4 +1,4 @@
-"""Viewer routes (viewer.md §1). `viewer_world` adds a second request of "owner", `{vrequest}`, shared like the
+"""Viewer routes. `viewer_world` adds a second request of "owner", `{vrequest}`, shared like the
 matrix request (auditor, collaborator), whose imaging request 1 is complete with a ready raw layer; a saved view
 of it (`{link}`) made by the owner and its `starting` session (`{session}`); and the synthetic allen_2017 atlas
 layer. The matrix request itself is left untouched. Launches are only queued here (no worker)."""
@@ -55,7 +55,7 @@ ROWS = {
         same(403, anonymous=302, admin=303),
     ),
     "viewer.admin_sweep": ("POST", "/viewer/admin/sweep", same(403, anonymous=302, admin=303)),
-    # gallery entries (viewer.md §8): admins only; marking without a description is refused (400), taking a link
+    # gallery entries: admins only; marking without a description is refused (400), taking a link
     # out of the gallery answers 303 back to the page
     "viewer.gallery_admin": ("GET", "/viewer/admin/gallery", same(403, anonymous=302, admin=200)),
     "viewer.gallery_mark": ("POST", "/viewer/admin/gallery/{link}", same(403, anonymous=302, admin=400)),

@@ -1,4 +1,4 @@
-"""Notification preferences and the daily digest (beyond.md §12): a user who chose the digest for a
+"""Notification preferences and the daily digest: a user who chose the digest for a
 category gets no immediate email of that category, and one email a day listing them all; other
 recipients and essential alerts are not affected."""
 

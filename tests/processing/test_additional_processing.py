@@ -1,4 +1,4 @@
-"""Additional processing requests (requests.md §10; pitfall 74)."""
+"""Additional processing requests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Synthetic LaVision samples through every stage (processing.md §5, §7, §8, §9, §11):
+"""Synthetic LaVision samples through every stage:
 
 - a 2x2-tiled, two-sheet, two-channel sample (registration and cell detection) runs setup, stitch,
   downsize, register and detect to completion with every layer and the emails, on the local executor and

@@ -1,4 +1,4 @@
-"""The parameter documents and stage lists of processing runs (processing.md §4–§6), read back by the
+"""The parameter documents and stage lists of processing runs, read back by the
 stage programs' own parsers (`lib.pipeline.params`), which refuse unknown keys."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The processing queue (processing.md §2): which table each processing request is in, who sees it, the
+"""The processing queue: which table each processing request is in, who sees it, the
 follow-up badge, row colours by state, sorting and paging in SQL, and the links of each action."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_each_processing_request_is_in_the_table_of_its_state(queue_world, clien
     assert "s6/1/1" not in html  # skipped imaging never produces rows
     assert 'data-testid="queue-flatfield"' not in html  # empty tables are hidden
     assert "Registration ran out of memory" in html
-    # each action goes where its label says (pitfall 83)
+    # each action goes where its label says
     assert '<a href="/processing/entry/ana/brains/s2/1/1">Start</a>' in html
     assert '<a href="/processing/log/ana/brains/s4/1/1">Open log</a>' in html
     assert '<a href="/processing/log/ana/brains/s5/1/1">Open log</a>' in html

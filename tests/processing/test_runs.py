@@ -1,4 +1,4 @@
-"""Runs of a started processing request on a scripted scheduler (processing.md §8.3, §8.4, §9, §10):
+"""Runs of a started processing request on a scripted scheduler:
 derived states and their failure summaries, stage triggers, cancel, re-run with edits, stage logs."""
 
 from __future__ import annotations

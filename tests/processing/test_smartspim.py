@@ -1,4 +1,4 @@
-"""SmartSPIM processing (processing.md §6) on a scripted scheduler: stitching started at imaging submission,
+"""SmartSPIM processing on a scripted scheduler: stitching started at imaging submission,
 "Flat-field needed", flat-field checks, destriping runs, the corrected layer, completion and its email."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A small synthetic 2x2 SmartSPIM sample on the real local executor and the real one-node Slurm
-(processing.md §6, §7): stitching started as at imaging submission, "Flat-field needed", flat-field files
+"""A small synthetic 2x2 SmartSPIM sample on the real local executor and the real one-node Slurm: stitching started as
+at imaging submission, "Flat-field needed", flat-field files
 entered, destriping per channel, the corrected layers, and the request complete with its email."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The processing entry form and "Start processing" (processing.md §3): every check refuses with its
+"""The processing entry form and "Start processing": every check refuses with its
 message and writes nothing; a start writes the rows, runs and parameter documents in one transaction."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The data-group check after a submission (requests.md §12, pitfall 112), on this host's real groups."""
+"""The data-group check after a submission, on this host's real groups."""
 
 from __future__ import annotations
 

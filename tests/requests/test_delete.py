@@ -1,4 +1,4 @@
-"""Deleting a request (requests.md §7; pitfalls 8, 64, 65)."""
+"""Deleting a request."""
 
 from __future__ import annotations
 

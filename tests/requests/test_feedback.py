@@ -1,4 +1,4 @@
-"""Feedback on a request (requests.md §11; pitfalls 32 and 47)."""
+"""Feedback on a request."""
 
 from __future__ import annotations
 

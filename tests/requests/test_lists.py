@@ -1,4 +1,4 @@
-"""The request list and the sample list (requests.md §4–5): fractions and derived status (README §6.6),
+"""The request list and the sample list: fractions and derived status,
 visibility, SQL sorting and paging, filters, a bounded number of queries, and hostile query strings."""
 
 from __future__ import annotations

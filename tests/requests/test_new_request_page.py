@@ -1,5 +1,5 @@
 """The new-request page over HTTP: actions keep input, errors sit next to fields, the server enforces
-every rule whatever is posted (requests.md §2, pitfalls 7, 24, 28, 29, 37, 38, 40)."""
+every rule whatever is posted."""
 
 from __future__ import annotations
 

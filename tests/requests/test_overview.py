@@ -1,5 +1,5 @@
-"""The request overview (requests.md §6): who may open it, the six sections, every imaging and
-processing request of every sample (pitfall 78), activity paging, and a query count independent of
+"""The request overview: who may open it, the six sections, every imaging and
+processing request of every sample, activity paging, and a query count independent of
 the number of samples."""
 
 from __future__ import annotations

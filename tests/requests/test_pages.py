@@ -1,4 +1,4 @@
-"""Static pages from markdown files (requests.md §13)."""
+"""Static pages from markdown files."""
 
 from __future__ import annotations
 

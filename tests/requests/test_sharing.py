@@ -1,4 +1,4 @@
-"""Sharing a request with auditors and collaborators (requests.md §8)."""
+"""Sharing a request with auditors and collaborators."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A private one-node Slurm cluster and a loopback sshd for the cluster tests (run-and-test.md §4).
+"""A private one-node Slurm cluster and a loopback sshd for the cluster tests.
 
 Everything lives in one temporary folder and listens on free, non-standard loopback ports:
 

@@ -1,4 +1,4 @@
-"""Gallery entries (viewer.md §8, issue 9): facility admins mark saved views as gallery entries with a
+"""Gallery entries (issue 9): facility admins mark saved views as gallery entries with a
 description; every signed-in user sees them on the Gallery page and may open them, even without access to
 the view's request. Marking and unmarking are event-logged POSTs."""
 

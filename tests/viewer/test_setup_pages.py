@@ -1,4 +1,4 @@
-"""Setup pages, links and session rows (viewer.md §4, §5.6, §8) as a researcher meets them. The launch task is
+"""Setup pages, links and session rows as a researcher meets them. The launch task is
 queued, not run, here (test_sessions.py runs it against the real launcher and proxy)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""viewer-launcher: the only component that starts viewer servers (viewer.md §6).
+"""viewer-launcher: the only component that starts viewer servers.
 
 A small Flask service run by gunicorn (`python -m viewer_launcher`, never a debug server) with two back ends
 behind one interface: `process` (local processes on loopback ports, the `make run` default) and `docker`

@@ -1,4 +1,4 @@
-"""The launcher's HTTP API (viewer.md §6.2). Every endpoint except `GET /healthz` needs
+"""The launcher's HTTP API. Every endpoint except `GET /healthz` needs
 `Authorization: Bearer <VIEWER_LAUNCHER_TOKEN>` (compared in constant time; 401 otherwise). Every call is
 logged with the caller's address, endpoint, session id and result; the token never is."""
 

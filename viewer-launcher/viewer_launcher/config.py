@@ -1,4 +1,4 @@
-"""Launcher settings, read once from the environment (viewer.md §6)."""
+"""Launcher settings, read once from the environment."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sessions on top of a back end (viewer.md §6.2): validate, start every layer server in parallel and wait until
+"""Sessions on top of a back end: validate, start every layer server in parallel and wait until
 each answers `GET /info`, then start neuroglancer and wait until `GET /v/<token>/` answers; on any failure
 remove every server of the session. Listing, deletion and the orphan sweep work from the labels alone.
 

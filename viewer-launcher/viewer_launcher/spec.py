@@ -1,4 +1,4 @@
-"""Validation of a session body (viewer.md §6.1-6.2). Nothing is started until all of it passes.
+"""Validation of a session body. Nothing is started until all of it passes.
 
 The caller never chooses an image or a container option: it names layers (name, type, folder; optionally the
 label Neuroglancer shows and an image's contrast range), the session's access key (handed to its servers,
@@ -97,7 +97,7 @@ def resolve_mount(raw: Any, roots: tuple[Path, ...], layer: str) -> Path:
 
 
 def summarize_info(folder: Path, kind: str, layer: str) -> dict[str, Any]:
-    """Voxel size (nm) and bounds of the layer from its `info` (viewer.md §5.3)."""
+    """Voxel size (nm) and bounds of the layer from its `info`."""
     try:
         info = json.loads((folder / "info").read_text())
     except (OSError, ValueError) as exc:

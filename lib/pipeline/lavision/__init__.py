@@ -1,4 +1,4 @@
-"""The LaVision pipeline stages `setup`, `blend`, `stitch` and `downsize` (processing.md §5.1):
+"""The LaVision pipeline stages `setup`, `blend`, `stitch` and `downsize`:
 
     python -m lib.pipeline.lavision <stage> --params PARAMS.json --task-index K --task-count N
 
@@ -55,8 +55,8 @@ Downsized volume (downsize.py, resample.py). Input: the resized planes, voxel (x
 `xyz_scale_um`. Each input axis is resampled separately to the `downsized_voxel_um` of the output axis it
 becomes: with r = target voxel / input voxel, n_out = max(1, round(n_in / r)), output voxel j covering
 input [j·r, (j + 1)·r) (voxel-edge units), i.e. centred at input coordinate (j + 0.5)·r − 0.5; values are
-area-weighted means (r > 1, mean-preserving) or linear interpolation (r ≤ 1). Then `finalorientation`
-(processing.md §4.3): output axis i takes input axis int(s_i), reversed when s_i starts with '-'.
+area-weighted means (r > 1, mean-preserving) or linear interpolation (r ≤ 1). Then `finalorientation`: output axis i
+takes input axis int(s_i), reversed when s_i starts with '-'.
 The voxel sizes of the output are exactly `downsized_voxel_um`. The TIFF is one page per output z
 (ImageJ hyperstack, ZYX, with the x/y resolution and z spacing in µm), 16-bit.
 

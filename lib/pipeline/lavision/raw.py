@@ -1,4 +1,4 @@
-"""The raw files of one LaVision channel, by tile, light sheet and plane (imaging.md §4.2).
+"""The raw files of one LaVision channel, by tile, light sheet and plane.
 
     <prefix>_RawDataStack[<col> x <row>]_C<sheet>_xyz-Table Z<zzzz>_UltraII Filter<ffff>.ome.tif
 

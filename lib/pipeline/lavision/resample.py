@@ -1,4 +1,4 @@
-"""Reorientation (processing.md §4.3) and per-axis resampling of volumes, with the affines (voxel
+"""Reorientation and per-axis resampling of volumes, with the affines (voxel
 coordinates, (x, y, z) order, voxel centres at integers) that say where each input voxel goes.
 
 Arrays are indexed [z, y, x]; spatial axis a (0 = x, 1 = y, 2 = z) is array axis 2 − a.

@@ -1,4 +1,4 @@
-"""The LaVision stages `register` and `detect` (processing.md §5.1, stages 3 and 4).
+"""The LaVision stages `register` and `detect` (stages 3 and 4).
 
     python -m lib.pipeline.registration register --params P.json --task-index K --task-count N
     python -m lib.pipeline.registration detect   --params P.json --task-index K --task-count N
@@ -18,7 +18,7 @@ Inputs (from the earlier stages, paths in `lib.pipeline.layout`):
   requires it.
 - `full_sizedatafld/<subfolder>_ch<NN>/plane_<zzzz>.tif`: blended full-resolution planes (detect).
 - `atlasfile` (template), `annotationfile` (labels, same grid), optional `ontologyfile`. The atlas voxel is
-  `downsized_voxel_um` × 1.3 (processing.md §4.2).
+  `downsized_voxel_um` × 1.3.
 
 Outputs (`elastix/`): `TransformParameters.0.txt` (affine) and `.1.txt` (B-spline, composed on the
 affine), `result.1.tif` (the registration channel in atlas space), `<subfolder>_resized_ch<NN>/result.tif`

@@ -36,7 +36,7 @@ from ..errors import PipelineError
 LOCK_NAME = "registration.lock"
 FAILED_NAME = "registration.failed"
 STALE_AFTER_S = 600.0
-DEFAULT_WAIT_S = 6 * 3600.0  # the register stage's time limit (processing.md §5.2)
+DEFAULT_WAIT_S = 6 * 3600.0  # the register stage's time limit
 HEARTBEAT_S = 30.0
 # The helper that touches a lock (argv: path, seconds, parent pid) until its parent is gone.
 _KEEPER = """

@@ -1,4 +1,4 @@
-"""The `detect` stage (processing.md §5.1, stage 4): array, one task per `cellch` channel in channel order.
+"""The `detect` stage (stage 4): array, one task per `cellch` channel in channel order.
 
 Per channel: detect cells on the blended full-resolution planes (`cells.py`), write `cells.csv`
 (x, y, z full-resolution voxels, score), map them full resolution -> downsized volume (the sidecar's

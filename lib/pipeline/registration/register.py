@@ -1,4 +1,4 @@
-"""The `register` stage (processing.md §5.1, stage 3): array, one task per channel in channel order.
+"""The `register` stage (stage 3): array, one task per channel in channel order.
 
 Task K handles channels K, K + N, ... (N = task count; normally one channel per task). Every task first
 makes sure the run's registration exists (`claim.once`: whichever task arrives first registers, the others
@@ -25,7 +25,7 @@ from . import claim, elastix
 from .transform import AFFINE_NAME, BSPLINE_NAME, DONE_NAME, FIELD_DATA_NAME, FIELD_NAME, FIELD_STRIDE
 from .volumes import DownsizedVolume, Vec3, read_volume, write_tiff_volume
 
-# The downsized target voxel is the atlas voxel ÷ 1.3 (processing.md §4.2), so the atlas voxel is this
+# The downsized target voxel is the atlas voxel ÷ 1.3, so the atlas voxel is this
 # multiple of the parameter document's `downsized_voxel_um`.
 ATLAS_VOXEL_PER_DOWNSIZED_VOXEL = 1.3
 

@@ -1,11 +1,11 @@
-"""The SmartSPIM stages (processing.md §6): stitching and destriping with flat-field correction.
+"""The SmartSPIM stages: stitching and destriping with flat-field correction.
 
 Stitching run (one per resolution and side, all channels, `SmartspimParams`):
 alignment channel `import` -> `displcompute` -> `place` -> `merge`; every other channel `import` ->
 `copy_placement` -> `merge`. The run has these five stages for all channels; `stages.py` says which task
 does which channel. Destriping run (one per channel, `DestripeParams`): `destripe`.
 
-- `tiles`          the tile tree of a channel (imaging.md §4.3), its checks and the import manifest
+- `tiles`          the tile tree of a channel, its checks and the import manifest
 - `displacements`  pairwise tile displacements by phase correlation on the nominal grid
 - `placement`      least-squares placement with reliability thresholding; copies for other channels
 - `merge`          blended stitched planes, one at a time

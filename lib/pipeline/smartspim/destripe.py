@@ -1,4 +1,4 @@
-"""The `destripe` stage (processing.md §6.2): flat-field division and stripe removal of stitched planes.
+"""The `destripe` stage: flat-field division and stripe removal of stitched planes.
 
 Per plane: the camera offset `dark` is subtracted (values below it become 0), the plane is divided by the
 flat field, stripes are removed (`stripes.py`), and the result is rounded and clipped to 16 bits. The

@@ -1,4 +1,4 @@
-"""Pairwise tile displacements (the `displcompute` stage, processing.md §6.1).
+"""Pairwise tile displacements (the `displcompute` stage).
 
 For every pair of neighbouring tiles (right and lower neighbour) the displacement of the second tile
 relative to the first is measured by phase correlation of their overlap on the nominal grid (the prior,

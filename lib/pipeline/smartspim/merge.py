@@ -1,4 +1,4 @@
-"""Stitched planes from the tiles and their placement (the `merge` stage, processing.md §6.1).
+"""Stitched planes from the tiles and their placement (the `merge` stage).
 
 Each tile is pasted at its whole-pixel position with a weight that rises smoothly (raised cosine) from
 its edges over the nominal overlap width, so overlaps cross-fade; the canvas is the weighted sum divided

@@ -1,11 +1,11 @@
-"""The tile tree of one SmartSPIM channel (imaging.md §4.3) and the import manifest that describes it.
+"""The tile tree of one SmartSPIM channel and the import manifest that describes it.
 
     <rawdata_dir>/<subfolder>/<XXXXXX>/<XXXXXX>_<YYYYYY>/<ZZZZZZ>.tif
 
 Column folders are stage X positions, row folders stage Y positions, plane files stage Z positions, all
 in tenths of a micron. Columns are numbered by ascending X, rows by ascending Y within their column, planes
 by ascending Z. Stage X runs along the image columns (x, axis 1) and stage Y along the image rows (y, axis
-0), both in the direction of increasing pixel index (imaging.md §4.4), so a tile's nominal position in
+0), both in the direction of increasing pixel index, so a tile's nominal position in
 pixels is its stage offset from the first tile divided by the pixel size.
 
 The `import` stage writes the manifest as `<subfolder>_stitched/import_manifest.json`; every later stage

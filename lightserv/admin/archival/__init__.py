@@ -1,4 +1,4 @@
-"""Archival import (README §8, requests.md §4-6): requests done before lightserv, entered by a facility admin
+"""Archival import: requests done before lightserv, entered by a facility admin
 from a CSV. Every row is validated first; the import writes all of them in one DataJoint transaction (with
 their event-log rows) or nothing.
 

@@ -1,6 +1,6 @@
-"""Figures of the admin dashboard (README §8, beyond.md §22), each one SQL statement in MariaDB.
+"""Figures of the admin dashboard, each one SQL statement in MariaDB.
 
-Requests flagged `testing` are left out everywhere (pitfall 35). Definitions:
+Requests flagged `testing` are left out everywhere. Definitions:
 
 - queues: clearing batches, imaging batches and processing requests counted by state; an imaging batch
   is "ready" when it is pending and its clearing batch is complete, "waiting" while that clearing is not;

@@ -1,5 +1,5 @@
-"""Antibody history and overview pages (clearing.md §10). Rows are edited by POST and addressed by
-their surrogate id (pitfall 22)."""
+"""Antibody history and overview pages. Rows are edited by POST and addressed by
+their surrogate id."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The clearing log (clearing.md §8) and the calendar export of section dates (§9), for everyone who may
-view the request. Both are driven by the catalogue, so they work for every protocol (pitfall 52)."""
+"""The clearing log and the calendar export of section dates, for everyone who may
+view the request. Both are driven by the catalogue, so they work for every protocol."""
 
 from __future__ import annotations
 

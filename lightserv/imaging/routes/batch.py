@@ -1,4 +1,4 @@
-"""The imaging batch page and its assignment actions (imaging.md §3, §5): claim, start, release. The page
+"""The imaging batch page and its assignment actions: claim, start, release. The page
 shows each channel's purposes, units on every field, and the researcher's orientation as the default."""
 
 from __future__ import annotations

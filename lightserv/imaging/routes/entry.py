@@ -1,4 +1,4 @@
-"""The actions of the imaging entry form (imaging.md §8): apply batch parameters, save and submit a
+"""The actions of the imaging entry form: apply batch parameters, save and submit a
 sample, validation status, add a ventral-up channel, skip, reopen, complete the batch.
 
 Field names: `<scope>|<resolution>|<wavelength>|<ventral 0/1>|<column>`, scope `b` for the batch tables

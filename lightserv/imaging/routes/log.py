@@ -1,4 +1,4 @@
-"""The imaging log (imaging.md §10): what was acquired for one sample's imaging request, for everyone who
+"""The imaging log: what was acquired for one sample's imaging request, for everyone who
 may view the request."""
 
 from __future__ import annotations

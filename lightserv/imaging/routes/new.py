@@ -1,4 +1,4 @@
-"""Additional imaging request (requests.md §9): `/imaging/new/<username>/<request_name>`."""
+"""Additional imaging request: `/imaging/new/<username>/<request_name>`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The processing entry form (processing.md §3): show, start processing, flat-field and destriping (§6.2).
+"""The processing entry form: show, start processing, flat-field and destriping.
 
 Field names: `atlas|<resolution>|<ventral 0/1>`, `orientation|<resolution>|<ventral 0/1>`, `notes`, and
 `flat|<resolution>|<ventral 0/1>|<wavelength>`; the flat-field buttons post

@@ -1,4 +1,4 @@
-"""The processing log (processing.md §10): runs, stages and layers of one processing request, for
+"""The processing log: runs, stages and layers of one processing request, for
 everyone who may view the request; log contents and actions for processing staff and admins."""
 
 from __future__ import annotations

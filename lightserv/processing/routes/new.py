@@ -1,4 +1,4 @@
-"""Additional processing request (requests.md §10): `/processing/new/<username>/<request_name>/<N>`."""
+"""Additional processing request: `/processing/new/<username>/<request_name>/<N>`."""
 
 from __future__ import annotations
 

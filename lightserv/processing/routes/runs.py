@@ -1,4 +1,4 @@
-"""One pipeline run (processing.md §1, §9): its page, cancel, re-run from a stage, stage logs.
+"""One pipeline run: its page, cancel, re-run from a stage, stage logs.
 
 `/processing/run/<run_id>` shows any run (conversion runs of raw data have no processing log);
 `/processing/runs/<run_id>` stays as an alias because emails already sent link to it.
@@ -142,7 +142,7 @@ def _rerun_input(jobs: list[dict]) -> reruns.RerunInput:
 @bp.route("/run/<int:run_id>/rerun", methods=["POST"])
 @requires_run("processing.manage_runs")
 def rerun(run):
-    """Without `confirm=1` the page lists the stages to recompute and asks for confirmation (§9.2)."""
+    """Without `confirm=1` the page lists the stages to recompute and asks for confirmation."""
     if not FlaskForm().validate_on_submit():
         abort(400, "The form could not be accepted.")
     _run, jobs = get_run(run["run_id"])

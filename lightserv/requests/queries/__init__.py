@@ -78,7 +78,7 @@ def get_request_and_relation(owner: str, request_name: str, viewer: str) -> tupl
 
 
 def visible_requests(viewer: str, roles: frozenset[str]):
-    """The DataJoint expression of the requests `viewer` may see (README §3)."""
+    """The DataJoint expression of the requests `viewer` may see."""
     ls = get_schemas().lightsheet
     if roles & STAFF_ROLES:
         return ls.Request()
@@ -163,7 +163,7 @@ def _as_counts(row: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------
-# Request list (requests.md §4)
+# Request list
 # --------------------------------------------------------------------------------------------------
 
 _REQUEST_COLUMNS = (
@@ -217,7 +217,7 @@ def get_request_counts(owner: str, request_name: str) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------
-# Sample list (requests.md §5)
+# Sample list
 # --------------------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""CSV downloads of the request list and the sample list (beyond.md §23): the rows the page would show
+"""CSV downloads of the request list and the sample list: the rows the page would show
 for the same filters and sort, on every page, streamed (lightserv.common.csvexport)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The request list and the sample list (requests.md §4–5).
+"""The request list and the sample list.
 
 Every query-string value is validated here and anything unknown falls back to its default, so a hostile
 URL never causes a 500; sorting, filtering and paging happen in SQL (lightserv.requests.queries).
@@ -131,7 +131,7 @@ def safe_external(url: str | None) -> str | None:
 
 
 def attach_sample_links(samples: list[dict]) -> None:
-    """The clearing log, imaging log, processing log and viewer links of sample rows (requests.md §5)."""
+    """The clearing log, imaging log, processing log and viewer links of sample rows."""
     for s in samples:
         key = {"username": s["username"], "request_name": s["request_name"]}
         s["spreadsheet_url"] = None

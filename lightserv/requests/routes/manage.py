@@ -1,4 +1,4 @@
-"""Managing one request: delete (requests.md §7), sharing (§8) and feedback (§11)."""
+"""Managing one request: delete, sharing and feedback."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def feedback(req):
     if request.method == "GET":
         return _feedback_page(req, FeedbackForm(obj=saved), with_processing, saved, 200)
     form = FeedbackForm()
-    valid = form.validate_on_submit()  # an expired token fails here and the page comes back (README §9)
+    valid = form.validate_on_submit()  # an expired token fails here and the page comes back
     if not form.check_ratings(with_processing) or not valid:
         return _feedback_page(req, form, with_processing, saved, 400)
     values = {field: form[field].data for field in manage.FEEDBACK_FIELDS}

@@ -1,6 +1,6 @@
-"""Static pages (requests.md §13): markdown files in `lightserv/content/` inside the site layout.
+"""Static pages: markdown files in `lightserv/content/` inside the site layout.
 
-All need login (requests.md §1) except About, which stays public: a newcomer reads what the facility
+All need login except About, which stays public: a newcomer reads what the facility
 offers before having an account (the menu shows About to everyone, signed in or not).
 """
 

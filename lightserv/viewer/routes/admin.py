@@ -1,4 +1,4 @@
-"""Admin view of live sessions (viewer.md §10). Viewing changes nothing (pitfall 106); stopping and sweeping
+"""Admin view of live sessions. Viewing changes nothing; stopping and sweeping
 are POSTs that queue tasks."""
 
 from __future__ import annotations

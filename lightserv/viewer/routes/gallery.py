@@ -1,5 +1,5 @@
-"""Marking saved views as gallery entries (viewer.md §8; facility admins). The Gallery page itself is
-`/gallery` (requests.md §13), which lists the entries for everyone signed in."""
+"""Marking saved views as gallery entries (facility admins). The Gallery page itself is
+`/gallery`, which lists the entries for everyone signed in."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def gallery_unmark(link_id: str):
 
 @bp.app_template_global("may_manage_gallery")
 def may_manage_gallery() -> bool:
-    """Whether the signed-in user may mark gallery entries (menus follow the routes' rule, pitfall 4)."""
+    """Whether the signed-in user may mark gallery entries (menus follow the routes' rule)."""
     from lightserv.common.permissions import can
 
     return can(current_user, "admin")

@@ -131,7 +131,7 @@ def launch_atlas(atlas_name: str):
 
 @bp.app_template_global("saved_views")
 def saved_views(username: str, request_name: str) -> list[dict]:
-    """The request overview's "Saved views" (viewer.md §8), newest first; one query for the links."""
+    """The request overview's "Saved views", newest first; one query for the links."""
     from lightserv.common.permissions import can
 
     me = current_user.get_id()

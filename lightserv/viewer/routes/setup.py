@@ -1,4 +1,4 @@
-"""Setup pages (viewer.md §4): choose layers, then one link and one session per view group."""
+"""Setup pages: choose layers, then one link and one session per view group."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading Slurm's output and pooling array tasks, on text captured from Slurm 22.05 (processing.md §8.2)."""
+"""Reading Slurm's output and pooling array tasks, on text captured from Slurm 22.05."""
 
 from __future__ import annotations
 

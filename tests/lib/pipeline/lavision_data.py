@@ -15,7 +15,7 @@ SUBFOLDER = "Ex_488_647"
 
 
 def lavision_document(out_dir: Path, truth: LavisionTruth, **overrides: Any) -> dict[str, Any]:
-    """The parameter document (processing.md §4.5) of one acquisition folder: its channels in ascending
+    """The parameter document of one acquisition folder: its channels in ascending
     wavelength order get the indexes 00, 01, ... (the synthetic `Filter` numbers)."""
     roles = ["regch", "cellch", "cellch", "cellch"]
     columns, rows = truth.grid.tiling

@@ -1,4 +1,4 @@
-"""The downsized volume, in process: every row of the orientation table (processing.md §4.3), per-axis
+"""The downsized volume, in process: every row of the orientation table, per-axis
 resampling, the downsize stage and the affine of its sidecar."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def document_for(tmp_path, **overrides):
 
 # ---- orientation --------------------------------------------------------------------------------------
 
-TABLE = [  # processing.md §4.3: imaged orientation, output orientation, finalorientation
+TABLE = [  # imaged orientation, output orientation, finalorientation
     ("sagittal", "sagittal", ("0", "1", "2")),
     ("horizontal", "sagittal", ("2", "1", "0")),
     ("horizontal_vu", "sagittal", ("-2", "1", "-0")),

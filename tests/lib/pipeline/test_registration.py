@@ -54,7 +54,7 @@ PROG = [sys.executable, "-m", "lib.pipeline.registration"]
 
 VOXEL_UM = (5.0, 5.0, 10.0)  # raw (x, y, z)
 CELL_OPTIONS = {"cell_radius_um": 15.0}  # planted cells: sigma 1.5 px (7.5 µm), 1 plane (10 µm)
-# horizontal -> sagittal (processing.md §4.3): output x = raw z, y = raw y, z = raw x
+# horizontal -> sagittal: output x = raw z, y = raw y, z = raw x
 SAGITTAL = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
 
 

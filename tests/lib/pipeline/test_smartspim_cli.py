@@ -74,7 +74,7 @@ def test_stitching_then_destriping_through_the_command_line(sample):
         assert len(planes) == truth.n_planes
         assert tifffile.imread(planes[0]).shape == truth.grid.canvas_shape
 
-    # destriping of the 488 channel: staff put the flat field in the stitched folder (processing.md §6.2)
+    # destriping of the 488 channel: staff put the flat field in the stitched folder
     subfolder = truth.subfolders["488"]
     stitched = smartspim_stitched_dir(truth.out_dir, subfolder)
     shutil.copy(truth.flat_paths["488"], stitched / "flat.tiff")

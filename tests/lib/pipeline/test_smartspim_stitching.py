@@ -17,7 +17,7 @@ from lib.pipeline.layout import plane_name, smartspim_stitched_dir
 from lib.pipeline.smartspim import RUNNERS, read_placement
 from lib.synth import SmartspimTruth, make_brain, write_smartspim
 
-ALIGNMENT, OTHER = "642", "488"  # 642 comes before 488 in the alignment order (processing.md §6.1)
+ALIGNMENT, OTHER = "642", "488"  # 642 comes before 488 in the alignment order
 STAGES = ("import", "displcompute", "place", "copy_placement", "merge")
 ARRAYS = {"import", "copy_placement", "merge"}  # one task per channel; the others are single jobs
 

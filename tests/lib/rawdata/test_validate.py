@@ -1,5 +1,5 @@
-"""Raw-data validation (imaging.md §7) on folders written by lib.synth: correct folders pass, each
-corruption is refused with its message and counts, and nothing on disk changes (pitfall 57)."""
+"""Raw-data validation on folders written by lib.synth: correct folders pass, each
+corruption is refused with its message and counts, and nothing on disk changes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The back-end interface: start one server ("container"), report, stop and remove (viewer.md §6, run-and-test.md
-§2). The orchestrator (sessions.py) owns validation, parallel start, readiness probes and clean-up; a back end
+"""The back-end interface: start one server ("container"), report, stop and remove. The orchestrator (sessions.py)
+owns validation, parallel start, readiness probes and clean-up; a back end
 only knows how to run one server of a role and how to find the ones it runs, by their labels."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Protocol
 
 LABEL_PREFIX = "org.lightserv."
 ROLES = ("cloudvolume", "annotation", "neuroglancer")
-#: the port each role listens on inside its container (viewer.md §7)
+#: the port each role listens on inside its container
 CONTAINER_PORT = {"cloudvolume": 1337, "annotation": 8080, "neuroglancer": 8080}
 
 

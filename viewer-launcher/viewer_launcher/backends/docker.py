@@ -1,4 +1,4 @@
-"""The `docker` back end (viewer.md §6.1, production): one container per server through the Docker SDK.
+"""The `docker` back end (production): one container per server through the Docker SDK.
 
 Every container gets: the launcher's own pinned image for its role (the caller never names an image), the
 `lsv-<session>-<role>-<k>` name and `org.lightserv.*` labels, the internal network and no published port, a

@@ -1,4 +1,4 @@
-"""The `process` back end (run-and-test.md §2, the `make run` default): the same server programs as the
+"""The `process` back end (the `make run` default): the same server programs as the
 images (cloudvolume/server.py, neuroglancer/server.py, neuroglancer-registration/server.py) started as local
 processes on free loopback ports.
 
