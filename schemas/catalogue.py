@@ -1,8 +1,8 @@
 """The clearing protocol catalogue and the atlases, as plain Python data.
 
 Seed content of the lookup tables ``ClearingProtocol``, ``ClearingSection``, ``ClearingStep``
-(``clearing.md`` §4, transcribed step by step; protocols described there as "same as X except …" are
-expanded in full) and ``Atlas`` (``data-model.md`` §3.19). :mod:`schemas.seed` writes these rows; the
+(transcribed step by step from the facility's protocols; protocols described as "same as X except …" are
+expanded in full) and ``Atlas``. :mod:`schemas.seed` writes these rows; the
 application may also read them without a database (for example to validate a form's field names).
 
 Pure data: no DataJoint import, no database access.
@@ -76,7 +76,7 @@ class AtlasEntry:
     is_active: bool
 
 
-# The seven protocols of clearing.md §4, in the order of its table. Colours are those of clearing.md §2
+# The seven clearing protocols, in display order, with their colours
 # (row colours of the clearing queue, each paired with a text legend).
 # fmt: off
 PROTOCOLS: tuple[Protocol, ...] = (
@@ -229,7 +229,7 @@ SECTIONS: dict[str, tuple[Section, ...]] = {
             Step(10, "clear_babb", "BABB-D10 (more than 3 h)"),
         )),
     ),
-    # clearing.md §4.5 (udisco with rat timings): 10 steps
+    # udisco with rat timings: 10 steps
     "udisco_rat": (
         Section(1, "dehydration", "Dehydration (t-butanol steps at 35 °C)", "none", steps=(
             Step(1, "pbs_wash", "0.1 M PBS (30 min)"),
@@ -246,7 +246,7 @@ SECTIONS: dict[str, tuple[Section, ...]] = {
             Step(10, "clear_babb", "BABB-D15 (more than 3 h)"),
         )),
     ),
-    # clearing.md §4.6 (expanded from §4.1): 43 steps
+    # expanded in full from idisco_plus_immuno: 43 steps
     "idisco_edu": (
         Section(1, "dehydration", "Dehydration", "none", steps=(
             Step(1, "pbs_wash_1", "1× PBS wash 1 (30 min)"),
@@ -308,7 +308,7 @@ SECTIONS: dict[str, tuple[Section, ...]] = {
 }
 # fmt: on
 
-#: number of steps per protocol, as stated in clearing.md §4 (checked below)
+#: number of steps per protocol, as the facility's protocols state them (checked below)
 EXPECTED_STEP_COUNTS = {
     "idisco_plus_immuno": 51,
     "idisco_abbreviated": 14,

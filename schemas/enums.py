@@ -1,9 +1,9 @@
 """Shared enumerations of the data model, defined once.
 
-Every enumeration of ``data-model.md`` §2 is a tuple of its stored values (in the spec's order); labels
+Every enumeration of the data model is a tuple of its stored values (in their canonical order); labels
 are dicts ``value -> label`` where the spec gives them. DataJoint table definitions build their enum
 attributes with :func:`sql_enum`, so a stored value can only change here. The enumerations of the
-SQLAlchemy application tables (``data-model.md`` §6) and the column-local enums of DataJoint tables are
+SQLAlchemy application tables and the column-local enums of DataJoint tables are
 also here, so no module spells an enum literal of its own.
 
 Pure data: no DataJoint import, no database access.
@@ -52,7 +52,7 @@ def _labels(mapping: dict[str, str], values: tuple[str, ...]) -> Mapping[str, st
     return MappingProxyType(mapping)
 
 
-# --- data-model.md §2 -------------------------------------------------------------------------------
+# --- Data model ------------------------------------------------------------------------------------
 
 SPECIES = ("mouse", "rat", "primate", "marsupial")
 
@@ -124,7 +124,7 @@ ATLAS_LABELS = _labels(
     ATLAS_NAME,
 )
 
-#: see processing.md §4.4
+#: in priority order: a channel takes the first role that applies
 CHANNEL_ROLE = ("regch", "injch", "cellch", "gench")
 
 #: ``none`` for products not tied to one light sheet

@@ -1,4 +1,4 @@
-"""Schema ``<prefix>facility``: facility-wide measurements (``data-model.md`` §5).
+"""Schema ``<prefix>facility``: facility-wide measurements.
 
 Declared on an unactivated schema; :func:`schemas.activate_all` activates it.
 """

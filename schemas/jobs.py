@@ -1,5 +1,5 @@
 """Schema ``<prefix>jobs``: pipeline runs, their Slurm jobs and the jobs' state history
-(``data-model.md`` §4, states in ``processing.md`` §8).
+(job states use Slurm's names).
 
 Declared on an unactivated schema; :func:`schemas.activate_all` activates it after ``lightsheet``.
 """

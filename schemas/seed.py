@@ -1,4 +1,4 @@
-"""Seed the lookup tables from :mod:`schemas.catalogue` (``data-model.md`` §9).
+"""Seed the lookup tables from :mod:`schemas.catalogue`.
 
 :func:`seed_lookups` is idempotent: it inserts missing rows and updates catalogue-owned fields that
 differ (labels, order, colour, …); running it twice changes nothing. It never deletes rows, and it

@@ -1,4 +1,4 @@
-"""The demo seed of run-and-test.md §2 (lightserv/demo): the researcher's list shows a request in every state,
+"""The demo seed (lightserv/demo): the researcher's list shows a request in every state,
 the imaged samples have raw data on disk, the processed sample's raw, stitched, blended, downsized, registered
 and cell layers are ready (and the synthetic atlas's overlay is built), and seeding again adds nothing."""
 

@@ -1,4 +1,4 @@
-"""The permission matrix: every route declares a rule and answers each role as README §3 says.
+"""The permission matrix: every route declares a rule and answers each role as the matrix says.
 
 Every later route joins `ROUTES` below; the first test fails for any endpoint missing from it.
 """
@@ -83,7 +83,7 @@ def test_route_answers_each_subject_as_the_matrix_says(app, client, matrix_world
     assert got == expected, f"{endpoint} {url}: got {got}"
 
 
-# README §3 as a table: action -> set of (role or relation) that may do it.
+# The permission matrix as a table: action -> set of (role or relation) that may do it.
 MATRIX = {
     "request.submit_for_other": {"clearing_staff", "facility_admin"},
     "request.delete": {"owner", "facility_admin"},

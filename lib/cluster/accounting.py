@@ -201,7 +201,7 @@ def complete_array(job_id: str, rows: list[TaskRow], array_size: int) -> list[Ta
 
 
 def pool_job(job_id: str, rows: list[TaskRow], array_size: int | None = None) -> JobStatus:
-    """The pooling rules of processing.md §8.2 for one job's rows.
+    """Pool one job's accounting rows (one per task) into one job state.
 
     One row or all rows equal → that state; any failure-class state → that state if all failing tasks
     share it, else FAILED (raw text "TIMEOUT in 3 of 40 tasks"); else any CANCELLED → CANCELLED; else any

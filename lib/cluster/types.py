@@ -1,6 +1,6 @@
 """What a stage asks of the cluster and what the cluster says about a job.
 
-States use Slurm's names (data-model.md §2 `slurm_state`). Job ids are strings of digits, never with an
+States use Slurm's names (the values of the `slurm_state` enumeration). Job ids are strings of digits, never with an
 array suffix and never lists.
 """
 

@@ -3,7 +3,7 @@
 The application writes one document per run (`imaging_request_<N>/runs/<run_id>/params.json`); every
 stage of the run reads it. Unknown keys are refused so that a typo fails the run at once.
 
-LaVision (`LavisionParams`, keys of processing.md §4.5):
+LaVision (`LavisionParams`, the keys the LaVision stages read):
 
     run_id, data_root, output_dir        output_dir: the resolution's output folder (absolute)
     inputdictionary   {"<abs raw folder>": [["regch", "00"], ["cellch", "01"]]}: role and two-digit

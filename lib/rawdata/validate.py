@@ -1,4 +1,4 @@
-"""Raw-data validation of imaging.md §7, per sample and resolution.
+"""Raw-data validation (folders and file counts), per sample and resolution.
 
 Read-only by construction: the only file-system calls are `os.scandir` and `Path.is_dir`.
 Every problem is reported, with the counts expected and found; the caller prefixes the messages with

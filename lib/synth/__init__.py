@@ -1,5 +1,5 @@
-"""Synthetic raw data with known ground truth (spec README §9): LaVision and SmartSPIM acquisitions in the
-naming conventions of imaging.md §4, a small Allen-shaped atlas, streamed gigavoxel stacks, and controlled
+"""Synthetic raw data with known ground truth: LaVision and SmartSPIM acquisitions in the
+microscopes' naming conventions, a small Allen-shaped atlas, streamed gigavoxel stacks, and controlled
 corruptions for validation tests. No Flask or Celery here.
 
     brain = make_brain((48, 128, 128), seed=1)

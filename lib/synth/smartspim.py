@@ -31,7 +31,7 @@ from .optics import StripePattern, TileGrid, flat_field, make_stripes, noise_rng
 from .stream import write_float_image, write_plane
 
 FLAT_NAME = "flat.tiff"
-STAGE_ORIGIN_TENTHS = (414020, 493660, 12340)  # x, y, z of tile [0, 0] and plane 0 (imaging.md §4.3 example)
+STAGE_ORIGIN_TENTHS = (414020, 493660, 12340)  # x, y, z of tile [0, 0] and plane 0 (a realistic stage position)
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not objects

@@ -1,4 +1,4 @@
-"""The one permission helper: README §3 as data, plus the route decorator that declares each route's rule.
+"""The one permission helper: the permission matrix as data, plus the route decorator that declares each route's rule.
 
 Two kinds of checks:
 - global actions (`can(user, "admin.users")`): decided by the user's roles alone;
@@ -53,7 +53,7 @@ def _a(name, description, roles=(), relations=(), anyone=False, request_scoped=F
 _ALL_STAFF = ("clearing_staff", "imaging_staff", "processing_staff", ADMIN)
 _SHARED = ("owner", "collaborator", "auditor")
 
-#: README §3 permission matrix. Admin is listed explicitly wherever the matrix says "yes" for admins.
+#: The permission matrix. Admin is listed explicitly wherever the matrix says "yes" for admins.
 ACTIONS: dict[str, Action] = {
     a.name: a
     for a in [
@@ -91,7 +91,7 @@ ACTIONS: dict[str, Action] = {
         _a("processing.manage_runs", "Cancel or re-run a pipeline", ("processing_staff", ADMIN)),
         _a("processing.flatfield", "Set flat-field files and start destriping", ("processing_staff", ADMIN)),
         _a("viewer.open", "Open viewers on request data", _ALL_STAFF, _SHARED, request_scoped=True),
-        # viewer.md §1; relation "link_creator" = made the link, "session_owner" = launched the session
+        # relation "link_creator" = made the link, "session_owner" = launched the session
         _a("viewer.manage_link", "Rename or revoke a saved view", (ADMIN,), ("owner", "link_creator")),
         _a("viewer.stop_session", "Stop a viewer session", (ADMIN,), ("session_owner",)),
         _a("antibody.view", "Antibody history: view", anyone=True),

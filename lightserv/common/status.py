@@ -41,7 +41,7 @@ class Status:
     key: str  # stored nowhere; used in URLs (?status=) and CSS (status-<key>)
     label: str
     rank: int  # sort order: pending < in progress < needs attention < complete
-    colour: str  # README §6.6 row colour (the CSS classes hold the same values)
+    colour: str  # row colour of the status (the CSS classes hold the same values)
 
     @property
     def css_class(self) -> str:

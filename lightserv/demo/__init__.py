@@ -1,4 +1,4 @@
-"""Demo content for `make run` (DEV only), run-and-test.md §2: the demo accounts (accounts.py), and one
+"""Demo content for `make run` (DEV only): the demo accounts (accounts.py), and one
 request of the demo researcher in every state with synthetic raw data and one fully processed sample
 (content.py), on the synthetic atlas where no atlas is installed (atlas.py)."""
 

@@ -1,4 +1,4 @@
-"""The demo accounts of run-and-test.md §2.
+"""The demo accounts that `make run` seeds.
 
 The demo password is generated once per checkout and kept in `var/demo-password` (never committed),
 so no credential lives in the repository."""

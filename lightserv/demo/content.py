@@ -1,4 +1,4 @@
-"""The demo requests of run-and-test.md §2: one request of the demo `researcher` in each state, built through
+"""The demo requests: one request of the demo `researcher` in each state, built through
 the product's own services by the demo staff accounts, as people would build them in the browser.
 
 | request | state | how it got there |
@@ -272,7 +272,7 @@ BUILDERS: dict[str, Callable[[_Context], None]] = {
 
 
 def request_state(name: str, owner: str = OWNER) -> str:
-    """Where a request is now, in the words of run-and-test.md §2 (one of STATES)."""
+    """Where a request is now, in the words of the module's table (one of STATES)."""
     ls = get_schemas().lightsheet
     key = {"username": owner, "request_name": name}
     processing = [r["processing_progress"] for r in (ls.Request.ProcessingRequest & key).to_dicts()]

@@ -1,4 +1,4 @@
-"""The field rules of imaging.md §6, as plain functions (no Flask): each returns the cleaned values and
+"""The field rules of the imaging forms, as plain functions (no Flask): each returns the cleaned values and
 the messages, so the batch form, the sample form and the services share one definition."""
 
 from __future__ import annotations

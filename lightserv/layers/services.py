@@ -32,11 +32,11 @@ KIND_OF_PRODUCT = {
     "registered": "precomputed_registered",
     "corrected": "precomputed_corrected",
 }
-# processing.md §7 default resources
+# default Slurm resources of the layer stages
 INFO = Resources(cpus=1, mem_gb=2, time_limit="00:10:00")
 UPLOAD = Resources(cpus=13, mem_gb=32, time_limit="02:00:00")
 DOWNSAMPLE = Resources(cpus=12, mem_gb=32, time_limit="04:00:00")
-#: viewer.md §3: raw, stitched and blended get 4 more 2x2x1 scales; corrected approaches isotropy;
+#: scales per layer kind: raw, stitched and blended get 4 more 2x2x1 scales; corrected approaches isotropy;
 #: downsized and registered have no further scales
 PYRAMID = {
     "raw": {"z_downsampling": "never", "num_scales": 5},
@@ -190,7 +190,7 @@ def convert_image_layer(
     return _register_and_submit(target, key, run_id, "image", "uint16", str(folder), source)
 
 
-#: processing.md §7 `build` (4 CPUs, 16 GB, 1 h). lib.precomputed names that stage `annotations`.
+#: the annotation layer stage `build` (4 CPUs, 16 GB, 1 h). lib.precomputed names that stage `annotations`.
 BUILD = Resources(cpus=4, mem_gb=16, time_limit="01:00:00")
 ANNOTATION_PRODUCTS = ("cells", "cells_registered")
 

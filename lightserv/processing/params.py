@@ -30,7 +30,7 @@ LAVISION_MODULE = "lib.pipeline.lavision"
 REGISTRATION_MODULE = "lib.pipeline.registration"
 SMARTSPIM_MODULE = "lib.pipeline.smartspim"
 
-#: processing.md §5.2 (SLURM_STAGE_RESOURCES overrides them in the engine)
+#: default Slurm resources of each LaVision stage (SLURM_STAGE_RESOURCES overrides them in the engine)
 LAVISION_RESOURCES = {
     "setup": Resources(cpus=1, mem_gb=4, time_limit="00:30:00"),
     "blend": Resources(cpus=4, mem_gb=16, time_limit="02:00:00"),
@@ -91,13 +91,14 @@ class ParamsError(DomainError, ValueError):
 
 
 def final_orientation(imaged: str, ventral_up: bool, output: str) -> tuple[str, str, str]:
-    """processing.md §4.3. Ventral-up data is always imaged horizontally."""
+    """The final orientation for an imaged orientation and ventral-up flag.
+    Ventral-up data is always imaged horizontally."""
     key = ("horizontal" if ventral_up else imaged, bool(ventral_up), output)
     return _ORIENTATION[key]
 
 
 def channel_role(channel: Mapping) -> str:
-    """processing.md §4.4: regch > injch (injection or probe detection) > cellch > gench."""
+    """The role of a channel, first match wins: regch > injch (injection or probe detection) > cellch > gench."""
     if channel.get("registration"):
         return "regch"
     if channel.get("injection_detection") or channel.get("probe_detection"):

@@ -112,7 +112,8 @@ class _Planned:
 
 
 def plan_start(pkey: dict, data: StartInput) -> tuple[dict, list[_Planned]]:
-    """Run every check of §3.3 in order; returns the processing request and the plans. Writes nothing."""
+    """Run every check of starting processing, in order; returns the processing request and the plans.
+    Writes nothing."""
     ls = get_schemas().lightsheet
     rows = (ls.Request.ProcessingRequest & pkey).to_dicts()
     if not rows:
@@ -176,8 +177,8 @@ def plan_start(pkey: dict, data: StartInput) -> tuple[dict, list[_Planned]]:
 
 
 def start_processing(pkey: dict, data: StartInput, actor: str) -> list[int]:
-    """Check, then write everything of §3.3 in one transaction; the runs are submitted after the commit.
-    Returns the run ids."""
+    """Check, then mark the request and its resolutions running and create the runs, in one transaction;
+    the runs are submitted after the commit. Returns the run ids."""
     pr, planned = plan_start(pkey, data)
     schemas = get_schemas()
     ls, conn = schemas.lightsheet, schemas.connection

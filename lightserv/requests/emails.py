@@ -91,7 +91,7 @@ def queue_submitted(req: NewRequest, clearing, submitted_at) -> list[int | None]
 
 
 def queue_request_deleted(snapshot: dict, actor: str) -> list[int | None]:
-    """requests.md §12 "Request deleted": the clearing staff when any batch had no clearer, and the
+    """The "Request deleted" email: to the clearing staff when any batch had no clearer, and the
     assigned clearer of every batch that had one."""
     from lightserv.clearing.catalogue import list_protocols
     from lightserv.db import get_schemas
@@ -167,7 +167,7 @@ def queue_data_access_needed(username: str, where: str) -> int | None:
 
 
 def queue_access_granted(req: dict, grantee: str, level: str, granted_at) -> int | None:
-    """requests.md §12 "Access granted": the grantee, with the level and a link."""
+    """The "Access granted" email: to the grantee, with the level and a link."""
     from lightserv.db import get_schemas
 
     owner, name = req["username"], req["request_name"]
@@ -190,7 +190,7 @@ def queue_access_granted(req: dict, grantee: str, level: str, granted_at) -> int
 
 
 def queue_additional_processing(req: dict, imaging_request_number: int, created: list[dict], dedupe: str) -> list:
-    """requests.md §12 "Additional processing submitted": the requester (link to the overview) and the
+    """The "Additional processing submitted" email: to the requester (link to the overview) and the
     processing staff (link to the processing queue). `created`: [{sample_name, processing_request_number,
     resolutions: [{image_resolution, ventral_up, atlas_name, has_registration}]}]."""
     from .recipients import requester_addresses

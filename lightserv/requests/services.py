@@ -76,7 +76,7 @@ def _as_event_document(req: NewRequest) -> dict:
 
 
 def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
-    """Create everything of requests.md §3 in one transaction, then queue folders and emails."""
+    """Create the request and all its part rows in one transaction, then queue folders and emails."""
     catalogue = load_catalogue(req.owner, req.auditors)
     errors = validate_new_request(req, catalogue)
     if errors:

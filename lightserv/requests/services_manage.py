@@ -57,7 +57,7 @@ def clearing_started(owner: str, request_name: str) -> bool:
 def delete_request(req: dict, typed_name: str, actor: str) -> None:
     """Delete the request, every part row and its batches' antibody history rows in one transaction.
 
-    Checks in the order of requests.md §7 (existence and permission are the caller's): the typed name,
+    Checks, in this order (existence and permission are the caller's): the typed name,
     then that no clearing batch has started (re-read under a row lock, so a clearer starting a batch
     at the same moment cannot slip through). The event keeps a snapshot; the event log itself is never
     touched."""

@@ -273,7 +273,8 @@ def validate_resolution(req: NewRequest, si: int, ri: int, errors: Errors, catal
 
 
 def validate_new_request(req: NewRequest, catalogue: Catalogue) -> Errors:
-    """Every rule of §2.7, each error keyed by its field, in form order."""
+    """Every rule of a new request (details, samples, resolutions, channels), each error keyed by its field,
+    in form order."""
     errors = Errors()
     validate_request_details(req, errors, catalogue)
     seen: dict[str, int] = {}

@@ -47,7 +47,7 @@ def new_link_id() -> str:
 
 
 def create_link(spec: dict, created_by: str, title: str | None = None) -> ViewerLink:
-    """A persistent link (no paths, no session ids: viewer.md §8). The caller commits."""
+    """A persistent link (no paths, no session ids). The caller commits."""
     req = spec.get("request") or {}
     link = ViewerLink(
         id=new_link_id(),

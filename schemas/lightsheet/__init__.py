@@ -1,5 +1,5 @@
 """Schema ``<prefix>lightsheet``: users, requests and everything below them, the clearing catalogue,
-atlases and antibodies (``data-model.md`` §3).
+atlases and antibodies.
 
 Tables are declared on an *unactivated* schema; nothing touches the database until
 :func:`schemas.activate_all` activates it. Every table below ``Request`` is a part table of ``Request``,

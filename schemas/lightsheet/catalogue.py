@@ -17,7 +17,7 @@ from .base import schema
 
 @schema
 class ClearingProtocol(dj.Lookup):
-    """A clearing protocol offered by the facility (seeded from ``clearing.md`` §4).
+    """A clearing protocol offered by the facility (seeded from :mod:`schemas.catalogue`).
 
     Retiring a protocol sets ``is_active = 0``: hidden from new requests, still rendered for old batches.
     """

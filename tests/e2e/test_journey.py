@@ -17,7 +17,7 @@
    through configurable-http-proxy and draws them (screenshot pixel check, kept in test-artifacts/e2e/);
 6. the overview shows the request complete and the per-region cell counts.
 
-Not covered: raw layers (imaging.md §9.1 makes them only for single-tile LaVision channels; the tiled sample's
+Not covered: raw layers (they are made only for single-tile LaVision channels; the tiled sample's
 raw setup page says so, checked below) and a separate SmartSPIM "stitched" layer (the product, as the spec,
 makes only the corrected layer of stitched and destriped planes).
 
@@ -207,7 +207,7 @@ def clearer_clears_both_batches(page, artifacts) -> None:
 
 def write_raw_data(settings, brain):
     """What the microscopes write: a 2x2-tiled two-sheet LaVision acquisition of the atlas's brain and a 2x2
-    SmartSPIM acquisition (with its flat-field files), in the naming conventions of imaging.md §4."""
+    SmartSPIM acquisition (with its flat-field files), in the microscopes' naming conventions."""
     from lib.synth import make_brain, voxel_size_for, write_lavision, write_smartspim
 
     lavision = write_lavision(

@@ -77,7 +77,7 @@ def test_summary_shows_the_details_retention_preference_status_and_fractions(cli
     as_user(client, "auditor")
     html = client.get(URL).get_data(as_text=True)
     summary = html.split('id="summary"', 1)[1].split("</section>", 1)[0]
-    assert 'data-testid="retention">Kind of important<' in summary  # pitfall 36
+    assert 'data-testid="retention">Kind of important<' in summary  # the label, not the stored value
     assert 'data-testid="status-text">In progress<' in summary
     assert 'data-testid="cleared">0/3<' in summary
     assert 'data-testid="imaged">0/3<' in summary

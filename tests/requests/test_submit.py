@@ -1,4 +1,4 @@
-"""Submitting a request creates exactly the rows of requests.md §3, in one transaction."""
+"""Submitting a request creates exactly the request's part rows, in one transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.factories import channel, new_request, resolution, sample, submit
 
 
 def worked_example(owner: str):
-    """requests.md §3.4."""
+    """A request of four samples that exercises the batching rules."""
     return new_request(
         owner,
         "worked",

@@ -1,4 +1,4 @@
-"""Every validation rule of requests.md §2.2–2.7: one failing case each, with its message."""
+"""Every validation rule of the new-request form: one failing case each, with its message."""
 
 from __future__ import annotations
 

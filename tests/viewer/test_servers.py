@@ -1,6 +1,6 @@
 """The server programs (cloudvolume/server.py, the neuroglancer state) and lib.proxy against the real
 configurable-http-proxy: read-only layer files with CORS and byte ranges, never a fabricated volume, the
-initial Neuroglancer state of viewer.md §5.3, routes added, used (prefix stripped) and removed."""
+initial Neuroglancer state, routes added, used (prefix stripped) and removed."""
 
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ def list_legend(noun: str, staff: bool, only_mine: bool, owners: set[str]) -> st
 
 
 def request_actions(row: dict, deletable: bool) -> dict:
-    """The action links of one request (requests.md §4 "Actions"), from the row's relation and counts. Only a
+    """The action links of one request (the "Actions" column of the lists), from the row's relation and counts. Only a
     user who may delete (the owner, an admin) hears why a request cannot be deleted; others see no delete."""
     key = {"username": row["username"], "request_name": row["request_name"]}
     relation = row.get("relation")

@@ -1,4 +1,4 @@
-"""Reading helpers and a minimal reading of the imaging.md §7 rules, to check generated folders."""
+"""Reading helpers and a minimal reading of the raw-data validation rules, to check generated folders."""
 
 from __future__ import annotations
 

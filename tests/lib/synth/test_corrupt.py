@@ -1,4 +1,4 @@
-"""Controlled corruptions produce exactly the problems imaging.md §7 describes, and nothing else."""
+"""Controlled corruptions produce exactly the problems raw-data validation names, and nothing else."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""File and folder names follow imaging.md §4.2–4.4 exactly."""
+"""File and folder names follow the microscopes' naming conventions exactly."""
 
 from __future__ import annotations
 

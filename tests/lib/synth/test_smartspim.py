@@ -1,4 +1,4 @@
-"""SmartSPIM acquisitions: the tile tree of imaging.md §4.3, known tile positions, stripes, flat field."""
+"""SmartSPIM acquisitions: the tile tree, known tile positions, stripes, flat field."""
 
 from __future__ import annotations
 
