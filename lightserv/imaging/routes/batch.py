@@ -3,11 +3,11 @@ shows each channel's purposes, units on every field, and the researcher's orient
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, render_template, request, url_for
 from flask_login import current_user
 
 from lightserv.common.forms import EXPIRED_MESSAGE
-from lightserv.common.permissions import roles_of
+from lightserv.workflow.actions import BatchActions
 from schemas.enums import CLEARING_PROGRESS_LABELS, ORIENTATION
 
 from .. import batch_services, queries
@@ -92,46 +92,16 @@ def batch_form(ctx: BatchContext):
     return render_batch(ctx)
 
 
-@bp.route(BATCH + "/claim", methods=["POST"])
-@batch_route("imaging.claim")
-def claim(ctx: BatchContext):
-    try:
-        changed = batch_services.claim_batch(ctx.key, current_user.get_id())
-    except batch_services.ImagingError as exc:
-        return _refused(ctx, exc)
-    flash("You now image this batch." if changed else "You already image this batch.", "success")
-    return redirect(batch_url(ctx), 303)
-
-
-@bp.route(BATCH + "/start", methods=["POST"])
-@batch_route("imaging.open_batch")
-def start(ctx: BatchContext):
-    try:
-        batch_services.start_batch(ctx.key, current_user.get_id(), roles_of(current_user))
-    except batch_services.ImagingError as exc:
-        return _refused(ctx, exc)
-    flash("Imaging started.", "success")
-    return redirect(batch_url(ctx), 303)
-
-
-@bp.route(BATCH + "/release", methods=["POST"])
-@batch_route("imaging.release")
-def release(ctx: BatchContext):
-    try:
-        batch_services.release_batch(ctx.key, current_user.get_id(), roles_of(current_user))
-    except batch_services.ImagingError as exc:
-        return _refused(ctx, exc)
-    flash("The batch was released; it has no imager now.", "success")
-    return redirect(batch_url(ctx), 303)
+ACTIONS = BatchActions(batch_services, batch_services.ImagingError, _refused, batch_url)
+ACTIONS.register(bp, BATCH, batch_route, verb="image", started="Imaging started.")
 
 
 @bp.route(BATCH + "/assign", methods=["POST"])
 @batch_route("imaging.assign")
 def assign(ctx: BatchContext):
     assignee = request.form.get("assignee", "")[:32]
-    try:
-        batch_services.assign_batch(ctx.key, assignee, current_user.get_id())
-    except batch_services.ImagingError as exc:
-        return _refused(ctx, exc)
-    flash(f"The batch is now assigned to {assignee}.", "success")
-    return redirect(batch_url(ctx), 303)
+    return ACTIONS.run(
+        ctx,
+        lambda: batch_services.assign_batch(ctx.key, assignee, current_user.get_id()),
+        f"The batch is now assigned to {assignee}.",
+    )
