@@ -13,20 +13,11 @@ AWAITING_DAYS = 7
 def remind_awaiting_clearing() -> int:
     """Email clearing staff the pending batches whose expected hand-off passed 7 days ago. At most one email per
     facility day; returns the number of batches listed."""
-    from flask import current_app
-
-    from lightserv.common.audit import utcnow
-    from lightserv.common.outbox import dispatch
-    from lightserv.common.timefmt import to_local
-    from lightserv.extensions import db
+    from lightserv.workflow.reminders import send_reminder
 
     from . import emails, queries
 
-    today = to_local(utcnow(), current_app.config["SETTINGS"].display_timezone).date()
-    batches = queries.list_batches_awaiting_clearing(today - dt.timedelta(days=AWAITING_DAYS))
-    if not batches:
-        return 0
-    outbox_id = emails.queue_awaiting_clearing(today, batches)
-    db.session.commit()
-    dispatch([outbox_id])
-    return len(batches)
+    def find(now: dt.datetime, today: dt.date) -> list[dict]:
+        return queries.list_batches_awaiting_clearing(today - dt.timedelta(days=AWAITING_DAYS))
+
+    return send_reminder(find, emails.queue_awaiting_clearing)

@@ -209,24 +209,14 @@ def remind_waiting_imaging() -> int:
 def send_waiting_reminder() -> int:
     import datetime as dt
 
-    from flask import current_app
-
-    from lightserv.common.audit import utcnow
-    from lightserv.common.outbox import dispatch
-    from lightserv.common.timefmt import to_local
-    from lightserv.extensions import db
+    from lightserv.workflow.reminders import send_reminder
 
     from . import emails, queries
 
-    now = utcnow()
-    today = to_local(now, current_app.config["SETTINGS"].display_timezone).date()
-    batches = queries.list_batches_waiting_for_imaging(now - dt.timedelta(days=WAITING_DAYS))
-    if not batches:
-        return 0
-    outbox_id = emails.queue_waiting_imaging(today, batches)
-    db.session.commit()
-    dispatch([outbox_id])
-    return len(batches)
+    def find(now: dt.datetime, today: dt.date) -> list[dict]:
+        return queries.list_batches_waiting_for_imaging(now - dt.timedelta(days=WAITING_DAYS))
+
+    return send_reminder(find, emails.queue_waiting_imaging)
 
 
 WAITING_DAYS = 7
