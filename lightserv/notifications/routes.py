@@ -9,10 +9,9 @@ from wtforms import RadioField, SubmitField
 
 from lightserv.common.forms import form_view
 from lightserv.common.permissions import requires
-from lightserv.extensions import db
 from schemas.enums import NOTIFICATION_CATEGORY, NOTIFICATION_MODE
 
-from . import preferences
+from . import preferences, services
 
 bp = Blueprint("notifications", __name__)
 
@@ -41,8 +40,7 @@ def preferences_page():
     form = PreferencesForm()
     if form.validate_on_submit():
         modes = {c: getattr(form, c).data for c in NOTIFICATION_CATEGORY}
-        changed = preferences.set_preferences(username, modes, actor=username)
-        db.session.commit()
+        changed = services.save_preferences(username, modes)
         flash("Your notification preferences were saved." if changed else "Nothing changed.", "success")
         return redirect(url_for("notifications.preferences_page"))
     status = 400 if form.is_submitted() else 200
