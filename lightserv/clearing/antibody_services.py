@@ -6,6 +6,9 @@ from __future__ import annotations
 from lightserv.common.audit import record_event, utcnow
 from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
+from lightserv.workflow.queries import lock_rows
+
+from .queries import get_last_insert_id
 
 
 class AntibodyError(DomainError):
@@ -15,16 +18,10 @@ class AntibodyError(DomainError):
 
 
 def _locked(conn, table, id_column: str, row_id: int) -> dict:
-    rows = conn.query(
-        f"SELECT * FROM {table.full_table_name} WHERE `{id_column}` = %s FOR UPDATE", args=(row_id,), as_dict=True
-    ).fetchall()
+    rows = lock_rows(conn, table, {id_column: row_id}, [id_column])
     if not rows:
         raise AntibodyError("This antibody entry no longer exists.")
     return rows[0]
-
-
-def _last_id(conn) -> int:
-    return int(conn.query("SELECT LAST_INSERT_ID()").fetchone()[0])
 
 
 def update_history_row(history_id: int, values: dict, actor: str) -> dict:
@@ -73,7 +70,7 @@ def create_trial(values: dict, actor: str) -> int:
     )
     with conn.transaction:
         ls.AntibodyHistory.insert1(row)
-        new_id = _last_id(conn)
+        new_id = get_last_insert_id(conn)
         record_event(
             "antibody.changed",
             "antibody_history",
@@ -94,7 +91,7 @@ def save_overview_row(overview_id: int | None, values: dict, actor: str) -> int:
     with conn.transaction:
         if overview_id is None:
             ls.AntibodyOverview.insert1({**values, "updated_by": actor, "updated_at": now})
-            overview_id, before = _last_id(conn), None
+            overview_id, before = get_last_insert_id(conn), None
             summary = f"{actor} added antibody overview entry {overview_id}"
         else:
             row = _locked(conn, ls.AntibodyOverview, "antibody_overview_id", overview_id)

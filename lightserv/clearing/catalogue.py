@@ -52,16 +52,6 @@ class ProtocolDef:
         return self.steps[index + 1] if index + 1 < len(keys) else None
 
 
-def list_protocols() -> list[dict]:
-    """Every protocol (retired ones too: old batches still use them), in legend order."""
-    cache = g.setdefault("_clearing_protocols", None)
-    if cache is None:
-        ls = get_schemas().lightsheet
-        cache = ls.ClearingProtocol().to_dicts(order_by=["sort_order", "protocol"])
-        g._clearing_protocols = cache
-    return cache
-
-
 def load_protocol(protocol: str) -> ProtocolDef:
     """One protocol with its sections and steps, in order (three small queries, once per HTTP request)."""
     cache = g.setdefault("_clearing_catalogue", {})

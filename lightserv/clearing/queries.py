@@ -215,3 +215,16 @@ def list_antibody_overview(page: PageRequest) -> Page:
 def get_antibody_overview(overview_id: int) -> dict | None:
     rows = (get_schemas().lightsheet.AntibodyOverview & {"antibody_overview_id": overview_id}).to_dicts()
     return rows[0] if rows else None
+
+
+def get_last_insert_id(conn) -> int:
+    """The id the connection's last insert generated."""
+    return int(conn.query("SELECT LAST_INSERT_ID()").fetchone()[0])
+
+
+def get_sample_clearing(sample_key: dict) -> dict:
+    """The sample's clearing batch with its protocol label."""
+    ls = get_schemas().lightsheet
+    member = ls.Request.ClearingBatchSample & {k: sample_key[k] for k in ("username", "request_name", "sample_name")}
+    rows = (ls.Request.ClearingBatch * ls.ClearingProtocol.proj(protocol_label="label") & member.proj()).to_dicts()
+    return rows[0] if rows else {}

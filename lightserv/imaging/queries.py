@@ -219,20 +219,18 @@ def get_validation(sample_key: dict) -> dict:
 # --- imaging log ---------------------------------------------------------------------------------------
 
 
+def get_imaging_request(sample_key: dict) -> dict | None:
+    """One sample's imaging request, or None."""
+    rows = (get_schemas().lightsheet.Request.ImagingRequest & sample_key).to_dicts()
+    return rows[0] if rows else None
+
+
 def list_sample_channels(sample_key: dict) -> list[dict]:
     """Channel rows of one imaging request with their microscope."""
     ls = get_schemas().lightsheet
     return ((ls.Request.ImagingChannel & sample_key) * ls.Request.ImagingResolutionRequest.proj("microscope")).to_dicts(
         order_by=["image_resolution", "ventral_up", "channel_name"]
     )
-
-
-def get_sample_clearing(sample_key: dict) -> dict:
-    """The sample's clearing batch with its protocol label."""
-    ls = get_schemas().lightsheet
-    member = ls.Request.ClearingBatchSample & {k: sample_key[k] for k in ("username", "request_name", "sample_name")}
-    rows = (ls.Request.ClearingBatch * ls.ClearingProtocol.proj(protocol_label="label") & member.proj()).to_dicts()
-    return rows[0] if rows else {}
 
 
 def list_raw_layers(sample_key: dict) -> dict[tuple[str, str, int, str], str]:

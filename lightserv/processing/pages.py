@@ -6,9 +6,12 @@ from __future__ import annotations
 from flask import current_app
 
 from lib.naming import rawdata_resolution_dir
+from lightserv.clearing.queries import get_sample_clearing
 from lightserv.common.status import PROCESSING_PROGRESS_LABELS
-from lightserv.imaging.queries import get_sample_clearing
-from schemas.enums import ATLAS_LABELS
+from lightserv.runs.emails import log_tail
+from lightserv.runs.failures import describe_failure, step_words
+from lightserv.runs.model import state_label
+from schemas.enums import ATLAS_LABELS, SLURM_STATE_CLASS
 
 from . import params as P
 from . import queries
@@ -28,6 +31,44 @@ RUN_KIND_LABELS = {"lavision_pipeline": "processing", "smartspim_stitch": "stitc
 RUN_STATUS_LABELS = {"queued": "Queued", "running": "Running", "succeeded": "Done", "failed": "Failed",
                      "cancelled": "Cancelled"}  # fmt: skip
 LAYER_STATUS_LABELS = {"pending": "Pending", "converting": "Converting", "ready": "Ready", "failed": "Failed"}
+#: Bootstrap badge of a stage state class
+BADGE = {
+    "waiting": "text-bg-light",
+    "queued": "text-bg-secondary",
+    "running": "text-bg-primary",
+    "succeeded": "text-bg-success",
+    "failed": "text-bg-danger",
+    "cancelled": "text-bg-warning",
+}
+
+
+def decorate_jobs(jobs: list[dict], staff: bool, *, tails: bool = True) -> None:
+    """Labels of a run's stages; exit codes and log tails only for staff (researchers read words)."""
+    for job in jobs:
+        job["step_label"] = step_words(job["step_name"])
+        job["label"] = state_label(job["state"], job["exit_code"]) if staff else plain_state(job["state"])
+        job["badge"] = BADGE[SLURM_STATE_CLASS.get(job["state"], "failed")]
+        job["percent"] = (
+            (100 * (job["array_done"] or 0) // job["array_size"])
+            if job["is_array"] and job["array_size"]
+            else (100 if job["state"] == "COMPLETED" else 0)
+        )
+        if staff and tails:
+            job["stdout_tail"] = log_tail(job["stdout_path"], job["slurm_job_id"])
+            job["stderr_tail"] = log_tail(job["stderr_path"], job["slurm_job_id"])
+
+
+def plain_state(state: str) -> str:
+    """ "Failed", "Ran out of time", "Lost": the state label without exit codes or scheduler names."""
+    return state_label(state).split(" (")[0]
+
+
+def plain_failure(run: dict, jobs: list[dict]) -> str:
+    if run["status"] not in ("failed", "cancelled"):
+        return ""
+    text = describe_failure(run, jobs)
+    return f"{text[0].upper()}{text[1:]}. The facility has been told and is on it." if run["status"] == "failed" else (
+        f"{text[0].upper()}{text[1:]}.")
 
 
 def display_root() -> str:
@@ -155,8 +196,6 @@ def log_page(ctx: PrContext, staff: bool) -> dict:
     runs, jobs = queries.list_runs(pkey)
     layers = queries.list_layers(pkey)
     channels = queries.list_processing_channels(pkey)
-    from .routes.runs import decorate_jobs, plain_failure
-
     sections = []
     for rr in resolutions:
         mine = [r for r in runs if _same_side(r, rr)]

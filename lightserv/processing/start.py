@@ -18,6 +18,7 @@ from lightserv.common.audit import record_event, utcnow
 from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 from lightserv.runs.tasks import launch_after_commit
+from lightserv.workflow.queries import lock_rows
 from schemas.enums import ATLAS_LABELS, ORIENTATION
 
 from . import params as P
@@ -185,14 +186,10 @@ def start_processing(pkey: dict, data: StartInput, actor: str) -> list[int]:
     now = utcnow()
     run_ids: list[int] = []
     with conn.transaction:
-        locked = conn.query(
-            f"SELECT processing_progress FROM {ls.Request.ProcessingRequest.full_table_name} WHERE username = %s "
-            "AND request_name = %s AND sample_name = %s AND imaging_request_number = %s "
-            "AND processing_request_number = %s FOR UPDATE",
-            args=tuple(pkey[k] for k in pipeline.PR_KEY),
-        ).fetchone()
-        if locked is None or locked[0] != "pending":
-            raise StartRefused(progress_refusal(locked[0] if locked else "gone"))
+        locked = lock_rows(conn, ls.Request.ProcessingRequest, pkey, pipeline.PR_KEY, columns="processing_progress")
+        progress = locked[0]["processing_progress"] if locked else "gone"
+        if progress != "pending":
+            raise StartRefused(progress_refusal(progress))
         ls.Request.ProcessingRequest.update1(
             {**pkey, "processor": actor, "started_at": now, "processing_progress": "running",
              "notes_from_processing": data.notes.strip(), "failure_summary": ""}

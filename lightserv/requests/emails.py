@@ -13,6 +13,7 @@ from lightserv.common.words import plural
 from schemas.enums import ATLAS_LABELS
 
 from .queries.additional import list_complete_clearing_batches
+from .queries.protocols import list_protocols
 from .submission import NewRequest
 
 
@@ -23,8 +24,6 @@ def overview_url(owner: str, request_name: str) -> str:
 def queue_submitted(req: NewRequest, clearing, submitted_at) -> list[int | None]:
     stamp = submitted_at.isoformat()
     key = (req.owner, req.request_name)
-    from lightserv.clearing.catalogue import list_protocols
-
     labels = {p["protocol"]: p["label"] for p in list_protocols()}
     lines = []
     for cb in clearing:
@@ -93,7 +92,6 @@ def queue_submitted(req: NewRequest, clearing, submitted_at) -> list[int | None]
 def queue_request_deleted(snapshot: dict, actor: str) -> list[int | None]:
     """The "Request deleted" email: to the clearing staff when any batch had no clearer, and the
     assigned clearer of every batch that had one."""
-    from lightserv.clearing.catalogue import list_protocols
     from lightserv.db import get_schemas
 
     req = snapshot["request"]

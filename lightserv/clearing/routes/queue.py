@@ -3,12 +3,12 @@ and admins see every batch, a self-clearer their own."""
 
 from __future__ import annotations
 
+from lightserv.requests.queries.protocols import list_protocols
 from lightserv.workflow import queue as wq
 from schemas.enums import CLEARING_PROGRESS_LABELS
 
 from .. import queries
 from ..access import queue_route
-from ..catalogue import list_protocols
 from . import bp
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, url_for
 
 from lib.naming import rawdata_resolution_dir
+from lightserv.clearing.queries import get_sample_clearing
 from lightserv.common.permissions import requires_request
-from lightserv.db import get_schemas
 
 from .. import queries
 from . import bp
@@ -16,17 +16,15 @@ from . import bp
 @bp.route("/log/<username>/<request_name>/<sample_name>/<int:imaging_request_number>")
 @requires_request("request.view")
 def imaging_log(req: dict, sample_name: str, imaging_request_number: int):
-    ls = get_schemas().lightsheet
     key = dict(
         username=req["username"],
         request_name=req["request_name"],
         sample_name=sample_name,
         imaging_request_number=imaging_request_number,
     )
-    rows = (ls.Request.ImagingRequest & key).to_dicts()
-    if not rows:
+    imaging = queries.get_imaging_request(key)
+    if imaging is None:
         abort(404)
-    imaging = rows[0]
     if imaging["imaging_progress"] not in ("complete", "skipped"):
         flash("Imaging is not complete for this sample yet.", "info")
         if "requests.overview" in current_app.view_functions:
@@ -45,7 +43,7 @@ def imaging_log(req: dict, sample_name: str, imaging_request_number: int):
         "imaging/log.html",
         key=key,
         imaging=imaging,
-        clearing=queries.get_sample_clearing(key),
+        clearing=get_sample_clearing(key),
         channels=channels,
         layers=queries.list_raw_layers(key),
     )

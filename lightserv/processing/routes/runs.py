@@ -13,55 +13,17 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from lightserv.common.permissions import can, requires_run
-from lightserv.runs.emails import log_tail
 from lightserv.runs.engine import RunError, get_run
-from lightserv.runs.failures import describe_failure, step_words
 from lightserv.runs.model import state_label
 from lightserv.runs.poller import unreachable_since
-from schemas.enums import ATLAS_LABELS, ORIENTATION, SLURM_STATE_CLASS
+from schemas.enums import ATLAS_LABELS, ORIENTATION
 
 from .. import queries, reruns
+from ..pages import decorate_jobs, plain_failure
 from . import bp
 
-BADGE = {
-    "waiting": "text-bg-light",
-    "queued": "text-bg-secondary",
-    "running": "text-bg-primary",
-    "succeeded": "text-bg-success",
-    "failed": "text-bg-danger",
-    "cancelled": "text-bg-warning",
-}
 LOG_LINES = 200
 NOT_AN_ARRAY = "4294967294"  # what Slurm substitutes for %a in a job that is not an array
-
-
-def decorate_jobs(jobs: list[dict], staff: bool, *, tails: bool = True) -> None:
-    """Labels of a run's stages; exit codes and log tails only for staff (researchers read words)."""
-    for job in jobs:
-        job["step_label"] = step_words(job["step_name"])
-        job["label"] = state_label(job["state"], job["exit_code"]) if staff else plain_state(job["state"])
-        job["badge"] = BADGE[SLURM_STATE_CLASS.get(job["state"], "failed")]
-        job["percent"] = (
-            (100 * (job["array_done"] or 0) // job["array_size"])
-            if job["is_array"] and job["array_size"]
-            else (100 if job["state"] == "COMPLETED" else 0)
-        )
-        if staff and tails:
-            job["stdout_tail"] = log_tail(job["stdout_path"], job["slurm_job_id"])
-            job["stderr_tail"] = log_tail(job["stderr_path"], job["slurm_job_id"])
-
-
-def plain_state(state: str) -> str:
-    """ "Failed", "Ran out of time", "Lost": the state label without exit codes or scheduler names."""
-    return state_label(state).split(" (")[0]
-
-
-def plain_failure(run: dict, jobs: list[dict]) -> str:
-    if run["status"] not in ("failed", "cancelled"):
-        return ""
-    text = describe_failure(run, jobs)
-    return f"{text[0].upper()}{text[1:]}. The facility has been told and is on it." if run["status"] == "failed" else (
-        f"{text[0].upper()}{text[1:]}.")
 
 
 def back_to(run: dict) -> str:
