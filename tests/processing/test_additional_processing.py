@@ -291,8 +291,8 @@ def test_emails_and_output_folders_after_the_commit(
     assert post(client, default_form(s2=True)).status_code == 303
     base = settings.data_root / "ana" / "brains" / "s2" / "imaging_request_1" / "output" / "processing_request_2"
     for folder in (base / "resolution_1.3x", base / "resolution_1.3x_ventral_up"):
-        wait_for(folder.is_dir, what=str(folder))
-        assert folder.stat().st_mode & 0o7777 == 0o2770
+        # the worker makes the folder, then sets its mode: wait for both
+        wait_for(lambda: folder.is_dir() and folder.stat().st_mode & 0o7777 == 0o2770, what=f"{folder}, mode 2770")
     messages = emails_with_subject(smtp, "lightserv: Additional processing request: ana/brains", count=2)
     by_recipient = {tuple(to): m.get_content() for to, m in messages}
     requester = by_recipient[("ana@test.example",)]
