@@ -117,12 +117,13 @@ def task_id_of(row_id: int) -> str:
 
 
 def relay(keys: list[str] | None = None) -> Relayed:
-    """Hand due `pending` rows (only those with `keys` when given) to the broker, and re-send `sent` rows
-    whose message was lost. Stops at the first broker error; the rows stay for the next relay."""
+    """Hand `pending` rows (only those with `keys` when given; a delayed one with its ETA) to the broker, and
+    re-send `sent` rows whose message was lost. Stops at the first broker error; the rows stay for the next relay."""
     celery = current_app.extensions["celery"]
     result = Relayed()
     now = utcnow()
-    due = (TaskOutbox.status == "pending") & (TaskOutbox.not_before <= now)
+    # a delayed row goes to the broker at once with its ETA: the worker holds it, as a Celery countdown would
+    due = TaskOutbox.status == "pending"
     lost = (
         (TaskOutbox.status == "sent") & (TaskOutbox.sent_at < now - RESEND_AFTER) & (TaskOutbox.sends < MAX_SENDS)
     )
@@ -138,7 +139,10 @@ def relay(keys: list[str] | None = None) -> Relayed:
         while True:
             with conn.begin():
                 rows = conn.execute(
-                    select(TaskOutbox.id, TaskOutbox.task_name, TaskOutbox.args, TaskOutbox.dedupe_key)
+                    select(
+                        TaskOutbox.id, TaskOutbox.task_name, TaskOutbox.args, TaskOutbox.dedupe_key,
+                        TaskOutbox.not_before,
+                    )
                     .where(where, TaskOutbox.id > last_id)
                     .order_by(TaskOutbox.id)
                     .limit(BATCH)
@@ -147,11 +151,14 @@ def relay(keys: list[str] | None = None) -> Relayed:
                 for row in rows:
                     last_id = row.id
                     task = celery.tasks.get(row.task_name)  # as registered here (eager mode, tests' stand-ins)
+                    options = {"args": list(row.args), "task_id": task_id_of(row.id)}
+                    if row.not_before > now:
+                        options["eta"] = row.not_before.replace(tzinfo=dt.UTC)
                     try:
                         if task is None:
-                            celery.send_task(row.task_name, args=list(row.args), task_id=task_id_of(row.id))
+                            celery.send_task(row.task_name, **options)
                         else:
-                            task.apply_async(args=list(row.args), task_id=task_id_of(row.id))
+                            task.apply_async(**options)
                     except _broker_errors() as exc:
                         log.warning("background work stays in the outbox, the broker is unavailable: %s", exc)
                         conn.execute(
