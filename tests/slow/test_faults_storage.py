@@ -52,13 +52,15 @@ def post(client, url: str, data: dict):
 
 @pytest.fixture
 def ready_to_process(app, make_user, atlas_files, settings):
+    import shutil
+
+    # the session's DATA_ROOT is shared: earlier slow tests may have left ana/brains results in it
+    shutil.rmtree(settings.data_root / "ana", ignore_errors=True)
     make_user("ana")
     make_user("pat", roles=["processing_staff"], email="pat@core.example")
     processing.lavision_request(app)
     processing.complete_imaging(app)
     yield
-    import shutil
-
     shutil.rmtree(settings.data_root / "ana", ignore_errors=True)
 
 
