@@ -144,6 +144,59 @@ def _shared(channels: list[Mapping], column: str, what: str):
     return values.pop()
 
 
+def _lavision_channels(channels: list[dict], image_resolution: str, raw_resolution_dir: Path) -> list[dict]:
+    """The channel rows by name, each with its role, filter index and raw data folder; every channel has a
+    folder and its own index."""
+    rows = []
+    for position, c in enumerate(sorted(channels, key=lambda c: str(c["channel_name"]))):
+        if not c.get("rawdata_subfolder"):
+            raise ParamsError(f"Channel {c['channel_name']} at {image_resolution} has no raw data folder.")
+        rows.append(
+            dict(
+                c,
+                role=channel_role(c),
+                index=channel_index(c, position),
+                raw_dir=raw_resolution_dir / str(c["rawdata_subfolder"]),
+            )
+        )
+    if len({r["index"] for r in rows}) != len(rows):
+        raise ParamsError(f"Two channels at {image_resolution} share one channel index.")
+    return rows
+
+
+def _lavision_stages(rows: list[dict], tiling: str, planes: int) -> list[StageDef]:
+    """Setup, stitching (tiled) or blending, downsizing; registration with a registration channel, and cell
+    detection when a channel is also for cells. Array stages run one task per channel (blending: per 50 planes)."""
+    has_reg = any(r["role"] == "regch" for r in rows)
+    cell_channels = sum(r["role"] == "cellch" for r in rows)
+    names = ["setup", "stitch" if tiling != "1x1" else "blend", "downsize"]
+    if has_reg:
+        names.append("register")
+        if cell_channels:
+            names.append("detect")
+    sizes = {
+        "setup": None,
+        "blend": math.ceil(planes / PLANES_PER_ARRAY_TASK),
+        "stitch": len(rows),
+        "downsize": len(rows),
+        "register": len(rows),
+        "detect": cell_channels,
+    }
+    return [StageDef(n, STAGE_MODULE[n], resources=LAVISION_RESOURCES[n], array_size=sizes[n]) for n in names]
+
+
+def _atlas_files(atlas: Mapping, atlas_root: Path) -> dict[str, str]:
+    """The registration files of an atlas; its ontology only when it is installed."""
+    files = {
+        "atlasfile": str(atlas_root / atlas["template_path"]),
+        "annotationfile": str(atlas_root / atlas["annotation_path"]),
+    }
+    ontology = atlas_root / str(atlas["atlas_name"]) / "ontology.json"
+    if ontology.exists():
+        files["ontologyfile"] = str(ontology)
+    return files
+
+
 def lavision_plan(
     channels: list[dict],
     *,
@@ -159,20 +212,7 @@ def lavision_plan(
     built from all its imaged channels. `channels` are ImagingChannel rows of that side."""
     if not channels:
         raise ParamsError(f"No channel was imaged at {image_resolution}.")
-    rows = []
-    for position, c in enumerate(sorted(channels, key=lambda c: str(c["channel_name"]))):
-        if not c.get("rawdata_subfolder"):
-            raise ParamsError(f"Channel {c['channel_name']} at {image_resolution} has no raw data folder.")
-        rows.append(
-            dict(
-                c,
-                role=channel_role(c),
-                index=channel_index(c, position),
-                raw_dir=raw_resolution_dir / str(c["rawdata_subfolder"]),
-            )
-        )
-    if len({r["index"] for r in rows}) != len(rows):
-        raise ParamsError(f"Two channels at {image_resolution} share one channel index.")
+    rows = _lavision_channels(channels, image_resolution, raw_resolution_dir)
     tiling = str(_shared(rows, "tiling_scheme", "tiling scheme"))
     overlap = float(_shared(rows, "tiling_overlap", "tiling overlap"))
     z_step = float(_shared(rows, "z_step", "z step"))
@@ -180,17 +220,10 @@ def lavision_plan(
     planes = max(int(r["number_of_z_planes"] or 0) for r in rows)
     if planes < 1:
         raise ParamsError(f"The number of z planes at {image_resolution} is not known.")
+    stages = _lavision_stages(rows, tiling, planes)
     inputs: dict[str, list[list[str]]] = {}
     for r in rows:
         inputs.setdefault(str(r["raw_dir"]), []).append([r["role"], two_digit(r["index"])])
-    roles = [r["role"] for r in rows]
-    has_reg = "regch" in roles
-    cell_channels = [r for r in rows if r["role"] == "cellch"]
-    stages_names = ["setup", "stitch" if tiling != "1x1" else "blend", "downsize"]
-    if has_reg:
-        stages_names.append("register")
-        if cell_channels:
-            stages_names.append("detect")
     pixel = float(pixel_size_um[image_resolution])
     document: dict = {
         "run_id": None,
@@ -213,26 +246,10 @@ def lavision_plan(
         "finalorientation": list(final_orientation(imaged, ventral_up, output_orientation)),
         "atlas_name": str(atlas["atlas_name"]),
         "downsized_voxel_um": downsized_voxel(atlas),
-        "stages": stages_names,
+        "stages": [s.name for s in stages],
     }
-    if has_reg:
-        document["atlasfile"] = str(atlas_root / atlas["template_path"])
-        document["annotationfile"] = str(atlas_root / atlas["annotation_path"])
-        ontology = atlas_root / str(atlas["atlas_name"]) / "ontology.json"
-        if ontology.exists():
-            document["ontologyfile"] = str(ontology)
-    sizes = {
-        "setup": None,
-        "blend": math.ceil(planes / PLANES_PER_ARRAY_TASK),
-        "stitch": len(rows),
-        "downsize": len(rows),
-        "register": len(rows),
-        "detect": len(cell_channels),
-    }
-    stages = [
-        StageDef(name, STAGE_MODULE[name], resources=LAVISION_RESOURCES[name], array_size=sizes[name])
-        for name in stages_names
-    ]
+    if "register" in document["stages"]:
+        document.update(_atlas_files(atlas, atlas_root))
     return LavisionPlan(document, stages, rows)
 
 
@@ -242,12 +259,9 @@ def with_atlas(document: dict, atlas: Mapping, atlas_root: Path) -> dict:
     doc["atlas_name"] = str(atlas["atlas_name"])
     doc["downsized_voxel_um"] = downsized_voxel(atlas)
     if "atlasfile" in doc or "register" in doc.get("stages", []):
-        doc["atlasfile"] = str(atlas_root / atlas["template_path"])
-        doc["annotationfile"] = str(atlas_root / atlas["annotation_path"])
-        ontology = atlas_root / str(atlas["atlas_name"]) / "ontology.json"
-        if ontology.exists():
-            doc["ontologyfile"] = str(ontology)
-        else:
+        files = _atlas_files(atlas, atlas_root)
+        doc.update(files)
+        if "ontologyfile" not in files:
             doc.pop("ontologyfile", None)
     return doc
 
