@@ -88,7 +88,7 @@ def test_the_event_log_is_insert_and_select_only_for_the_application_account(app
 
 def test_seed_demo_creates_the_six_demo_accounts_only_in_dev(app, settings_overrides, tmp_path):
     from lightserv import create_app
-    from lightserv.auth.queries import list_roles
+    from lightserv.common.permissions import list_roles
     from lightserv.demo import DEMO_USERS, demo_password, seed_demo
     from lightserv.settings import Settings
 

@@ -17,7 +17,8 @@ def worker(app):
 
 
 def queue(app, key, to=("ana@lab.example",), subject="Your request was received", body="Request r1 is in."):
-    from lightserv.common.outbox import dispatch, queue_email
+    from lightserv.common.outbox import dispatch
+    from lightserv.notifications.outbox import queue_email
 
     with app.app_context():
         outbox_id = queue_email("test", key, list(to), subject, body, request_key=("ana", "r1"))
@@ -89,7 +90,7 @@ def test_after_three_failures_the_email_stays_failed_and_admins_see_it_in_the_ev
 
 
 def test_an_unfilled_placeholder_is_a_bug_not_an_email(app):
-    from lightserv.common.outbox import queue_email
+    from lightserv.notifications.outbox import queue_email
 
     with app.app_context(), pytest.raises(ValueError, match="placeholder"):
         queue_email("t", "k3", ["a@b.example"], "Hello {username}", "body")
@@ -98,13 +99,14 @@ def test_an_unfilled_placeholder_is_a_bug_not_an_email(app):
 def test_dev_mode_sends_every_email_to_the_dev_recipient_only(app, smtp, settings_overrides):
     from lightserv import create_app
     from lightserv.common import outbox
+    from lightserv.notifications.outbox import queue_email
     from lightserv.settings import Settings
 
     dev = create_app(
         Settings(**{**settings_overrides, "lightserv_mode": "DEV", "mail_dev_recipient": "dev-inbox@test.example"})
     )
     with dev.app_context():
-        outbox_id = outbox.queue_email("t", "k4", ["ana@lab.example"], "Hi", "Body", cc=["bo@lab.example"])
+        outbox_id = queue_email("t", "k4", ["ana@lab.example"], "Hi", "Body", cc=["bo@lab.example"])
         db.session.commit()
         assert outbox.deliver(outbox_id) == "sent"
     ((rcpts, msg),) = smtp.wait_for(1, app=app)

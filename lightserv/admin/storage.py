@@ -9,10 +9,11 @@ from flask import current_app
 from lib.storage import measure
 from lightserv.auth.queries import list_staff_emails
 from lightserv.common.audit import utcnow
-from lightserv.common.outbox import dispatch, queue_email
+from lightserv.common.outbox import dispatch
 from lightserv.common.timefmt import format_datetime
 from lightserv.db import get_schemas
 from lightserv.extensions import db
+from lightserv.notifications.outbox import queue_email
 
 FILESYSTEM_LABEL = "data"
 

@@ -15,7 +15,7 @@ from flask import abort, g, jsonify, request
 from flask_login import current_user
 
 from lightserv.common.errors import DomainError
-from lightserv.common.permissions import RouteRule, _declare, can
+from lightserv.common.permissions import RouteRule, _declare, can, get_request_and_relation
 from lightserv.models import Account
 
 from .tokens import account_for_token
@@ -100,8 +100,6 @@ def api_request_route(view: Callable) -> Callable:
 
 def visible_request(user, owner: str, request_name: str) -> tuple[dict, str | None] | None:
     """The request row and the user's relation when the user may view it, else None."""
-    from lightserv.requests.queries import get_request_and_relation
-
     found = get_request_and_relation(owner, request_name, user.get_id())
     if found is None or not can(user, "request.view", found[1]):
         return None

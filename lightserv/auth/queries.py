@@ -8,10 +8,6 @@ from lightserv.extensions import db
 from lightserv.models import Account, RoleGrant
 
 
-def list_roles(username: str) -> list[str]:
-    return list(db.session.scalars(select(RoleGrant.role).where(RoleGrant.username == username)))
-
-
 def get_account(username: str) -> Account | None:
     return db.session.get(Account, username)
 

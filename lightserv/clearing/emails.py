@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 from lightserv.auth.queries import get_user_email, list_staff_emails
-from lightserv.common.outbox import dispatch, queue_email
+from lightserv.common.outbox import dispatch
 from lightserv.common.timefmt import format_date
 from lightserv.common.words import plural
+from lightserv.notifications.outbox import queue_email
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
 

@@ -1,6 +1,6 @@
-"""The email outbox: services queue emails in the database; a Celery task sends them with retries.
+"""The sending end of the email outbox: a Celery task sends each queued row, with retries.
 
-Every email has a de-duplication key, so the same event never emails twice.
+Services queue emails with `lightserv.notifications.outbox.queue_email`.
 """
 
 from __future__ import annotations
@@ -11,64 +11,13 @@ from collections.abc import Iterable
 from flask import current_app
 from sqlalchemy import select, update
 
-from lib.mail import SmtpConfig, build_message, send_message, wrap_body
+from lib.mail import SmtpConfig, build_message, send_message
 from lightserv.common.audit import record_event, utcnow
 from lightserv.extensions import db
 from lightserv.models import EmailOutbox
 
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = 30  # 30 s, 60 s, 120 s ...
-
-
-def queue_email(
-    template: str,
-    dedupe_key: str,
-    to: Iterable[str],
-    subject: str,
-    body: str,
-    *,
-    cc: Iterable[str] = (),
-    request_key: tuple[str, str] | None = None,
-) -> int | None:
-    """Add an email to the outbox in the current session (the caller commits).
-
-    Returns the outbox id, or None when an email with this key exists already."""
-    if "{" in subject + body and "}" in subject + body:
-        # every template is filled before queueing; a leftover placeholder is a bug
-        import re
-
-        if re.search(r"\{[a-z_]+\}", subject + body):
-            raise ValueError(f"email {template!r} has an unfilled placeholder")
-    existing = db.session.scalar(select(EmailOutbox.id).where(EmailOutbox.dedupe_key == dedupe_key))
-    if existing is not None:
-        return None
-    settings = current_app.config["SETTINGS"]
-    to_list = sorted({a.strip().lower() for a in to if a and a.strip()})
-    cc_list = sorted({a.strip().lower() for a in cc if a and a.strip()} - set(to_list))
-    from lightserv.notifications.preferences import hold_for_digest, keep_items
-
-    to_list, cc_list, held = hold_for_digest(template, to_list, cc_list)  # users who chose a daily digest
-    if held and not to_list and cc_list:  # the main recipient waits for the digest; the copies go now
-        to_list, cc_list = cc_list, []
-    row = EmailOutbox(
-        created_at=utcnow(),
-        template=template,
-        dedupe_key=dedupe_key[:255],
-        to_addrs=to_list,
-        cc_addrs=cc_list,
-        subject=subject if subject.startswith("lightserv: ") else f"lightserv: {subject}",
-        body_text=wrap_body(body, settings.facility_name, settings.facility_contact_email),
-        status="queued" if to_list else "suppressed",
-        attempts=0,
-        last_error="" if to_list else ("kept for the daily digest" if held else "no recipients"),
-        request_username=request_key[0] if request_key else None,
-        request_name=request_key[1] if request_key else None,
-    )
-    db.session.add(row)
-    db.session.flush()
-    if held:
-        keep_items(held, template, row.subject, body, row.id)
-    return row.id
 
 
 def dispatch(ids: Iterable[int | None]) -> None:

@@ -1,4 +1,5 @@
-"""The one permission helper: the permission matrix as data, plus the route decorator that declares each route's rule.
+"""The one permission helper: the permission matrix as data, the reads it decides on (a user's roles, their
+relation to a request), and the route decorators that declare each route's rule.
 
 Two kinds of checks:
 - global actions (`can(user, "admin.users")`): decided by the user's roles alone;
@@ -16,7 +17,11 @@ from dataclasses import dataclass, field
 
 from flask import abort, current_app, g, request
 from flask_login import current_user
+from sqlalchemy import select
 
+from lightserv.db import get_schemas
+from lightserv.extensions import db
+from lightserv.models import RoleGrant
 from schemas.enums import ROLE
 
 ADMIN = "facility_admin"
@@ -136,6 +141,23 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+def list_roles(username: str) -> list[str]:
+    """The roles granted to `username`, from the role-grant table."""
+    return list(db.session.scalars(select(RoleGrant.role).where(RoleGrant.username == username)))
+
+
+def get_request_and_relation(owner: str, request_name: str, viewer: str) -> tuple[dict, str | None] | None:
+    """The request row and the viewer's relation to it (`owner`, `collaborator`, `auditor`, None)."""
+    ls = get_schemas().lightsheet
+    rows = (ls.Request & {"username": owner, "request_name": request_name}).to_dicts()
+    if not rows:
+        return None
+    if viewer == owner:
+        return rows[0], "owner"
+    access = (ls.Request.Access & {"username": owner, "request_name": request_name, "grantee": viewer}).to_dicts()
+    return rows[0], (access[0]["access_level"] if access else None)
+
+
 def roles_of(user) -> frozenset[str]:
     """Roles held by `user`, read once per HTTP request from the role-grant table."""
     if user is None or not getattr(user, "is_authenticated", False):
@@ -143,8 +165,6 @@ def roles_of(user) -> frozenset[str]:
     cache = g.setdefault("_roles_cache", {})
     username = user.get_id()
     if username not in cache:
-        from lightserv.auth.queries import list_roles
-
         cache[username] = frozenset(list_roles(username))
     return cache[username]
 
@@ -242,8 +262,6 @@ def requires_request(action: str) -> Callable[[Callable], Callable]:
 def require_request_access(owner: str, request_name: str, action: str) -> dict:
     """The request row when the current user may perform `action` on it: 404 when they may not view it
     (exactly like a missing request), 403 when they may view it but not act."""
-    from lightserv.requests.queries import get_request_and_relation
-
     found = get_request_and_relation(owner, request_name, current_user.get_id())
     if found is None:
         abort(404)
@@ -265,8 +283,6 @@ def requires_run(action: str) -> Callable[[Callable], Callable]:
         def wrapper(*args, run_id: int, **kwargs):
             if not current_user.is_authenticated:
                 return current_app.login_manager.unauthorized()
-            from lightserv.db import get_schemas
-
             runs = (get_schemas().jobs.PipelineRun & {"run_id": run_id}).to_dicts()
             if not runs:
                 abort(404)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lightserv.auth.queries import get_user_email, list_staff_emails
-from lightserv.common.outbox import queue_email
 from lightserv.common.words import plural
 from lightserv.db import get_schemas
+from lightserv.notifications.outbox import queue_email
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 from lib.naming import layer_name
 from lib.rawdata.validate import MICROSCOPE_OF_RESOLUTION
 from lightserv.auth.queries import list_staff_emails
-from lightserv.common.outbox import dispatch, queue_email
+from lightserv.common.outbox import dispatch
 from lightserv.db import get_schemas
 from lightserv.extensions import db
+from lightserv.notifications.outbox import queue_email
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
 from lightserv.runs.engine import get_run

@@ -7,10 +7,12 @@ from itertools import groupby
 
 from sqlalchemy import select, update
 
-from lightserv.common.outbox import dispatch, queue_email
+from lightserv.common.outbox import dispatch
 from lightserv.common.timefmt import format_datetime
 from lightserv.extensions import db
 from lightserv.models import DigestItem
+
+from .outbox import queue_email
 
 BODY_LIMIT = 4000  # characters of each held email's text in the digest
 

@@ -2,7 +2,7 @@
 
 Every email template belongs to a category (status changes, data ready, failures, reminders) or is
 essential (operational alerts such as the storage check, and the digest itself): essential emails and
-templates not listed here are always sent at once. `hold_for_digest` runs inside `queue_email`: the
+templates not listed here are always sent at once. `hold_for_digest` runs inside `outbox.queue_email`: the
 addresses of users who chose the digest for the email's category are taken off the email and the email
 is kept for their digest instead (one query for all recipients).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from lightserv.common.audit import record_event, utcnow
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import DigestItem, NotificationPreference
@@ -71,8 +72,6 @@ def get_preferences(username: str) -> dict[str, str]:
 def set_preferences(username: str, modes: dict[str, str], *, actor: str | None) -> list[str]:
     """Store the user's choices (the caller validated them); returns the categories that changed.
     Event-logged; the caller commits."""
-    from lightserv.common.audit import record_event, utcnow
-
     before = get_preferences(username)
     changed = [c for c in NOTIFICATION_CATEGORY if modes.get(c, before[c]) != before[c]]
     if not changed:
@@ -130,8 +129,6 @@ def hold_for_digest(template: str, to: list[str], cc: list[str]) -> tuple[list[s
 
 def keep_items(held: list[tuple[str, str]], template: str, subject: str, body: str, outbox_id: int | None) -> None:
     """Store the held email once per digest user (in the caller's session)."""
-    from lightserv.common.audit import utcnow
-
     for username, address in held:
         db.session.add(
             DigestItem(

@@ -10,11 +10,12 @@ import hashlib
 from flask import current_app
 
 from lightserv.auth.queries import list_staff_emails
-from lightserv.common.outbox import dispatch, queue_email
+from lightserv.common.outbox import dispatch
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.layers.labels import PRODUCT_LABELS as PRODUCT_LABELS  # processing pages read it from here
 from lightserv.layers.labels import product_words
+from lightserv.notifications.outbox import queue_email
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
 

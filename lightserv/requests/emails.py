@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import current_app
 
 from lightserv.auth.queries import list_staff_emails
-from lightserv.common.outbox import queue_email
 from lightserv.common.timefmt import format_date
 from lightserv.common.urls import absolute
 from lightserv.common.words import plural
+from lightserv.notifications.outbox import queue_email
 from schemas.enums import ATLAS_LABELS
 
 from .queries.additional import list_complete_clearing_batches

@@ -8,9 +8,10 @@ from pathlib import Path
 from flask import current_app
 
 from lightserv.auth.queries import list_staff_emails
-from lightserv.common.outbox import dispatch, queue_email
+from lightserv.common.outbox import dispatch
 from lightserv.common.urls import absolute
 from lightserv.extensions import db
+from lightserv.notifications.outbox import queue_email
 
 from .model import is_terminal, state_label
 from .triggers import run_hooks

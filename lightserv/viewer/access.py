@@ -17,10 +17,9 @@ from collections.abc import Callable
 from flask import abort, current_app
 from flask_login import current_user
 
-from lightserv.common.permissions import ACTIONS, ADMIN, RouteRule, can, roles_of
+from lightserv.common.permissions import ACTIONS, ADMIN, RouteRule, can, get_request_and_relation, roles_of
 from lightserv.extensions import db
 from lightserv.models import ViewerLink, ViewerSession
-from lightserv.requests.queries import get_request_and_relation
 
 
 def request_relation(link: ViewerLink, user) -> tuple[bool, str | None]:

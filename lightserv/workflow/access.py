@@ -16,9 +16,16 @@ from typing import Any, ClassVar, Protocol
 from flask import abort
 from flask_login import current_user
 
-from lightserv.common.permissions import ACTIONS, ADMIN, RouteRule, can, login_required, roles_of
+from lightserv.common.permissions import (
+    ACTIONS,
+    ADMIN,
+    RouteRule,
+    can,
+    get_request_and_relation,
+    login_required,
+    roles_of,
+)
 from lightserv.db import get_schemas
-from lightserv.requests.queries import get_request_and_relation
 
 from .stage import Stage
 

@@ -30,7 +30,7 @@ def choose(app, username: str, **modes: str) -> None:
 
 
 def queue(app, template: str, to: list[str], key: str, cc: tuple[str, ...] = ()) -> EmailOutbox:
-    from lightserv.common.outbox import queue_email
+    from lightserv.notifications.outbox import queue_email
 
     with app.test_request_context():
         outbox_id = queue_email(template, key, to, f"Subject {key}", f"Body of {key}.", cc=cc)

@@ -65,18 +65,6 @@ class ListFilter:
     only_mine: bool = False  # staff: restrict to requests they own or are named on
 
 
-def get_request_and_relation(owner: str, request_name: str, viewer: str) -> tuple[dict, str | None] | None:
-    """The request row and the viewer's relation to it (`owner`, `collaborator`, `auditor`, None)."""
-    ls = get_schemas().lightsheet
-    rows = (ls.Request & {"username": owner, "request_name": request_name}).to_dicts()
-    if not rows:
-        return None
-    if viewer == owner:
-        return rows[0], "owner"
-    access = (ls.Request.Access & {"username": owner, "request_name": request_name, "grantee": viewer}).to_dicts()
-    return rows[0], (access[0]["access_level"] if access else None)
-
-
 def visible_requests(viewer: str, roles: frozenset[str]):
     """The DataJoint expression of the requests `viewer` may see."""
     ls = get_schemas().lightsheet
