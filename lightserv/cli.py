@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 from flask import Flask
 
@@ -11,7 +14,12 @@ def register(app: Flask) -> None:
 
     register_atlas_commands(app)  # install-atlas, below
     register_backup_commands(app)  # backup, restore
+    register_database_commands(app)  # init-db
+    register_account_commands(app)  # create-user, set-password, grant-role
+    register_demo_commands(app)  # seed-demo
 
+
+def register_database_commands(app: Flask) -> None:
     @app.cli.command("init-db")
     @click.option("--app-user", default=None, help="Grant this existing MariaDB account the application's privileges.")
     @click.option("--app-user-host", default="%", show_default=True)
@@ -27,6 +35,22 @@ def register(app: Flask) -> None:
             + "."
         )
 
+
+# --- accounts -------------------------------------------------------------------
+
+
+@contextmanager
+def _refusals_as_click_errors() -> Iterator[None]:
+    """An account change the auth services refuse ends the command with their message."""
+    from .auth.services import AuthError
+
+    try:
+        yield
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def register_account_commands(app: Flask) -> None:
     @app.cli.command("create-user")
     @click.argument("username")
     @click.option("--email", default=None)
@@ -34,12 +58,10 @@ def register(app: Flask) -> None:
     @click.option("--password", default=None, help="Local password (omit for an SSO-only account).")
     def create_user_command(username: str, email: str | None, full_name: str, password: str | None) -> None:
         """Create a user (idempotent)."""
-        from .auth.services import AuthError, ensure_user
+        from .auth.services import ensure_user
 
-        try:
+        with _refusals_as_click_errors():
             ensure_user(username, email=email, full_name=full_name, password=password, actor=None)
-        except AuthError as exc:
-            raise click.ClickException(str(exc)) from None
         click.echo(f"User {username} exists.")
 
     @app.cli.command("set-password")
@@ -47,12 +69,10 @@ def register(app: Flask) -> None:
     @click.password_option()
     def set_password_command(username: str, password: str) -> None:
         """Set a user's local password."""
-        from .auth.services import AuthError, set_password
+        from .auth.services import set_password
 
-        try:
+        with _refusals_as_click_errors():
             set_password(username, password, actor=None)
-        except AuthError as exc:
-            raise click.ClickException(str(exc)) from None
         click.echo(f"Password of {username} set.")
 
     @app.cli.command("grant-role")
@@ -60,14 +80,17 @@ def register(app: Flask) -> None:
     @click.argument("role")
     def grant_role_command(username: str, role: str) -> None:
         """Grant a staff role (the first facility admin is made this way)."""
-        from .auth.services import AuthError, grant_role
+        from .auth.services import grant_role
 
-        try:
+        with _refusals_as_click_errors():
             changed = grant_role(username, role, actor=None)
-        except AuthError as exc:
-            raise click.ClickException(str(exc)) from None
         click.echo(f"{username} {'now holds' if changed else 'already held'} {role}.")
 
+
+# --- demo -----------------------------------------------------------------------
+
+
+def register_demo_commands(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo_command() -> None:
         """Create the demo accounts and one demo request in every state (DEV only; idempotent), print them."""

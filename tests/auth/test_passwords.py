@@ -81,6 +81,16 @@ def test_the_command_line_refuses_a_weak_password(app):
     assert result.exit_code != 0 and "too common or too easy to guess" in result.output
 
 
+def test_the_command_line_says_why_it_refuses_a_role_or_a_password(app):
+    runner = app.test_cli_runner()
+    unknown_role = runner.invoke(args=["grant-role", "nobody", "wizard"])
+    assert unknown_role.exit_code != 0 and "Unknown role 'wizard'" in unknown_role.output
+    no_user = runner.invoke(args=["grant-role", "nobody", "facility_admin"])
+    assert no_user.exit_code != 0 and "There is no user 'nobody'" in no_user.output
+    weak = runner.invoke(args=["set-password", "nobody"], input="password1234\npassword1234\n")
+    assert weak.exit_code != 0 and "Error:" in weak.output
+
+
 def test_the_demo_password_meets_the_policy(tmp_path):
     from lightserv.auth.passwords import password_problem
     from lightserv.demo import demo_password
