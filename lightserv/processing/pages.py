@@ -67,8 +67,11 @@ def plain_failure(run: dict, jobs: list[dict]) -> str:
     if run["status"] not in ("failed", "cancelled"):
         return ""
     text = describe_failure(run, jobs)
-    return f"{text[0].upper()}{text[1:]}. The facility has been told and is on it." if run["status"] == "failed" else (
-        f"{text[0].upper()}{text[1:]}.")
+    return (
+        f"{text[0].upper()}{text[1:]}. The facility has been told and is on it."
+        if run["status"] == "failed"
+        else (f"{text[0].upper()}{text[1:]}.")
+    )
 
 
 def display_root() -> str:
@@ -107,6 +110,64 @@ def summary(ctx: PrContext) -> dict:
     )
 
 
+def _lavision_rows(rr: dict, channels: list[dict], stored: dict[str, dict], has_reg: bool, root: str) -> list[dict]:
+    """One row per imaged channel of a LaVision side: its raw folder, role, tiling and what it will produce."""
+    side = rawdata_resolution_dir(*(rr[k] for k in IR_KEY), rr["image_resolution"], bool(rr["ventral_up"]))
+    raw = f"{root}/{side}"
+    out = f"{root}/{output_folder(resolution_key(rr))}"
+    rows = []
+    for c in channels:
+        role = stored[c["channel_name"]]["channel_role"] if c["channel_name"] in stored else P.channel_role(c)
+        tiled = c["tiling_scheme"] != "1x1"
+        rows.append(
+            dict(
+                label=f"{c['channel_name']}{'_ventral_up' if c['ventral_up'] else ''}",
+                raw_folder=f"{raw}/{c['rawdata_subfolder']}" if c["rawdata_subfolder"] else "—",
+                purposes=", ".join(p.replace("_", " ") for p in PURPOSES if c[p]),
+                role=role,
+                tiling=f"{c['tiling_scheme']}: "
+                + ("stitching with TeraStitcher" if tiled else "blending of the light sheets"),
+                output=out,
+                products=lavision_products(c, role, tiled, has_reg),
+            )
+        )
+    return rows
+
+
+def _smartspim_rows(
+    rr: dict, channels: list[dict], stored: dict[str, dict], runs: list[dict], layers: list[dict]
+) -> dict:
+    """Whether a SmartSPIM side is stitched, and one row per channel (alignment channel first) with its
+    stitching, flat field, destriping and corrected layer."""
+    stitch = [r for r in runs if r["kind"] == "smartspim_stitch" and _same_side(r, rr)]
+    latest_stitch = stitch[0] if stitch else None
+    destripes = {}
+    for r in sorted((r for r in runs if r["kind"] == "smartspim_destripe" and _same_side(r, rr)),
+                    key=lambda r: r["run_id"]):  # fmt: skip
+        destripes[r["channel_name"]] = r
+    corrected = {
+        layer["channel_name"]: layer for layer in layers if layer["product"] == "corrected" and _same_side(layer, rr)
+    }
+    rows = []
+    for position, c in enumerate(P.smartspim_order(channels)):
+        row = stored.get(c["channel_name"], {})
+        d = destripes.get(c["channel_name"])
+        layer = corrected.get(c["channel_name"])
+        rows.append(
+            dict(
+                channel=c["channel_name"],
+                alignment=bool(row.get("is_alignment_channel")) if row else position == 0,
+                stitching=RUN_STATUS_LABELS[latest_stitch["status"]] if latest_stitch else "Not started",
+                flat_field=row.get("flatfield_filename") or DEFAULT_FLAT,
+                flat_field_name=f"flat|{rr['image_resolution']}|{int(rr['ventral_up'])}|{c['channel_name']}",
+                destriping=RUN_STATUS_LABELS[d["status"]] if d else "Not started",
+                destripe_started=d is not None and d["status"] in ("queued", "running", "succeeded"),
+                corrected=LAYER_STATUS_LABELS[layer["status"]] if layer else "—",
+            )
+        )
+    return dict(stitched=latest_stitch is not None and latest_stitch["status"] == "succeeded", rows=rows)
+
+
 def entry_page(ctx: PrContext) -> dict:
     pkey = ctx.key
     root = display_root()
@@ -120,9 +181,6 @@ def entry_page(ctx: PrContext) -> dict:
         channels = [c for c in imaged if _same_side(c, rr)]
         stored = {c["channel_name"]: c for c in processing if _same_side(c, rr)}
         has_reg = any(c["registration"] for c in channels)
-        raw = (
-            f"{root}/{rawdata_resolution_dir(*(rr[k] for k in IR_KEY), rr['image_resolution'], bool(rr['ventral_up']))}"
-        )
         section = dict(
             rr=rr,
             index=i,
@@ -132,54 +190,11 @@ def entry_page(ctx: PrContext) -> dict:
             has_reg=has_reg,
             atlas_field=field_name("atlas", rr),
             orientation_field=field_name("orientation", rr),
-            rows=[],
         )
         if section["microscope"] == "lavision":
-            out = f"{root}/{output_folder(resolution_key(rr))}"
-            for c in channels:
-                role = stored[c["channel_name"]]["channel_role"] if c["channel_name"] in stored else P.channel_role(c)
-                tiled = c["tiling_scheme"] != "1x1"
-                section["rows"].append(
-                    dict(
-                        label=f"{c['channel_name']}{'_ventral_up' if c['ventral_up'] else ''}",
-                        raw_folder=f"{raw}/{c['rawdata_subfolder']}" if c["rawdata_subfolder"] else "—",
-                        purposes=", ".join(p.replace("_", " ") for p in PURPOSES if c[p]),
-                        role=role,
-                        tiling=f"{c['tiling_scheme']}: "
-                        + ("stitching with TeraStitcher" if tiled else "blending of the light sheets"),
-                        output=out,
-                        products=lavision_products(c, role, tiled, has_reg),
-                    )
-                )
+            section["rows"] = _lavision_rows(rr, channels, stored, has_reg, root)
         else:
-            stitch = [r for r in runs if r["kind"] == "smartspim_stitch" and _same_side(r, rr)]
-            latest_stitch = stitch[0] if stitch else None
-            destripes = {}
-            for r in sorted((r for r in runs if r["kind"] == "smartspim_destripe" and _same_side(r, rr)),
-                            key=lambda r: r["run_id"]):  # fmt: skip
-                destripes[r["channel_name"]] = r
-            corrected = {
-                layer["channel_name"]: layer
-                for layer in layers
-                if layer["product"] == "corrected" and _same_side(layer, rr)
-            }
-            section["stitched"] = latest_stitch is not None and latest_stitch["status"] == "succeeded"
-            for position, c in enumerate(P.smartspim_order(channels)):
-                row = stored.get(c["channel_name"], {})
-                d = destripes.get(c["channel_name"])
-                layer = corrected.get(c["channel_name"])
-                section["rows"].append(
-                    dict(
-                        channel=c["channel_name"],
-                        alignment=bool(row.get("is_alignment_channel")) if row else position == 0,
-                        stitching=RUN_STATUS_LABELS[latest_stitch["status"]] if latest_stitch else "Not started",
-                        flat_field=row.get("flatfield_filename") or DEFAULT_FLAT,
-                        flat_field_name=f"flat|{rr['image_resolution']}|{int(rr['ventral_up'])}|{c['channel_name']}",
-                        destriping=RUN_STATUS_LABELS[d["status"]] if d else "Not started",
-                        destripe_started=d is not None and d["status"] in ("queued", "running", "succeeded"),
-                        corrected=LAYER_STATUS_LABELS[layer["status"]] if layer else "—",
-                    )
-                )
+            section.update(_smartspim_rows(rr, channels, stored, runs, layers))
         sections.append(section)
     atlases = queries.list_active_atlases()
     return dict(

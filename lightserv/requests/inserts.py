@@ -7,7 +7,45 @@ import datetime as dt
 
 from schemas.enums import MICROSCOPE_OF_RESOLUTION
 
-from .submission import SampleWish, processable
+from .submission import ChannelWish, SampleWish, processable
+
+#: the other columns of a requested channel as a new request writes them: upright, not imaged yet, imaging defaults
+_CHANNEL_NOT_YET_IMAGED = dict(
+    ventral_up=0,
+    added_during_imaging=0,
+    imaging_date=None,
+    image_orientation="horizontal",
+    left_lightsheet_used=1,
+    right_lightsheet_used=1,
+    tiling_scheme="1x1",
+    tiling_overlap=0.0,
+    z_step=10.0,
+    number_of_z_planes=None,
+    rawdata_subfolder=None,
+    imspector_channel_index=None,
+    numerical_aperture=None,
+    pixel_type=None,
+)
+
+
+def _imaging_key(key: dict, sample: SampleWish, number: int) -> dict:
+    return dict(**key, sample_name=sample.sample_name, imaging_request_number=number)
+
+
+def _requested_channel(ikey: dict, image_resolution: str, c: ChannelWish) -> dict:
+    """A channel row as requested: its purposes, and the imaging columns not filled in yet."""
+    return dict(
+        **ikey,
+        image_resolution=image_resolution,
+        channel_name=c.channel_name,
+        registration=int(c.registration),
+        injection_detection=int(c.injection_detection),
+        probe_detection=int(c.probe_detection),
+        cell_detection=int(c.cell_detection),
+        generic_imaging=int(c.generic_imaging),
+        zoom_body_magnification=1.00 if image_resolution == "2x" else None,
+        **_CHANNEL_NOT_YET_IMAGED,
+    )
 
 
 def insert_imaging_request(
@@ -25,9 +63,7 @@ def insert_imaging_request(
     ls.Request.ImagingRequest.insert(
         [
             dict(
-                **key,
-                sample_name=s.sample_name,
-                imaging_request_number=number,
+                _imaging_key(key, s, number),
                 requested_by=submitter,
                 submitted_at=now,
                 imager=owner if self_imaging else None,
@@ -45,9 +81,7 @@ def insert_imaging_request(
     ls.Request.ImagingResolutionRequest.insert(
         [
             dict(
-                **key,
-                sample_name=s.sample_name,
-                imaging_request_number=number,
+                _imaging_key(key, s, number),
                 image_resolution=r.image_resolution,
                 microscope=MICROSCOPE_OF_RESOLUTION[r.image_resolution],
                 notes_for_imager=r.notes_for_imager,
@@ -57,33 +91,7 @@ def insert_imaging_request(
         ]
     )
     channel_rows = [
-        dict(
-            **key,
-            sample_name=s.sample_name,
-            imaging_request_number=number,
-            image_resolution=r.image_resolution,
-            channel_name=c.channel_name,
-            ventral_up=0,
-            registration=int(c.registration),
-            injection_detection=int(c.injection_detection),
-            probe_detection=int(c.probe_detection),
-            cell_detection=int(c.cell_detection),
-            generic_imaging=int(c.generic_imaging),
-            added_during_imaging=0,
-            imaging_date=None,
-            zoom_body_magnification=1.00 if r.image_resolution == "2x" else None,
-            image_orientation="horizontal",
-            left_lightsheet_used=1,
-            right_lightsheet_used=1,
-            tiling_scheme="1x1",
-            tiling_overlap=0.0,
-            z_step=10.0,
-            number_of_z_planes=None,
-            rawdata_subfolder=None,
-            imspector_channel_index=None,
-            numerical_aperture=None,
-            pixel_type=None,
-        )
+        _requested_channel(_imaging_key(key, s, number), r.image_resolution, c)
         for s in samples
         for r in s.resolutions
         for c in r.requested_channels()
@@ -96,13 +104,22 @@ def insert_imaging_batches(
     ls, key: dict, number: int, plans, samples: list[SampleWish], *, imager: str | None, now: dt.datetime
 ) -> None:
     """Imaging batches of imaging request `number` and their member rows."""
-    ls.Request.ImagingBatch.insert(
-        [
+    batch_keys = [
+        (
+            ib,
             dict(
                 **key,
                 clearing_batch_number=ib.clearing_batch_number,
                 imaging_request_number=number,
                 imaging_batch_number=ib.number,
+            ),
+        )
+        for ib in plans
+    ]
+    ls.Request.ImagingBatch.insert(
+        [
+            dict(
+                bkey,
                 imager=imager,
                 number_in_imaging_batch=len(ib.sample_indexes),
                 submitted_at=now,
@@ -113,21 +130,11 @@ def insert_imaging_batches(
                 imaging_performed_date=None,
                 imaging_signature=ib.signature,
             )
-            for ib in plans
+            for ib, bkey in batch_keys
         ]
     )
     ls.Request.ImagingBatchSample.insert(
-        [
-            dict(
-                **key,
-                clearing_batch_number=ib.clearing_batch_number,
-                imaging_request_number=number,
-                imaging_batch_number=ib.number,
-                sample_name=samples[i].sample_name,
-            )
-            for ib in plans
-            for i in ib.sample_indexes
-        ]
+        [dict(bkey, sample_name=samples[i].sample_name) for ib, bkey in batch_keys for i in ib.sample_indexes]
     )
 
 
