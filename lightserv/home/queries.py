@@ -29,7 +29,6 @@ LIMIT = 6
 MACHINE_ACTIONS = ("job.", "run.")
 #: relations that may give feedback, and who hears about failed processing (the same people)
 ACTING = tuple(sorted(ACTIONS["request.feedback"].relations))
-_ACTING_SQL = f"v.relation IN ({', '.join(['%s'] * len(ACTING))})"
 
 _BY_RANK = {s.rank: s for s in STATUSES.values()}
 
@@ -65,6 +64,13 @@ def _mine(t: SimpleNamespace, alias: str) -> str:
         f" UNION ALL SELECT username, request_name, CAST(access_level AS CHAR) FROM {t.access} WHERE grantee = %s"
     )
     return f" JOIN ({keys}) v ON v.username = {alias}.username AND v.request_name = {alias}.request_name"
+
+
+def _acting(t: SimpleNamespace, alias: str, viewer: str) -> tuple[str, list]:
+    """JOIN keeping the rows of `alias` that belong to a request the viewer may act on (`ACTING`: owner or
+    collaborator, not auditor), and its parameters."""
+    relations = ", ".join(["%s"] * len(ACTING))
+    return f"{_mine(t, alias)} AND v.relation IN ({relations})", [viewer, viewer, *ACTING]
 
 
 def _listed(sql: str, args: list, limit: int) -> Listed:
@@ -129,15 +135,15 @@ def list_handoffs(viewer: str, limit: int = LIMIT) -> Listed:
 def list_feedback_due(viewer: str, limit: int = LIMIT) -> Listed:
     """Complete requests the viewer may give feedback on (owner or collaborator) and has not yet."""
     t = _t()
+    acting, args = _acting(t, "r", viewer)
     return _listed(
-        "SELECT r.username, r.request_name, r.description, COUNT(*) OVER () AS total"
-        f" FROM {t.request} r{_mine(t, 'r')}"
+        f"SELECT r.username, r.request_name, r.description, COUNT(*) OVER () AS total FROM {t.request} r{acting}"
         f" JOIN {t.status} c ON c.username = r.username AND c.request_name = r.request_name"
-        f" WHERE {_ACTING_SQL} AND c.status_rank = %s AND r.is_archival = 0"
+        " WHERE c.status_rank = %s AND r.is_archival = 0"
         f" AND NOT EXISTS (SELECT 1 FROM {t.feedback} f WHERE f.request_username = r.username"
         " AND f.request_name = r.request_name AND f.submitted_by = %s)"
         " ORDER BY r.submitted_at DESC, r.username, r.request_name",
-        [viewer, viewer, *ACTING, COMPLETE.rank, viewer],
+        [*args, COMPLETE.rank, viewer],
         limit,
     )
 
@@ -145,12 +151,13 @@ def list_feedback_due(viewer: str, limit: int = LIMIT) -> Listed:
 def list_failed_processing(viewer: str, limit: int = LIMIT) -> Listed:
     """Failed processing of the viewer's requests (owner or collaborator), latest first."""
     t = _t()
+    acting, args = _acting(t, "p", viewer)
     return _listed(
         "SELECT p.username, p.request_name, p.sample_name, p.imaging_request_number, p.processing_request_number,"
-        f" p.failure_summary, p.started_at, COUNT(*) OVER () AS total FROM {t.processing} p{_mine(t, 'p')}"
-        f" WHERE {_ACTING_SQL} AND p.processing_progress = 'failed'"
+        f" p.failure_summary, p.started_at, COUNT(*) OVER () AS total FROM {t.processing} p{acting}"
+        " WHERE p.processing_progress = 'failed'"
         " ORDER BY p.started_at DESC, p.username, p.request_name, p.sample_name",
-        [viewer, viewer, *ACTING],
+        args,
         limit,
     )
 

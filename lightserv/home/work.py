@@ -99,6 +99,10 @@ class BatchTeam:
     held: tuple[tuple[str, str], ...]  # (queue table, sort) of the work a person holds, in order
     unclaimed: tuple[str, str]  # (queue table, sort) of the work nobody holds
     open_title: str
+    holder: str  # the column naming who holds a batch
+    working: str  # the state of a started batch, in words
+    waiting: tuple[str, str]  # (word, column) saying since when a batch not started has waited
+    resume: str  # the link's words on a started batch
 
 
 def _batch_team(team: BatchTeam, user, item: Callable[[dict], WorkItem]) -> TeamWork | None:
@@ -121,36 +125,47 @@ def _batch_team(team: BatchTeam, user, item: Callable[[dict], WorkItem]) -> Team
 CLEARING = BatchTeam(
     "clearing", "Clearing", "clearing_staff", "lightserv.clearing.queries", "lightserv.clearing.access",
     (("in_progress", "submitted"), ("pending", "handoff")), ("pending", "handoff"), "Ready to clear, not claimed",
+    holder="clearer", working="Being cleared", waiting=("Submitted", "submitted_at"), resume="Continue clearing",
 )  # fmt: skip
 IMAGING = BatchTeam(
     "imaging", "Imaging", "imaging_staff", "lightserv.imaging.queries", "lightserv.imaging.access",
     (("in_progress", "submitted"), ("ready", "submitted")), ("ready", "submitted"), "Ready to image, not claimed",
+    holder="imager", working="Being imaged", waiting=("Cleared", "cleared_at"), resume="Continue imaging",
 )  # fmt: skip
+
+
+def _batch_item(
+    team: BatchTeam, row: dict, user, today: dt.date, *, what: str, due: dt.date | None, url: str
+) -> WorkItem:
+    """A batch on the home page: not started yet, it says who claimed it, how long it has waited and when it is
+    due; started, it says how long it has run."""
+    pending = row[f"{team.key}_progress"] == "pending"
+    due = due if pending else None
+    return WorkItem(
+        row["username"],
+        row["request_name"],
+        what,
+        _claim_state(row[team.holder], user, pending, team.working),
+        _since(row, *team.waiting) if pending else _since(row, "Started", "started_at"),
+        due,
+        bool(due and today > due),
+        url,
+        "Open" if pending else team.resume,
+    )
 
 
 def clearing_work(user, today: dt.date, tz: str) -> TeamWork | None:
     from lightserv.clearing.tasks import AWAITING_DAYS
 
     def item(row: dict) -> WorkItem:
-        pending = row["clearing_progress"] == "pending"
-        due = _due(row["earliest_handoff"], AWAITING_DAYS) if pending else None
-        return WorkItem(
-            row["username"],
-            row["request_name"],
+        what = (
             f"Clearing batch {row['clearing_batch_number']} · {counted(row['number_in_batch'], 'sample')}"
-            f" · {row['protocol_label']}",
-            _claim_state(row["clearer"], user, pending, "Being cleared"),
-            _since(row, "Submitted", "submitted_at") if pending else _since(row, "Started", "started_at"),
-            due,
-            bool(due and today > due),
-            url_for(
-                "clearing.batch_form",
-                username=row["username"],
-                request_name=row["request_name"],
-                number=row["clearing_batch_number"],
-            ),
-            "Open" if pending else "Continue clearing",
+            f" · {row['protocol_label']}"
         )
+        url = url_for("clearing.batch_form", username=row["username"], request_name=row["request_name"],
+                      number=row["clearing_batch_number"])  # fmt: skip
+        return _batch_item(CLEARING, row, user, today, what=what, due=_due(row["earliest_handoff"], AWAITING_DAYS),
+                           url=url)  # fmt: skip
 
     return _batch_team(CLEARING, user, item)
 
@@ -159,30 +174,18 @@ def imaging_work(user, today: dt.date, tz: str) -> TeamWork | None:
     from lightserv.imaging.tasks import WAITING_DAYS
 
     def item(row: dict) -> WorkItem:
-        pending = row["imaging_progress"] == "pending"
-        due = _due(_local_date(row["cleared_at"], tz), WAITING_DAYS) if pending else None
         number = row["imaging_request_number"]
         follow_up = f" (additional imaging request {number})" if number > 1 else ""
         kind = " · ".join(filter(None, [row["microscope_label"], row["resolutions"]]))
-        return WorkItem(
-            row["username"],
-            row["request_name"],
+        what = (
             f"Imaging batch {row['imaging_batch_number']}{follow_up}"
-            f" · {counted(row['number_in_imaging_batch'], 'sample')}" + (f" · {kind}" if kind else ""),
-            _claim_state(row["imager"], user, pending, "Being imaged"),
-            _since(row, "Cleared", "cleared_at") if pending else _since(row, "Started", "started_at"),
-            due,
-            bool(due and today > due),
-            url_for(
-                "imaging.batch_form",
-                username=row["username"],
-                request_name=row["request_name"],
-                clearing_batch=row["clearing_batch_number"],
-                imaging_request=number,
-                imaging_batch=row["imaging_batch_number"],
-            ),
-            "Open" if pending else "Continue imaging",
+            f" · {counted(row['number_in_imaging_batch'], 'sample')}" + (f" · {kind}" if kind else "")
         )
+        url = url_for("imaging.batch_form", username=row["username"], request_name=row["request_name"],
+                      clearing_batch=row["clearing_batch_number"], imaging_request=number,
+                      imaging_batch=row["imaging_batch_number"])  # fmt: skip
+        due = _due(_local_date(row["cleared_at"], tz), WAITING_DAYS)
+        return _batch_item(IMAGING, row, user, today, what=what, due=due, url=url)
 
     return _batch_team(IMAGING, user, item)
 

@@ -128,3 +128,21 @@ def test_clearing_staff_maintain_the_overview_and_everyone_reads_it(app, client,
     assert act(f"/clearing/antibodies/overview/{overview_id}/delete").status_code == 303
     assert "best in cortex" not in client.get("/clearing/antibodies/overview").get_data(as_text=True)
     assert [e[0] for e in events(app, "antibody.")] == ["antibody.changed"] * 3
+
+
+def test_the_overview_form_shows_the_entry_and_keeps_an_incomplete_edit_out(app, client, act, login_as):
+    login_as("clearing", "cleo")
+    values = {"brief_descriptor": "c-Fos", "animal_model": "mouse", "primary_antibody": "anti-Fos",
+              "primary_concentration": "1:1000", "secondary_antibody": "anti-rabbit 647",
+              "secondary_concentration": "1:500"}  # fmt: skip
+    assert act("/clearing/antibodies/overview/new", {**values, "animal_model": ""}).status_code == 400
+    assert "c-Fos" not in client.get("/clearing/antibodies/overview").get_data(as_text=True)
+    assert act("/clearing/antibodies/overview/new", values).status_code == 303
+    html = client.get("/clearing/antibodies/overview").get_data(as_text=True)
+    overview_id = int(html.split('<tr data-id="', 1)[1].split('"', 1)[0])
+    form = client.get(f"/clearing/antibodies/overview/{overview_id}/edit").get_data(as_text=True)
+    assert 'value="anti-rabbit 647"' in form
+    refused = act(f"/clearing/antibodies/overview/{overview_id}/edit", {**values, "primary_antibody": ""})
+    assert refused.status_code == 400 and 'value="anti-rabbit 647"' in refused.get_data(as_text=True)
+    assert "anti-Fos" in client.get("/clearing/antibodies/overview").get_data(as_text=True)
+    assert [e[0] for e in events(app, "antibody.")] == ["antibody.changed"]

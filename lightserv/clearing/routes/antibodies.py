@@ -152,23 +152,26 @@ def antibody_overview():
     )
 
 
-def _overview_form_page(form: AntibodyOverviewForm, row: dict | None, status: int = 200):
-    return render_template("clearing/antibody_overview_form.html", form=form, row=row), status
+def _overview_form(row: dict | None, saved: str):
+    """The overview entry form (new when `row` is None): a valid POST saves it and returns to the overview
+    with `saved` flashed; an invalid one shows the form again with its errors (400)."""
+    form = AntibodyOverviewForm(data=None if request.method == "POST" else row)
+    if request.method == "POST":
+        if form.validate_on_submit():
+            values = {name: form[name].data or "" for name in OVERVIEW_FIELDS}
+            overview_id = None if row is None else row["antibody_overview_id"]
+            antibody_services.save_overview_row(overview_id, values, current_user.get_id())
+            flash(saved, "success")
+            return redirect(url_for("clearing.antibody_overview"), 303)
+        return render_template("clearing/antibody_overview_form.html", form=form, row=row), 400
+    return render_template("clearing/antibody_overview_form.html", form=form, row=row), 200
 
 
 @bp.route("/antibodies/overview/new", methods=["GET", "POST"])
 @requires("antibody.edit_overview")
 @form_view
 def antibody_overview_new():
-    form = AntibodyOverviewForm()
-    if request.method == "POST":
-        if form.validate_on_submit():
-            values = {name: form[name].data or "" for name in OVERVIEW_FIELDS}
-            antibody_services.save_overview_row(None, values, current_user.get_id())
-            flash("Antibody overview entry added.", "success")
-            return redirect(url_for("clearing.antibody_overview"), 303)
-        return _overview_form_page(form, None, 400)
-    return _overview_form_page(form, None)
+    return _overview_form(None, "Antibody overview entry added.")
 
 
 @bp.route("/antibodies/overview/<int:overview_id>/edit", methods=["GET", "POST"])
@@ -178,15 +181,7 @@ def antibody_overview_edit(overview_id: int):
     row = queries.get_antibody_overview(overview_id)
     if row is None:
         abort(404)
-    form = AntibodyOverviewForm(data=None if request.method == "POST" else row)
-    if request.method == "POST":
-        if form.validate_on_submit():
-            values = {name: form[name].data or "" for name in OVERVIEW_FIELDS}
-            antibody_services.save_overview_row(overview_id, values, current_user.get_id())
-            flash("Antibody overview entry updated.", "success")
-            return redirect(url_for("clearing.antibody_overview"), 303)
-        return _overview_form_page(form, row, 400)
-    return _overview_form_page(form, row)
+    return _overview_form(row, "Antibody overview entry updated.")
 
 
 @bp.route("/antibodies/overview/<int:overview_id>/delete", methods=["POST"])

@@ -4,20 +4,18 @@ anything."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 
 from lightserv.common.forms import form_view
 from lightserv.common.permissions import ADMIN, roles_of
-from schemas.enums import CLEARING_PROGRESS_LABELS
 
 from .. import entry, queries, services
 from ..access import BatchContext, batch_route, load_batch, may_open_queue
 from ..catalogue import load_protocol
 from ..forms import AssignForm, ReopenForm
 from . import bp
-
-BATCH = "/batch/<username>/<request_name>/<int:number>"
+from .log import BATCH, batch_page
 
 
 def _actions(ctx: BatchContext) -> dict[str, bool]:
@@ -79,32 +77,28 @@ def render_entry(
         assign_form.assignee.choices = [
             (u, u) for u in queries.list_clearer_candidates(ctx.key["username"], bool(ctx.req["self_clearing"]))
         ]
-    return render_template(
+    return batch_page(
         "clearing/entry.html",
-        ctx=ctx,
-        batch=ctx.batch,
-        req=ctx.req,
-        proto=proto,
+        ctx,
+        proto,
+        entries,
+        dates,
         groups=groups,
         values=values,
         stored=stored.values,
         tokens=tokens,
         changed=stored.changed,
         errors=errors or {},
-        entries=entries,
-        dates=dates,
         warnings=entry.out_of_order(proto, values),
         order_warnings=entry.order_warnings(proto, values),
         message=message,
         focus=focus or request.args.get("focus", "")[:100],
         actions=actions,
         editable=editable,
-        samples=queries.list_batch_samples(ctx.key),
         unrecorded=entry.unrecorded_steps(proto, values),
         blank_dates=entry.blank_section_dates(proto, values),
         assign_form=assign_form,
         reopen_form=reopen_form or ReopenForm(formdata=None),
-        progress_labels=CLEARING_PROGRESS_LABELS,
         earlier_message=entry.EARLIER_MESSAGE,
         timezone=tz,
     ), status

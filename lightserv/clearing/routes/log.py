@@ -15,11 +15,28 @@ from schemas.enums import CLEARING_PROGRESS_LABELS
 
 from .. import queries
 from ..access import BatchContext, batch_route
-from ..catalogue import load_protocol
+from ..catalogue import ProtocolDef, load_protocol
 from ..ics import AllDayEvent, calendar
 from . import bp
 
 BATCH = "/batch/<username>/<request_name>/<int:number>"
+
+
+def batch_page(template: str, ctx: BatchContext, proto: ProtocolDef, entries: dict, dates: dict, **page):
+    """A page of the batch's record: the batch, its request and protocol, the step entries, the section dates
+    and the samples, with what else the page shows."""
+    return render_template(
+        template,
+        ctx=ctx,
+        batch=ctx.batch,
+        req=ctx.req,
+        proto=proto,
+        entries=entries,
+        dates=dates,
+        samples=queries.list_batch_samples(ctx.key),
+        progress_labels=CLEARING_PROGRESS_LABELS,
+        **page,
+    )
 
 
 def _filename(ctx: BatchContext, suffix: str) -> str:
@@ -33,18 +50,7 @@ def batch_log(ctx: BatchContext):
     proto = load_protocol(ctx.batch["protocol"])
     entries, dates = queries.get_entries(ctx.key)
     layout = "horizontal" if request.args.get("layout") == "horizontal" else "vertical"
-    return render_template(
-        "clearing/log.html",
-        ctx=ctx,
-        batch=ctx.batch,
-        req=ctx.req,
-        proto=proto,
-        entries=entries,
-        dates=dates,
-        layout=layout,
-        samples=queries.list_batch_samples(ctx.key),
-        progress_labels=CLEARING_PROGRESS_LABELS,
-    )
+    return batch_page("clearing/log.html", ctx, proto, entries, dates, layout=layout)
 
 
 @bp.route(BATCH + "/log.csv")
