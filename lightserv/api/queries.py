@@ -15,13 +15,8 @@ from lightserv.layers.services import LAYER_KEY
 from lightserv.requests.queries import visible_requests
 from lightserv.runs.engine import TARGET_KEYS
 
-RUN_SORTS = {
-    "run_id": "run_id",
-    "created_at": "created_at",
-    "finished_at": "finished_at",
-    "status": "status",
-    "kind": "kind",
-}
+#: the API sorts by a column's own name
+RUN_SORTS = {c: c for c in ("run_id", "created_at", "finished_at", "status", "kind")}
 RUN_COLUMNS = (
     "kind",
     *TARGET_KEYS,
@@ -59,13 +54,7 @@ JOB_COLUMNS = (
     "stderr_path",
 )
 LAYER_SORTS = {
-    "created_at": "created_at",
-    "ready_at": "ready_at",
-    "layer_name": "layer_name",
-    "status": "status",
-    "product": "product",
-    "request_name": "request_name",
-    "sample_name": "sample_name",
+    c: c for c in ("created_at", "ready_at", "layer_name", "status", "product", "request_name", "sample_name")
 }
 
 
