@@ -17,13 +17,12 @@ def worker(app):
 
 
 def queue(app, key, to=("ana@lab.example",), subject="Your request was received", body="Request r1 is in."):
-    from lightserv.common.outbox import dispatch
+    from lightserv.common.dispatch import commit_and_send
     from lightserv.notifications.outbox import queue_email
 
     with app.app_context():
         outbox_id = queue_email("test", key, list(to), subject, body, request_key=("ana", "r1"))
-        db.session.commit()
-        dispatch([outbox_id])
+        commit_and_send([outbox_id])
         return outbox_id
 
 

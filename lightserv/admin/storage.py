@@ -9,10 +9,9 @@ from flask import current_app
 from lib.storage import measure
 from lightserv.auth.queries import list_staff_emails
 from lightserv.common.audit import utcnow
-from lightserv.common.outbox import dispatch
+from lightserv.common.dispatch import commit_and_send
 from lightserv.common.timefmt import format_datetime
 from lightserv.db import get_schemas
-from lightserv.extensions import db
 from lightserv.notifications.outbox import queue_email
 
 FILESYSTEM_LABEL = "data"
@@ -65,8 +64,7 @@ def take_snapshot() -> dict:
         subject[row["status"]],
         body,
     )
-    db.session.commit()
-    dispatch([outbox_id])
+    commit_and_send([outbox_id])
     return row
 
 

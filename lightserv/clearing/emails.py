@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 
 from lightserv.auth.queries import get_user_email, list_staff_emails
-from lightserv.common.outbox import dispatch
 from lightserv.common.timefmt import format_date
 from lightserv.common.words import plural
 from lightserv.notifications.outbox import queue_email
@@ -20,7 +19,7 @@ from lightserv.requests.recipients import requester_addresses
 from . import queries
 from .catalogue import ProtocolDef, load_protocol
 
-__all__ = ["dispatch", "queue_assigned", "queue_completed", "queue_awaiting_clearing"]
+__all__ = ["queue_assigned", "queue_completed", "queue_awaiting_clearing"]
 
 
 def form_url(key: dict) -> str:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from lightserv.common.audit import utcnow
+from lightserv.common.dispatch import commit_and_send
 from lightserv.common.errors import DomainError
 from lightserv.common.permissions import ADMIN
 from lightserv.common.timefmt import format_datetime, to_local
 from lightserv.db import get_schemas
-from lightserv.extensions import db
 from lightserv.workflow import services as workflow
 from lightserv.workflow.queries import lock_rows
 from lightserv.workflow.services import now as _now
@@ -215,8 +215,7 @@ def complete_batch(key: dict, form: dict, actor: str, roles: frozenset[str]) -> 
             after={"clearing_progress": "complete", "completed_at": now, **lots},
         )  # fmt: skip
     ids = emails.queue_completed(key, {**batch, "clearing_progress": "complete", "completed_at": now}, proto)
-    db.session.commit()
-    emails.dispatch(ids)
+    commit_and_send(ids)
     return result
 
 

@@ -6,8 +6,8 @@ open (both stores live on one MariaDB server, the row goes to `<prefix>app` on t
 in the SQLAlchemy session that the caller commits. Nothing talks to the broker there, so a Redis outage
 cannot fail the action.
 
-The relay hands committed `pending` rows to Celery: at once after the commit (`relay_pending()`, which the
-email outbox's `dispatch` also calls; the end of the web request, task or app context that enqueued), and
+The relay hands committed `pending` rows to Celery: at once after the commit (`commit_and_send`, the one
+after-commit step of every service; the end of the web request, task or app context that enqueued), and
 every TASK_RELAY_SECONDS from beat for whatever is left. Rows
 are claimed with `FOR UPDATE SKIP LOCKED`, published with the task id `outbox:<database>:<row>` and marked
 `sent` in that same transaction: at least once (a relay killed between publishing and its commit publishes
@@ -21,9 +21,14 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from celery import Celery
 from flask import Flask, current_app, flash, g, has_app_context
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 
@@ -42,6 +47,10 @@ BATCH = 50
 RESEND_AFTER = dt.timedelta(hours=2)
 MAX_SENDS = 3
 _PREFIX = "outbox:"
+#: the Celery task that sends one row of the email outbox
+SEND_EMAIL = "lightserv.send_email"
+#: what a broker outage raises when publishing
+BROKER_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def enqueue(
@@ -104,12 +113,13 @@ class Relayed:
     broker_down: bool = False
 
 
-def _broker_errors() -> tuple[type[BaseException], ...]:
-    from kombu.exceptions import OperationalError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    return (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
+def _publish(celery: Celery, task_name: str, **options) -> None:
+    """Send a task to the broker through the task registered here (eager mode, tests' stand-ins), else by name."""
+    task = celery.tasks.get(task_name)
+    if task is None:
+        celery.send_task(task_name, **options)
+    else:
+        task.apply_async(**options)
 
 
 def task_id_of(row_id: int) -> str:
@@ -124,9 +134,7 @@ def relay(keys: list[str] | None = None) -> Relayed:
     now = utcnow()
     # a delayed row goes to the broker at once with its ETA: the worker holds it, as a Celery countdown would
     due = TaskOutbox.status == "pending"
-    lost = (
-        (TaskOutbox.status == "sent") & (TaskOutbox.sent_at < now - RESEND_AFTER) & (TaskOutbox.sends < MAX_SENDS)
-    )
+    lost = (TaskOutbox.status == "sent") & (TaskOutbox.sent_at < now - RESEND_AFTER) & (TaskOutbox.sends < MAX_SENDS)
     where = due if keys is not None else due | lost
     if keys is not None:
         if not keys:
@@ -140,7 +148,10 @@ def relay(keys: list[str] | None = None) -> Relayed:
             with conn.begin():
                 rows = conn.execute(
                     select(
-                        TaskOutbox.id, TaskOutbox.task_name, TaskOutbox.args, TaskOutbox.dedupe_key,
+                        TaskOutbox.id,
+                        TaskOutbox.task_name,
+                        TaskOutbox.args,
+                        TaskOutbox.dedupe_key,
                         TaskOutbox.not_before,
                     )
                     .where(where, TaskOutbox.id > last_id)
@@ -150,16 +161,12 @@ def relay(keys: list[str] | None = None) -> Relayed:
                 ).all()
                 for row in rows:
                     last_id = row.id
-                    task = celery.tasks.get(row.task_name)  # as registered here (eager mode, tests' stand-ins)
                     options = {"args": list(row.args), "task_id": task_id_of(row.id)}
                     if row.not_before > now:
                         options["eta"] = row.not_before.replace(tzinfo=dt.UTC)
                     try:
-                        if task is None:
-                            celery.send_task(row.task_name, **options)
-                        else:
-                            task.apply_async(**options)
-                    except _broker_errors() as exc:
+                        _publish(celery, row.task_name, **options)
+                    except BROKER_ERRORS as exc:
                         log.warning("background work stays in the outbox, the broker is unavailable: %s", exc)
                         conn.execute(
                             update(TaskOutbox)
@@ -194,6 +201,22 @@ def relay_pending() -> Relayed:
     sent = set(result.keys)
     g.outbox_pending = [key for key in g.get("outbox_pending", []) if key not in sent]
     return result
+
+
+def commit_and_send(email_ids: Iterable[int | None] = ()) -> None:
+    """Commit the session, then hand its work to the broker: the background tasks it enqueued, then the queued
+    emails (`email_ids`; None entries are skipped). When the broker is down everything stays in the outboxes and
+    beat sends it once the broker is back, so an action whose change is saved never fails because of it."""
+    pending = [outbox_id for outbox_id in email_ids if outbox_id is not None]
+    db.session.commit()
+    relay_pending()
+    celery = current_app.extensions["celery"]
+    for n, outbox_id in enumerate(pending):
+        try:
+            _publish(celery, SEND_EMAIL, args=[outbox_id])
+        except BROKER_ERRORS as exc:
+            log.warning("emails %s stay queued, the broker is unavailable: %s", pending[n:], exc)
+            return
 
 
 def _row_of(task_id: str | None) -> int | None:

@@ -1,12 +1,12 @@
 """The sending end of the email outbox: a Celery task sends each queued row, with retries.
 
-Services queue emails with `lightserv.notifications.outbox.queue_email`.
+Services queue emails with `lightserv.notifications.outbox.queue_email` and hand them to the worker with
+`lightserv.common.dispatch.commit_and_send`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -18,27 +18,6 @@ from lightserv.models import EmailOutbox
 
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = 30  # 30 s, 60 s, 120 s ...
-
-
-def dispatch(ids: Iterable[int | None]) -> None:
-    """After the commit: hand queued emails to the worker. When the broker (Redis) is down the rows stay
-    `queued` and the `retry-queued-emails` beat task sends them once it is back, so a request whose work is
-    already saved does not fail because of it."""
-    from kombu.exceptions import OperationalError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    from lightserv.common.dispatch import relay_pending
-    from lightserv.common.tasks import send_email
-
-    relay_pending()  # the background tasks written in the same commit
-    pending = [outbox_id for outbox_id in ids if outbox_id is not None]
-    for n, outbox_id in enumerate(pending):
-        try:
-            send_email.delay(outbox_id)
-        except (OperationalError, RedisConnectionError, RedisTimeoutError) as exc:
-            current_app.logger.warning("emails %s stay queued, the broker is unavailable: %s", pending[n:], exc)
-            return
 
 
 def _smtp_config(settings) -> SmtpConfig:

@@ -8,7 +8,7 @@ from . import dispatch, outbox
 
 
 @shared_task(
-    name="lightserv.send_email", bind=True, max_retries=outbox.MAX_ATTEMPTS - 1, soft_time_limit=60, time_limit=90
+    name=dispatch.SEND_EMAIL, bind=True, max_retries=outbox.MAX_ATTEMPTS - 1, soft_time_limit=60, time_limit=90
 )
 def send_email(self, outbox_id: int) -> str:
     status = outbox.deliver(outbox_id)

@@ -13,9 +13,8 @@ from __future__ import annotations
 from lib.naming import layer_name
 from lib.rawdata.validate import MICROSCOPE_OF_RESOLUTION
 from lightserv.auth.queries import list_staff_emails
-from lightserv.common.outbox import dispatch
+from lightserv.common.dispatch import commit_and_send
 from lightserv.db import get_schemas
-from lightserv.extensions import db
 from lightserv.notifications.outbox import queue_email
 from lightserv.requests.emails import absolute, overview_url
 from lightserv.requests.recipients import requester_addresses
@@ -73,8 +72,7 @@ def raw_ready(run: dict) -> None:
         f"Request overview: {overview_url(owner, name)}\n",
         request_key=(owner, name),
     )
-    db.session.commit()
-    dispatch([outbox_id])
+    commit_and_send([outbox_id])
 
 
 def raw_failed(run: dict) -> None:
@@ -120,8 +118,7 @@ def raw_failed(run: dict) -> None:
             request_key=(owner, name),
         ),
     ]
-    db.session.commit()
-    dispatch(ids)
+    commit_and_send(ids)
 
 
 def register_hooks(hooks: RunHooks) -> None:

@@ -15,11 +15,10 @@ from flask import current_app
 from lib.naming import rawdata_dir
 from lib.rawdata import ChannelSpec, validate_resolution
 from lightserv.common.audit import utcnow
+from lightserv.common.dispatch import commit_and_send
 from lightserv.common.errors import DomainError
-from lightserv.common.outbox import dispatch
 from lightserv.common.permissions import ADMIN
 from lightserv.db import get_schemas
-from lightserv.extensions import db
 from schemas.enums import PROCESSABLE_RESOLUTIONS
 
 from . import emails
@@ -362,5 +361,4 @@ def complete_batch(key: dict, actor: str, roles: frozenset[str]) -> None:
         event(conn, "imaging.batch_completed", key, f"{actor} completed {label(key)}", actor=actor,
               before={"imaging_progress": "in_progress"}, after={"imaging_progress": "complete"})  # fmt: skip
     ids = emails.queue_batch_completed(key)
-    db.session.commit()
-    dispatch(ids)
+    commit_and_send(ids)

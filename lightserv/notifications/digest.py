@@ -7,7 +7,7 @@ from itertools import groupby
 
 from sqlalchemy import select, update
 
-from lightserv.common.outbox import dispatch
+from lightserv.common.dispatch import commit_and_send
 from lightserv.common.timefmt import format_datetime
 from lightserv.extensions import db
 from lightserv.models import DigestItem
@@ -53,6 +53,5 @@ def send_digests(now: dt.datetime, timezone: str) -> int:
                 update(DigestItem).where(DigestItem.id.in_([i.id for i in items])).values(digest_outbox_id=outbox_id)
             )
             queued.append(outbox_id)
-    db.session.commit()
-    dispatch(queued)
+    commit_and_send(queued)
     return len(queued)

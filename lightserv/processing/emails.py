@@ -10,9 +10,8 @@ import hashlib
 from flask import current_app
 
 from lightserv.auth.queries import list_staff_emails
-from lightserv.common.outbox import dispatch
+from lightserv.common.dispatch import commit_and_send
 from lightserv.db import get_schemas
-from lightserv.extensions import db
 from lightserv.layers.labels import PRODUCT_LABELS as PRODUCT_LABELS  # processing pages read it from here
 from lightserv.layers.labels import product_words
 from lightserv.notifications.outbox import queue_email
@@ -106,8 +105,7 @@ def send_complete(pkey: dict) -> None:
                 request_key=(owner, name),
             )
         )
-    db.session.commit()
-    dispatch(ids)
+    commit_and_send(ids)
 
 
 def send_failed(pkey: dict, summary: str, run_ids: list[int | None]) -> None:
@@ -125,8 +123,7 @@ def send_failed(pkey: dict, summary: str, run_ids: list[int | None]) -> None:
         f"Processing log: {log_url(pkey)}\n",
         request_key=(owner, name),
     )
-    db.session.commit()
-    dispatch([outbox_id])
+    commit_and_send([outbox_id])
 
 
 def send_flatfield_needed(run: dict, channels: list[str]) -> None:
@@ -153,8 +150,7 @@ def send_flatfield_needed(run: dict, channels: list[str]) -> None:
         + f"\nProcessing queue: {absolute('/processing/queue')}\n",
         request_key=(owner, name),
     )
-    db.session.commit()
-    dispatch([outbox_id])
+    commit_and_send([outbox_id])
 
 
 def queue_waiting(today, ready: list[dict], running: list[dict]) -> int | None:

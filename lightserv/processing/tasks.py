@@ -8,10 +8,7 @@ import datetime as dt
 from celery import shared_task
 from flask import current_app
 
-from lightserv.common.audit import utcnow
-from lightserv.common.outbox import dispatch
-from lightserv.common.timefmt import to_local
-from lightserv.extensions import db
+from lightserv.workflow.reminders import send_reminder
 
 from . import emails, queries, triggers
 
@@ -27,15 +24,19 @@ def remind_waiting() -> int:
 
 
 def send_waiting_reminder() -> int:
-    now = utcnow()
-    today = to_local(now, current_app.config["SETTINGS"].display_timezone).date()
-    ready, running = queries.list_waiting(now - dt.timedelta(days=READY_DAYS), now - dt.timedelta(days=RUNNING_DAYS))
-    if not ready and not running:
-        return 0
-    outbox_id = emails.queue_waiting(today, ready, running)
-    db.session.commit()
-    dispatch([outbox_id])
-    return len(ready) + len(running)
+    """The reminder of `remind_waiting`, through the staff teams' one reminder step."""
+
+    def find(now: dt.datetime, today: dt.date) -> list[dict]:
+        ready, running = queries.list_waiting(
+            now - dt.timedelta(days=READY_DAYS), now - dt.timedelta(days=RUNNING_DAYS)
+        )
+        return ready + running
+
+    def queue(today: dt.date, waiting: list[dict]) -> int | None:
+        ready = [r for r in waiting if r["processing_progress"] == "pending"]
+        return emails.queue_waiting(today, ready, [r for r in waiting if r["processing_progress"] != "pending"])
+
+    return send_reminder(find, queue)
 
 
 @shared_task(name="lightserv.processing.remove_superseded", soft_time_limit=1800, time_limit=1900)

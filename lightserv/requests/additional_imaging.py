@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import current_app
 
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.dispatch import commit_and_send
 from lightserv.db import get_schemas
 
-from .after_commit import send_after_commit
 from .emails import queue_additional_imaging
+from .folders import enqueue_folder_task
 from .inserts import insert_imaging_batches, insert_imaging_request, insert_processing_requests
 from .services import RequestError, load_catalogue
 from .submission import (
@@ -127,13 +128,13 @@ def _after(req: dict, chosen: list[SampleWish], number: int, self_imaging: bool,
         )
         for s in chosen
     ]
-    send_after_commit(
+    enqueue_folder_task(
         req,
         "lightserv.requests.create_imaging_folders",
         jobs,
         kind="imaging-folders",
         dedupe=str(number),
         what="Creating the imaging folders",
-        email_ids=ids,
     )
+    commit_and_send(ids)
     current_app.logger.info("additional imaging request %s for %s/%s", number, req["username"], req["request_name"])

@@ -12,11 +12,12 @@ import hashlib
 from dataclasses import dataclass, field
 
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.dispatch import commit_and_send
 from lightserv.db import get_schemas
 from schemas.enums import ORIENTATION, PROCESSABLE_RESOLUTIONS
 
-from .after_commit import send_after_commit
 from .emails import queue_additional_processing
+from .folders import enqueue_folder_task
 from .inserts import insert_processing_request, processing_resolution_row
 from .queries.additional import lock_imaging_request
 from .services import RequestError, load_catalogue
@@ -288,12 +289,12 @@ def _after(req: dict, number: int, created: list[dict]) -> None:
         )
         for c in created
     ]
-    send_after_commit(
+    enqueue_folder_task(
         req,
         "lightserv.requests.create_processing_folders",
         jobs,
         kind="processing-folders",
         dedupe=dedupe,
         what="Creating the processing folders",
-        email_ids=ids,
     )
+    commit_and_send(ids)

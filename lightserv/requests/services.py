@@ -12,7 +12,6 @@ from flask import current_app
 from lightserv.common.audit import record_event, utcnow
 from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
-from lightserv.extensions import db
 
 from . import emails
 from .inserts import insert_imaging_batches, insert_imaging_request, insert_processing_requests
@@ -235,7 +234,7 @@ def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
 def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.datetime) -> None:
     """After the commit: account rows, folders (Celery) and emails (outbox)."""
     from lightserv.auth.services import ensure_user
-    from lightserv.common.outbox import dispatch
+    from lightserv.common.dispatch import commit_and_send
 
     for username in {req.owner, submitter}:
         ensure_user(username, actor=submitter)
@@ -252,5 +251,4 @@ def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.da
             what="Creating the imaging folders", request_key=key)  # fmt: skip
     enqueue("lightserv.requests.check_data_group", req.owner, key=f"data-group:{event}", what="The data-group check",
             request_key=key)  # fmt: skip
-    db.session.commit()
-    dispatch(ids)  # the request is saved: a broker outage must not fail the page (emails and tasks wait)
+    commit_and_send(ids)  # the request is saved: a broker outage must not fail the page (emails and tasks wait)

@@ -109,8 +109,7 @@ def _snapshot(ls, key: dict, request_row: dict) -> dict:
 
 
 def _after_delete(snapshot: dict, actor: str) -> None:
-    from lightserv.common.dispatch import enqueue
-    from lightserv.common.outbox import dispatch
+    from lightserv.common.dispatch import commit_and_send, enqueue
 
     from .emails import queue_request_deleted
 
@@ -119,8 +118,7 @@ def _after_delete(snapshot: dict, actor: str) -> None:
     folders = (req["username"], req["request_name"], req["submitted_at"].isoformat())
     enqueue("lightserv.requests.remove_request_folders", *folders, key="remove-folders:" + "/".join(folders),
             what="Removing the request's folders")  # fmt: skip
-    db.session.commit()
-    dispatch(ids)
+    commit_and_send(ids)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -250,15 +248,14 @@ def change_access(req: dict, action: str, grantee: str, level: str, actor: str) 
 
 
 def _after_access_change(req: dict, change: AccessChange, actor: str, now) -> None:
-    from lightserv.common.outbox import dispatch
+    from lightserv.common.dispatch import commit_and_send
 
     from .emails import queue_access_granted
 
     if change.action != "add":
         return
     ids = [queue_access_granted(req, change.grantee, change.after["access_level"], now)]
-    db.session.commit()
-    dispatch(ids)
+    commit_and_send(ids)
 
 
 # ---------------------------------------------------------------------------------------------------

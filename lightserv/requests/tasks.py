@@ -50,8 +50,7 @@ def remove_request_folders(owner: str, request_name: str, submitted_stamp: str) 
     alert the admins. Returns whether the folder is gone."""
     from lib.naming import request_dir
     from lib.storage import remove_if_empty
-    from lightserv.common.outbox import dispatch
-    from lightserv.extensions import db
+    from lightserv.common.dispatch import commit_and_send
 
     from .emails import queue_request_folder_kept
 
@@ -59,8 +58,7 @@ def remove_request_folders(owner: str, request_name: str, submitted_stamp: str) 
     removed, files = remove_if_empty(Path(settings.data_root), request_dir(owner, request_name))
     if not removed:
         outbox_id = queue_request_folder_kept(owner, request_name, submitted_stamp, files)
-        db.session.commit()
-        dispatch([outbox_id])
+        commit_and_send([outbox_id])
     return removed
 
 
@@ -99,8 +97,7 @@ def check_data_group(username: str) -> str:
     """After a submission: is the owner in DATA_GROUP on the cluster host? If not, ask IT and the admins once
     to add them, so they can read their data."""
     from lib.cluster.membership import groups_of
-    from lightserv.common.outbox import dispatch
-    from lightserv.extensions import db
+    from lightserv.common.dispatch import commit_and_send
 
     from .emails import queue_data_access_needed
 
@@ -116,8 +113,7 @@ def check_data_group(username: str) -> str:
         return "member"
     where = "has no account on the cluster" if groups is None else f"is not in the group {settings.data_group}"
     outbox_id = queue_data_access_needed(username, where)
-    db.session.commit()
-    dispatch([outbox_id])
+    commit_and_send([outbox_id])
     return "missing"
 
 

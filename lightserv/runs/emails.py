@@ -8,9 +8,8 @@ from pathlib import Path
 from flask import current_app
 
 from lightserv.auth.queries import list_staff_emails
-from lightserv.common.outbox import dispatch
+from lightserv.common.dispatch import commit_and_send
 from lightserv.common.urls import absolute
-from lightserv.extensions import db
 from lightserv.notifications.outbox import queue_email
 
 from .model import is_terminal, state_label
@@ -68,5 +67,4 @@ def queue_run_failed(run: dict, jobs: list[dict]) -> None:
         body,
         request_key=(run["username"], run["request_name"]),
     )
-    db.session.commit()
-    dispatch([outbox_id])
+    commit_and_send([outbox_id])

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from flask import current_app
 
 from lightserv.common.audit import utcnow
-from lightserv.common.outbox import dispatch
+from lightserv.common.dispatch import commit_and_send
 from lightserv.common.timefmt import to_local
-from lightserv.extensions import db
 
 
 def send_reminder(
@@ -24,6 +23,5 @@ def send_reminder(
     if not batches:
         return 0
     outbox_id = queue(today, batches)
-    db.session.commit()
-    dispatch([outbox_id])
+    commit_and_send([outbox_id])
     return len(batches)

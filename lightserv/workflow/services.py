@@ -17,10 +17,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from lightserv.common.audit import utcnow
-from lightserv.common.outbox import dispatch
+from lightserv.common.dispatch import commit_and_send
 from lightserv.common.permissions import ADMIN
 from lightserv.db import get_schemas
-from lightserv.extensions import db
 
 from .stage import Stage
 
@@ -122,8 +121,7 @@ def assign_batch(stage: Stage, key: dict, assignee: str, actor: str) -> None:
         action, before = f"{stage.name}.assigned", batch[stage.holder]
         when = _hold(stage, ls, conn, key, assignee, before=before, action=action, summary=summary, actor=actor)
     ids = [] if assignee == actor else [stage.queue_assigned(key, batch, assignee, when)]
-    db.session.commit()
-    dispatch(ids)
+    commit_and_send(ids)
 
 
 def services_of(stage: Stage) -> tuple[Callable[..., Any], ...]:
