@@ -16,9 +16,9 @@ from lib.naming import rawdata_dir
 from lib.rawdata import ChannelSpec, validate_resolution
 from lightserv.common.audit import utcnow
 from lightserv.common.dispatch import commit_and_send
-from lightserv.common.errors import DomainError
 from lightserv.common.permissions import ADMIN
 from lightserv.db import get_schemas
+from lightserv.workflow.stage import SaveRefused
 from schemas.enums import PROCESSABLE_RESOLUTIONS
 
 from . import emails
@@ -36,14 +36,6 @@ from .sample_rows import (
 )
 
 DONE = ("complete", "skipped")
-
-
-class SaveRefused(DomainError):
-    """Nothing was written; `errors` maps a row label (or "notes") to its messages."""
-
-    def __init__(self, errors: dict[str, list[str]], status: int = 400):
-        super().__init__("; ".join(m for msgs in errors.values() for m in msgs))
-        self.errors, self.status = errors, status
 
 
 def _check_rows(rows: Mapping[RowKey, dict], *, sample_row: bool, for_submit: bool) -> dict[RowKey, dict]:

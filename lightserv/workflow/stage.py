@@ -20,7 +20,7 @@ from .queries import lock_rows
 
 
 class SaveRefused(DomainError):
-    """Nothing was written: `errors` maps a field group to its messages (validation errors or conflicts)."""
+    """Nothing was written: `errors` maps a field group (a form section, a table row) to its messages."""
 
     def __init__(self, errors: dict[str, list[str]], status: int = 400):
         super().__init__("; ".join(m for msgs in errors.values() for m in msgs), status)
