@@ -84,6 +84,42 @@ def _task_outbox(app: Flask) -> None:
     marks deployments that have it."""
 
 
+#: indexes of the queues' "ready", "waiting" and finished tables (declared in schemas/lightsheet for new databases)
+STATE_INDEXES = {
+    "request__imaging_batch": {
+        "imaging_progress_2": ("imaging_progress", "clearing_state", "submitted_at"),
+        "imaging_progress_3": ("imaging_progress", "completed_at"),
+    },
+    "request__processing_request": {
+        "processing_progress_2": ("processing_progress", "imaging_state", "submitted_at"),
+        "processing_progress_3": ("processing_progress", "completed_at"),
+    },
+}
+
+
+def _upstream_progress(app: Flask) -> None:
+    """0008: each imaging batch and processing request keeps the progress of the row it waits for (the triggers of
+    lightserv.workflow.upstream), indexed for the queues; the columns as DataJoint declares them."""
+    from lightserv.workflow.upstream import COPIES, install_statements
+
+    settings = app.config["SETTINGS"]
+    schema = f"{settings.dj_schema_prefix}lightsheet"
+    with _server_connection(settings) as conn, conn.cursor() as cur:
+        for c in COPIES:
+            values = ",".join(f"'{v}'" for v in c.values)
+            comment = f":enum({values}):{c.comment}".replace("'", "''")
+            indexes = ", ".join(
+                f"ADD INDEX IF NOT EXISTS {name} ({', '.join(columns)})"
+                for name, columns in STATE_INDEXES[c.table].items()
+            )
+            cur.execute(
+                f"ALTER TABLE `{schema}`.`{c.table}` ADD COLUMN IF NOT EXISTS {c.column} ENUM({values}) NOT NULL"
+                f" DEFAULT '{c.values[0]}' COMMENT '{comment}', {indexes}"
+            )
+        for statement in install_statements(schema):
+            cur.execute(statement)
+
+
 #: Ordered, idempotent migration steps. Append; never edit or reorder.
 MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0001_initial", _initial),
@@ -93,6 +129,7 @@ MIGRATIONS: list[tuple[str, Callable[[Flask], None]]] = [
     ("0005_fast_lists", _fast_lists),
     ("0006_clearing_step_skipped", _clearing_step_skipped),
     ("0007_task_outbox", _task_outbox),
+    ("0008_upstream_progress", _upstream_progress),
 ]
 
 

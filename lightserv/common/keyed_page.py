@@ -39,17 +39,22 @@ def all_of(*conditions: tuple[str, tuple] | None) -> tuple[str, tuple]:
     return " AND ".join(sql for sql, _ in kept) or "1", tuple(a for _, args in kept for a in args)
 
 
-def keyed_page(source: KeyedSource, sort_sql: str, page: PageRequest, sort_joins: str = "") -> Page:
+def keyed_page(
+    source: KeyedSource, sort_sql: str, page: PageRequest, sort_joins: str = "", ties: str | None = None
+) -> Page:
     """The page of `source` sorted by `sort_sql` (SQL over the alias, the aliases of `filter_joins` and of
-    `sort_joins`) in the page's direction, the key breaking ties."""
+    `sort_joins`) in the page's direction, the key breaking ties. `ties`: the alias of a joined table with the
+    same key whose index orders by the sort value and then the key (so MariaDB reads that index in order instead
+    of sorting every row)."""
     b, (where, args) = source.alias, source.where
     rows_of = f"FROM {source.table} {b}{source.filter_joins}"
     total = int(query(f"SELECT COUNT(*) AS n {rows_of} WHERE {where}", args)[0]["n"])
     direction = page.direction.upper()
     order = [f"sort_value {direction}", *(f"{c} {direction}" for c in source.key)]
+    by = [f"{sort_sql} {direction}", *(f"{ties}.{c} {direction}" for c in source.key)] if ties else order
     keys = (
         f"SELECT {', '.join(f'{b}.{c}' for c in source.key)}, {sort_sql} AS sort_value {rows_of}{sort_joins}"
-        f" WHERE {where} ORDER BY {', '.join(order)} LIMIT %s OFFSET %s"
+        f" WHERE {where} ORDER BY {', '.join(by)} LIMIT %s OFFSET %s"
     )
     items = query(  # STRAIGHT_JOIN: the page's keys first, then one primary-key lookup per joined row
         f"SELECT STRAIGHT_JOIN {source.columns} FROM ({keys}) k JOIN {source.table} {b} USING ({', '.join(source.key)})"

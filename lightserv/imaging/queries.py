@@ -83,7 +83,8 @@ def list_queue(table: str, viewer: str, sees_all: bool, flt: QueueFilter, page: 
         "progress": r.ImagingRequest.full_table_name,
     }
     columns = {alias: sql.format(**names) for alias, sql in _QUEUE_COLUMNS.items()}
-    cleared = {"ready": "cb.clearing_progress = 'complete'", "waiting": "cb.clearing_progress <> 'complete'"}
+    # clearing_state: the clearing batch's progress (lightserv.workflow.upstream)
+    cleared = {"ready": "b.clearing_state = 'complete'", "waiting": "b.clearing_state <> 'complete'"}
     where = all_of(
         ("b.imaging_progress = %s", ("pending" if table in cleared else table,)),
         (cleared[table], ()) if table in cleared else None,
@@ -106,10 +107,9 @@ def list_queue(table: str, viewer: str, sees_all: bool, flt: QueueFilter, page: 
         where=where,
         columns="b.*, " + ", ".join(f"{sql} AS {alias}" for alias, sql in columns.items()),
         joins=clearing + request,
-        filter_joins=clearing if table in cleared else "",  # the tables by the clearing batch's progress
     )
     sort = columns.get(QUEUE_SORTS[page.sort], "b." + QUEUE_SORTS[page.sort])
-    needs = {"r.": request, "cb.": "" if table in cleared else clearing}
+    needs = {"r.": request, "cb.": clearing}
     result = keyed_page(source, sort, page, sort_joins=next((j for a, j in needs.items() if sort.startswith(a)), ""))
     for item in result.items:
         item["microscope_label"] = microscope_label(item["microscopes"])

@@ -72,10 +72,10 @@ def _condition(table: str, t: SimpleNamespace) -> str:
         return "p.processing_progress = 'failed'"
     if table == "running":
         return "p.processing_progress = 'running'"
-    if table == "ready":
-        return "p.processing_progress = 'pending' AND i.imaging_progress = 'complete'"
+    if table == "ready":  # imaging_state: the imaging request's progress (lightserv.processing.queue_store)
+        return "p.processing_progress = 'pending' AND p.imaging_state = 'complete'"
     if table == "waiting":
-        return "p.processing_progress = 'pending' AND i.imaging_progress = 'pending'"
+        return "p.processing_progress = 'pending' AND p.imaging_state = 'pending'"
     if table == "processed":
         return "p.processing_progress = 'complete'"
     if table == "flatfield":
@@ -138,7 +138,6 @@ def list_queue(table: str, viewer: str, sees_all: bool, page: PageRequest, proce
         columns="p.*, i.imaging_progress, i.imaging_performed_date, CAST(q.species AS CHAR) AS species, "
         + ", ".join(f"{sql} AS {name}" for name, sql in summary.items()),
         joins=imaging + request,
-        filter_joins=imaging if table in ("ready", "waiting") else "",  # the tables by imaging progress
         alias="p",
     )
     sort = summary.get(QUEUE_SORTS[page.sort], QUEUE_SORTS[page.sort])

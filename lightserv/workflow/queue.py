@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user
+from markupsafe import Markup
 
 from lightserv.common.csvexport import csv_response, pages
 from lightserv.common.pagination import Page, PageRequest, parse_page_request
@@ -69,6 +70,13 @@ class Column:
     testid: str = ""
     css: str = ""
 
+    @functools.cached_property
+    def td(self) -> Markup:
+        """The cell's opening tag on the page."""
+        testid = Markup(' data-testid="{}"').format(self.testid) if self.testid else ""
+        css = Markup(' class="{}"').format(self.css) if self.css else ""
+        return Markup("<td{}{}>").format(testid, css)
+
     def csv_value(self, row: dict) -> Any:
         if self.value is not None:
             return self.value(row)
@@ -108,7 +116,7 @@ class Queue:
     microscope). `sees_all(user)`: the user sees every row, not only their own (default: the team's
     `open_queue` permission by role). `page_context(viewer, sees_all)`: further values of the page."""
 
-    area: str  # the blueprint: its endpoints `<area>.queue`, `<area>.queue_csv`, template `<area>/queue.html`
+    area: str  # the blueprint: endpoints `<area>.queue`, `<area>.queue_csv`; its parts in `<area>/queue_cells.html`
     tables: Mapping[str, tuple[str, str]]  # `?table=` name -> title, label of the rows' action link ("": none)
     columns: tuple[Column, ...]
     queries: Any
@@ -176,9 +184,11 @@ def render_queue(queue: Queue) -> str:
         page = queue.fetch(name, viewer, sees_all, flt)(first)
         if page.total or queue.shown_when_empty is None or name in queue.shown_when_empty:
             shown = {"name": name, "title": title, "action": action, "state": TABLE_STATES[name]}
-            tables.append({**shown, "page": page, "columns": queue.columns_of(name)})
+            columns = queue.columns_of(name)
+            cells = [(c, c.shows, c.td) for c in columns]  # unpacked per cell: no attribute lookups per row
+            tables.append({**shown, "page": page, "columns": columns, "cells": cells})
     context = {"queue": queue, "tables": tables, "flt": flt, "sees_all": sees_all, **queue.context(viewer, sees_all)}
-    return render_template(f"{queue.area}/queue.html", **context)
+    return render_template("workflow/queue.html", **context)
 
 
 def queue_csv(queue: Queue) -> Response:

@@ -209,7 +209,10 @@ class Request(dj.Manual):
         completed_at = null : datetime                    # UTC
         imaging_performed_date = null : date              # facility-local date
         imaging_signature : json                          # resolution -> channels with a purpose, e.g. 1.3x: [488, 647]
+        clearing_state = 'pending' : {sql_enum(CLEARING_PROGRESS)}  # copied by triggers from its clearing batch
         index (imaging_progress, submitted_at)            # the imaging queue's tables
+        index (imaging_progress, clearing_state, submitted_at)  # ready to image / waiting for clearing
+        index (imaging_progress, completed_at)            # imaged, newest first
         """
 
     class ImagingBatchSample(dj.Part):
@@ -281,7 +284,10 @@ class Request(dj.Manual):
         completed_at = null : datetime                    # UTC
         notes_from_processing = '' : varchar(1024)        # free text from the processor
         failure_summary = '' : varchar(1024)              # plain-language reason of the latest failure
+        imaging_state = 'pending' : {sql_enum(IMAGING_REQUEST_PROGRESS)}  # copied by triggers from its imaging request
         index (processing_progress, submitted_at)         # the processing queue's tables
+        index (processing_progress, imaging_state, submitted_at)  # ready to process / waiting for imaging
+        index (processing_progress, completed_at)         # processed, newest first
         """
 
     class ProcessingResolutionRequest(dj.Part):

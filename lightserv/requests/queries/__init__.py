@@ -185,7 +185,10 @@ def list_requests(viewer: str, roles: frozenset[str], page: PageRequest, flt: Li
         alias="r",
     )
     sort = REQUEST_SORTS[page.sort]
-    result = keyed_page(source, sort, page, sort_joins=counts if "c." in sort and not flt.status else "")
+    by_counts = "c." in sort  # request_status's status_order index: (status_rank, username, request_name)
+    result = keyed_page(
+        source, sort, page, sort_joins=counts if by_counts and not flt.status else "", ties="c" if by_counts else None
+    )
     for row in result.items:
         _as_counts(row)
         row["status"] = derive_status(row)
