@@ -48,14 +48,15 @@ def _tz() -> str:
     return current_app.config["SETTINGS"].display_timezone
 
 
-def _label(key: dict) -> str:
+def describe_batch(key: dict) -> str:
+    """The batch in event summaries: "clearing ana/brains batch 1"."""
     return f"clearing {key['username']}/{key['request_name']} batch {key['clearing_batch_number']}"
 
 
 CLEARING = Stage(
     name="clearing", table=lambda ls: ls.Request.ClearingBatch, key_attrs=BATCH_KEY,
     progress="clearing_progress", holder="clearer", staff_role="clearing_staff", entity="clearing_batch",
-    release_action="clearing.assigned", error=ClearingError, label=_label,
+    release_action="clearing.assigned", error=ClearingError, label=describe_batch,
     candidates=lambda req: queries.list_clearer_candidates(req["username"], bool(req["self_clearing"])),
     queue_assigned=emails.queue_assigned,
     gone="This clearing batch no longer exists.", held_by="This batch is held by {holder}.",
@@ -140,7 +141,7 @@ def _apply_saves(
 
 def _write_group(ls, conn, key, group, values, entries, dates, stored, now, actor) -> None:
     before = dict(zip(group.fields, stored.canonical[group.name], strict=True))
-    action, summary = entry.EVENT_OF_KIND[group.kind], f"{group.label} saved for {_label(key)}"
+    action, summary = entry.EVENT_OF_KIND[group.kind], f"{group.label} saved for {describe_batch(key)}"
     if group.kind not in ("step", "section"):
         ls.Request.ClearingBatch.update1({**key, **values})
         before = {group.key: before[group.fields[0]] or None}
@@ -171,7 +172,7 @@ def save_entries(key: dict, form: dict, group: str, actor: str, roles: frozenset
         return _apply_saves(conn, ls, key, batch, form, names, explicit=group != "all", actor=actor)
 
 
-def current_form(key: dict) -> tuple[ProtocolDef, dict[str, str]]:
+def read_current_form(key: dict) -> tuple[ProtocolDef, dict[str, str]]:
     """The batch's protocol and the fields its entry form shows now, tokens included: what a browser
     would post back, for callers that fill the form without one (the demo seed)."""
     ls = get_schemas().lightsheet
@@ -210,7 +211,7 @@ def complete_batch(key: dict, form: dict, actor: str, roles: frozenset[str]) -> 
         ls.Request.ClearingBatch.update1({**key, "clearing_progress": "complete", "completed_at": now})
         lots = _copy_lots_to_history(ls, key, batch, actor, now)
         CLEARING.event(
-            conn, "clearing.completed", key, f"{actor} completed {_label(key)}", actor=actor,
+            conn, "clearing.completed", key, f"{actor} completed {describe_batch(key)}", actor=actor,
             before={"clearing_progress": "in_progress"},
             after={"clearing_progress": "complete", "completed_at": now, **lots},
         )  # fmt: skip
@@ -268,7 +269,7 @@ def reopen_batch(key: dict, reason: str, actor: str) -> None:
             raise ClearingError("Only a completed batch can be reopened.")
         ls.Request.ClearingBatch.update1({**key, "clearing_progress": "in_progress", "completed_at": None})
         CLEARING.event(
-            conn, "clearing.reopened", key, f"{actor} reopened {_label(key)}: {reason}", actor=actor,
+            conn, "clearing.reopened", key, f"{actor} reopened {describe_batch(key)}: {reason}", actor=actor,
             before={"clearing_progress": "complete", "completed_at": batch["completed_at"]},
             after={"clearing_progress": "in_progress", "reason": reason},
         )  # fmt: skip

@@ -117,12 +117,12 @@ def _start_clearing(name: str) -> None:
 
 def _finish_clearing(name: str) -> None:
     """The clearer records every step, an hour apart and ending now, then completes the batch."""
-    from lightserv.clearing.services import complete_batch, current_form
+    from lightserv.clearing.services import complete_batch, read_current_form
     from lightserv.common.timefmt import to_local
 
     _start_clearing(name)
     key = _clearing_key(name)
-    proto, form = current_form(key)
+    proto, form = read_current_form(key)
     now = to_local(dt.datetime.now(dt.UTC), current_app.config["SETTINGS"].display_timezone)
     for hours_ago, step in enumerate(reversed(proto.steps)):
         form[f"step-{step.key}-time"] = (now - dt.timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M")

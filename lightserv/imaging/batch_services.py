@@ -22,17 +22,12 @@ class ImagingError(DomainError):
     """An imaging action was refused."""
 
 
-def label(key: dict) -> str:
+def describe_batch(key: dict) -> str:
+    """The batch in event summaries: "ana/brains clearing batch 1, imaging request 1, imaging batch 1"."""
     return (
         f"{key['username']}/{key['request_name']} clearing batch {key['clearing_batch_number']}, "
         f"imaging request {key['imaging_request_number']}, imaging batch {key['imaging_batch_number']}"
     )
-
-
-def member_keys(ls, key: dict) -> list[dict]:
-    """Keys of the member imaging requests (username, request_name, sample_name, imaging_request_number)."""
-    rows = (ls.Request.ImagingBatchSample & key).to_dicts(order_by=["sample_name"])
-    return [{k: r[k] for k in ("username", "request_name", "sample_name", "imaging_request_number")} for r in rows]
 
 
 def _clearing_complete(conn, ls, key: dict) -> None:
@@ -44,7 +39,7 @@ def _clearing_complete(conn, ls, key: dict) -> None:
 
 def _name_imager(ls, key: dict, changes: dict, imager: str) -> dict:
     """Every member imaging request without an imager gets the batch's; the start event names it."""
-    for member in member_keys(ls, key):
+    for member in queries.list_member_keys(key):
         if not (ls.Request.ImagingRequest & member).fetch1("imager"):
             ls.Request.ImagingRequest.update1({**member, "imager": imager})
     return {"imaging_progress": "in_progress", "imager": imager, "started_at": changes["started_at"]}
@@ -53,7 +48,7 @@ def _name_imager(ls, key: dict, changes: dict, imager: str) -> dict:
 IMAGING = Stage(
     name="imaging", table=lambda ls: ls.Request.ImagingBatch, key_attrs=BATCH_KEY,
     progress="imaging_progress", holder="imager", staff_role="imaging_staff", entity="imaging_batch",
-    release_action="imaging.released", error=ImagingError, label=label,
+    release_action="imaging.released", error=ImagingError, label=describe_batch,
     candidates=lambda req: queries.list_imager_candidates(req["username"], bool(req["self_imaging"])),
     queue_assigned=lambda key, _batch, assignee, when: emails.queue_batch_assigned(key, assignee, when),
     gone="This imaging batch no longer exists.", held_by="This batch is imaged by {holder}.",

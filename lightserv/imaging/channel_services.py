@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from lightserv.db import get_schemas
 
-from .batch_services import ImagingError, _locked_batch, event, member_keys
+from .batch_services import ImagingError, _locked_batch, event
 from .fields import BATCH_COLUMNS, PURPOSES
+from .queries import list_member_keys
 from .sample_rows import channel_rows, imaging_progress, member_row, require_editor, require_in_progress, row_label
 
 # --- 8.2 add a channel, 8.3 delete a channel ------------------------------------------------------------
@@ -45,7 +46,7 @@ def add_channel(
         batch = _locked_batch(conn, ls, key)
         require_editor(batch, actor, roles)
         require_in_progress(batch)
-        members = [member_row(ls, key, sample_name)] if sample_name else member_keys(ls, key)
+        members = [member_row(key, sample_name)] if sample_name else list_member_keys(key)
         for member in members:
             if imaging_progress(ls, member) != "pending":
                 if sample_name:
@@ -110,7 +111,7 @@ def delete_channel(
         batch = _locked_batch(conn, ls, key)
         require_editor(batch, actor, roles)
         require_in_progress(batch)
-        members = [member_row(ls, key, sample_name)] if sample_name else member_keys(ls, key)
+        members = [member_row(key, sample_name)] if sample_name else list_member_keys(key)
         for member in members:
             if imaging_progress(ls, member) != "pending":
                 continue

@@ -143,6 +143,13 @@ def list_batch_samples(key: dict) -> list[dict]:
     )
 
 
+def list_member_keys(key: dict) -> list[dict]:
+    """Keys of the batch's member imaging requests (username, request_name, sample_name, imaging_request_number),
+    sorted by sample name."""
+    rows = (get_schemas().lightsheet.Request.ImagingBatchSample & key).to_dicts(order_by=["sample_name"])
+    return [{k: r[k] for k in ("username", "request_name", "sample_name", "imaging_request_number")} for r in rows]
+
+
 def list_batch_resolutions(key: dict) -> list[dict]:
     """Resolution requests of the batch's members (sample_name, image_resolution, microscope, notes)."""
     ls = get_schemas().lightsheet

@@ -13,8 +13,9 @@ from lightserv.common.audit import utcnow
 from lightserv.db import get_schemas
 from schemas.enums import MICROSCOPE_OF_RESOLUTION, PROCESSABLE_RESOLUTIONS
 
-from .batch_services import ImagingError, _locked_batch, event, label, member_keys
+from .batch_services import ImagingError, _locked_batch, describe_batch, event
 from .fields import MAX_TILES, PURPOSES
+from .queries import list_member_keys
 from .sample_rows import imaging_progress, member_row, require_editor, require_in_progress
 
 TRANSLATE = {
@@ -68,7 +69,7 @@ def change_resolution(
         batch = _locked_batch(conn, ls, key)
         require_editor(batch, actor, roles)
         require_in_progress(batch)
-        members = [member_row(ls, key, sample_name)] if sample_name else member_keys(ls, key)
+        members = [member_row(key, sample_name)] if sample_name else list_member_keys(key)
         for member in members:
             who = f"Sample {member['sample_name']}"
             if imaging_progress(ls, member) != "pending":
@@ -104,7 +105,7 @@ def change_resolution(
             moved.append(member)
             event(
                 conn, "imaging.resolution_changed", key, f"{actor} changed {old} to {new} for {member['sample_name']} "
-                f"of {label(key)}", actor=actor, entity=("imaging_request", member),
+                f"of {describe_batch(key)}", actor=actor, entity=("imaging_request", member),
                 before={"image_resolution": old}, after={"image_resolution": new},
             )  # fmt: skip
         if not moved:

@@ -11,7 +11,8 @@ from lightserv.common.audit import utcnow
 from lightserv.common.permissions import ADMIN
 from lightserv.common.timefmt import to_local
 
-from .batch_services import ImagingError, member_keys
+from .batch_services import ImagingError
+from .queries import list_member_keys
 
 RowKey = tuple[str, str, bool]  # image_resolution, channel_name, ventral_up
 
@@ -25,8 +26,8 @@ def local_today() -> dt.date:
     return to_local(utcnow(), current_app.config["SETTINGS"].display_timezone).date()
 
 
-def member_row(ls, key: dict, sample_name: str) -> dict:
-    members = {m["sample_name"]: m for m in member_keys(ls, key)}
+def member_row(key: dict, sample_name: str) -> dict:
+    members = {m["sample_name"]: m for m in list_member_keys(key)}
     if sample_name not in members:
         raise ImagingError(f"Sample {sample_name} is not in this batch.", 404)
     return members[sample_name]

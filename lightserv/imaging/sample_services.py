@@ -22,8 +22,9 @@ from lightserv.workflow.stage import SaveRefused
 from schemas.enums import PROCESSABLE_RESOLUTIONS
 
 from . import emails
-from .batch_services import ImagingError, _locked_batch, event, label, member_keys
+from .batch_services import ImagingError, _locked_batch, describe_batch, event
 from .fields import BATCH_COLUMNS, NOTES_MAX, SAMPLE_COLUMNS, SKIP_REASON_MAX, check_row
+from .queries import list_member_keys
 from .sample_rows import (
     RowKey,
     channel_rows,
@@ -68,7 +69,7 @@ def apply_batch_parameters(
         batch = _locked_batch(conn, ls, key)
         require_editor(batch, actor, roles)
         require_in_progress(batch)
-        for member in member_keys(ls, key):
+        for member in list_member_keys(key):
             if imaging_progress(ls, member) != "pending":
                 continue
             existing = channel_rows(ls, member)
@@ -88,7 +89,7 @@ def apply_batch_parameters(
             applied += int(touched)
         event(
             conn, "imaging.parameters_applied", key, f"{actor} applied batch parameters to {applied} samples of "
-            f"{label(key)}", actor=actor, after={row_label(k): v for k, v in cleaned.items()},
+            f"{describe_batch(key)}", actor=actor, after={row_label(k): v for k, v in cleaned.items()},
         )  # fmt: skip
     return applied, warnings
 
@@ -103,7 +104,7 @@ def _store_sample(conn, ls, key, sample_name, rows, notes, actor, roles, *, for_
     batch = _locked_batch(conn, ls, key)
     require_editor(batch, actor, roles)
     require_in_progress(batch)
-    member = member_row(ls, key, sample_name)
+    member = member_row(key, sample_name)
     if imaging_progress(ls, member) != "pending":
         raise ImagingError(f"Sample {sample_name} is already done; an admin can reopen it.")
     if (ls.Request.ImagingRequest & member).fetch1("validation_status") == "running":
@@ -129,7 +130,7 @@ def save_sample(
     ls, conn = schemas.lightsheet, schemas.connection
     with conn.transaction:
         member = _store_sample(conn, ls, key, sample_name, rows, notes, actor, roles, for_submit=False)
-        event(conn, "imaging.sample_saved", key, f"{actor} saved sample {sample_name} of {label(key)}",
+        event(conn, "imaging.sample_saved", key, f"{actor} saved sample {sample_name} of {describe_batch(key)}",
               actor=actor, entity=("imaging_request", member))  # fmt: skip
 
 
@@ -143,7 +144,7 @@ def submit_sample(
     with conn.transaction:
         member = _store_sample(conn, ls, key, sample_name, rows, notes, actor, roles, for_submit=True)
         ls.Request.ImagingRequest.update1({**member, "validation_status": "running", "validation_messages": None})
-        event(conn, "imaging.sample_submitted", key, f"{actor} submitted sample {sample_name} of {label(key)}",
+        event(conn, "imaging.sample_submitted", key, f"{actor} submitted sample {sample_name} of {describe_batch(key)}",
               actor=actor, entity=("imaging_request", member))  # fmt: skip
     return member
 
@@ -235,7 +236,7 @@ def add_ventral_up(
         batch = _locked_batch(conn, ls, key)
         require_editor(batch, actor, roles)
         require_in_progress(batch)
-        members = [member_row(ls, key, sample_name)] if sample_name else member_keys(ls, key)
+        members = [member_row(key, sample_name)] if sample_name else list_member_keys(key)
         for member in members:
             if imaging_progress(ls, member) != "pending":
                 if sample_name:
@@ -303,11 +304,11 @@ def skip_sample(key: dict, sample_name: str, reason: str, actor: str, roles: fro
         batch = _locked_batch(conn, ls, key)
         require_editor(batch, actor, roles)
         require_in_progress(batch)
-        member = member_row(ls, key, sample_name)
+        member = member_row(key, sample_name)
         if imaging_progress(ls, member) != "pending":
             raise ImagingError(f"Sample {sample_name} is already done.")
         ls.Request.ImagingRequest.update1({**member, "imaging_progress": "skipped", "skip_reason": reason})
-        event(conn, "imaging.sample_skipped", key, f"{actor} skipped sample {sample_name} of {label(key)}",
+        event(conn, "imaging.sample_skipped", key, f"{actor} skipped sample {sample_name} of {describe_batch(key)}",
               actor=actor, entity=("imaging_request", member), after={"skip_reason": reason})  # fmt: skip
 
 
@@ -321,7 +322,7 @@ def reopen_sample(key: dict, sample_name: str, actor: str, roles: frozenset[str]
         batch = _locked_batch(conn, ls, key)
         if batch["imaging_progress"] == "complete":
             raise ImagingError("This batch is complete. The form is read-only.")
-        member = member_row(ls, key, sample_name)
+        member = member_row(key, sample_name)
         before = imaging_progress(ls, member)
         stuck = (ls.Request.ImagingRequest & member).fetch1("validation_status") == "running"
         if before not in DONE and not stuck:  # a validation whose worker died can be released here too
@@ -331,7 +332,7 @@ def reopen_sample(key: dict, sample_name: str, actor: str, roles: frozenset[str]
         ls.Request.ImagingRequest.update1(
             {**member, "imaging_progress": "pending", "validation_status": "none", "validation_messages": None}
         )
-        event(conn, "imaging.sample_reopened", key, f"{actor} reopened sample {sample_name} of {label(key)}",
+        event(conn, "imaging.sample_reopened", key, f"{actor} reopened sample {sample_name} of {describe_batch(key)}",
               actor=actor, entity=("imaging_request", member), before={"imaging_progress": before},
               after={"imaging_progress": "pending"})  # fmt: skip
 
@@ -343,14 +344,14 @@ def complete_batch(key: dict, actor: str, roles: frozenset[str]) -> None:
         batch = _locked_batch(conn, ls, key)
         require_editor(batch, actor, roles)
         require_in_progress(batch)
-        waiting = [m["sample_name"] for m in member_keys(ls, key) if imaging_progress(ls, m) not in DONE]
+        waiting = [m["sample_name"] for m in list_member_keys(key) if imaging_progress(ls, m) not in DONE]
         if waiting:
             raise ImagingError(f"These samples still need imaging or skipping: {', '.join(waiting)}.")
         now = utcnow().replace(microsecond=0)
         ls.Request.ImagingBatch.update1(
             {**key, "imaging_progress": "complete", "completed_at": now, "imaging_performed_date": local_today()}
         )
-        event(conn, "imaging.batch_completed", key, f"{actor} completed {label(key)}", actor=actor,
+        event(conn, "imaging.batch_completed", key, f"{actor} completed {describe_batch(key)}", actor=actor,
               before={"imaging_progress": "in_progress"}, after={"imaging_progress": "complete"})  # fmt: skip
     ids = emails.queue_batch_completed(key)
     commit_and_send(ids)
