@@ -1,15 +1,18 @@
 """Registering layers and converting data into them through the cluster engine.
 
 `convert_image_layer` registers a pending `DataLayer`, creates a conversion run (`info` → `upload` →
-`downsample`, stages of `lib.precomputed`) and queues its submission. When the run succeeds the layer's
-`info` is read back and the layer becomes `ready`; when it fails the layer becomes `failed` with the reason.
+`downsample`, stages of `lib.precomputed`) and queues its submission, all in one transaction. When the run
+succeeds the layer's `info` is read back and the layer becomes `ready`; when it fails the layer becomes `failed`
+with the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from flask import current_app
 
 from lib.naming import layer_dir, layer_name, runs_dir
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.dispatch import relay_pending
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.runs.engine import create_run
@@ -178,16 +182,17 @@ def convert_image_layer(
         / target.name()
         / f"attempt_{attempt}_{secrets.token_hex(4)}"  # never an older run's (a deleted and re-filed request)
     )
-    run_id = create_run(
-        kind,
-        run_target,
-        image_stages(n_planes, downsample=downsample),
-        params,
-        created_by=created_by,
-        output_dir=str(folder),
-        attempt=attempt,
-    )
-    return _register_and_submit(target, key, run_id, "image", "uint16", str(folder), source)
+    with _one_transaction():
+        run_id = create_run(
+            kind,
+            run_target,
+            image_stages(n_planes, downsample=downsample),
+            params,
+            created_by=created_by,
+            output_dir=str(folder),
+            attempt=attempt,
+        )
+        return _register_and_submit(target, key, run_id, "image", "uint16", str(folder), source)
 
 
 #: the annotation layer stage `build` (4 CPUs, 16 GB, 1 h). lib.precomputed names that stage `annotations`.
@@ -225,16 +230,17 @@ def convert_annotation_layer(
     }
     if upper_bound is not None:
         params["annotation_upper_bound"] = [float(v) for v in upper_bound]
-    run_id = create_run(
-        "precomputed_cells",
-        run_target,
-        [StageDef("annotations", "lib.precomputed", resources=BUILD)],
-        params,
-        created_by=created_by,
-        output_dir=str(folder),
-        attempt=attempt,
-    )
-    return _register_and_submit(target, key, run_id, "annotation", "float32", str(folder), points)
+    with _one_transaction():
+        run_id = create_run(
+            "precomputed_cells",
+            run_target,
+            [StageDef("annotations", "lib.precomputed", resources=BUILD)],
+            params,
+            created_by=created_by,
+            output_dir=str(folder),
+            attempt=attempt,
+        )
+        return _register_and_submit(target, key, run_id, "annotation", "float32", str(folder), points)
 
 
 def mark_annotation_ready(run: dict) -> None:
@@ -269,15 +275,30 @@ def mark_annotation_ready(run: dict) -> None:
         f"Layer {layer['layer_name']} of {layer['sample_name']} is ready",
         actor=None,
         request_key=(layer["username"], layer["request_name"]),
+        dj_conn=get_schemas().connection,  # with the layer's status (a settler's transaction when one is open)
     )
+
+
+@contextlib.contextmanager
+def _one_transaction() -> Iterator[None]:
+    """The run, the layer row and the run's launch commit together: the caller's DataJoint transaction when one
+    is open (a run's hooks), else one of their own. A failure half-way leaves none of them (no run that nothing
+    launches, no launch of a run that does not exist)."""
+    conn = get_schemas().connection
+    if conn.in_transaction:
+        yield
+        return
+    with conn.transaction:
+        yield
     db.session.commit()
+    relay_pending()
 
 
 def _register_and_submit(
     target: LayerTarget, key: dict, run_id: int, layer_type: str, data_type: str, folder: str, source: str
 ) -> int:
-    """The layer row (`converting`, replacing an older row of the same key) for a created conversion run;
-    the run is submitted by a task once the row is committed."""
+    """The layer row (`converting`, replacing an older row of the same key) for a created conversion run, and
+    its launch, in the open transaction."""
     ls = get_schemas().lightsheet
     row = dict(
         **key, layer_name=target.name(), layer_type=layer_type, layer_path=folder, source_path=source,
@@ -288,7 +309,6 @@ def _register_and_submit(
     if ls.Request.DataLayer & key:
         (ls.Request.DataLayer & key).delete(prompt=False, part_integrity="ignore")
     ls.Request.DataLayer.insert1(row)
-    db.session.commit()
     launch_after_commit([run_id])
     return run_id
 
@@ -329,8 +349,8 @@ def mark_ready(run: dict) -> None:
         f"Layer {layer['layer_name']} of {layer['sample_name']} is ready",
         actor=None,
         request_key=(layer["username"], layer["request_name"]),
+        dj_conn=get_schemas().connection,  # with the layer's status (a settler's transaction when one is open)
     )
-    db.session.commit()
 
 
 def mark_failed(run: dict) -> None:
@@ -347,8 +367,8 @@ def mark_failed(run: dict) -> None:
         f"Layer {layer['layer_name']} of {layer['sample_name']} failed: {reason}",
         actor=None,
         request_key=(layer["username"], layer["request_name"]),
+        dj_conn=get_schemas().connection,  # with the layer's status (a settler's transaction when one is open)
     )
-    db.session.commit()
 
 
 def register_hooks(hooks: RunHooks) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from lightserv.common.dispatch import relay_pending
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.layers.services import LAYER_KEY
@@ -95,9 +96,19 @@ def _edited_document(run: dict, rr: dict, data: RerunInput) -> dict | None:
 
 
 def rerun(run_id: int, data: RerunInput, actor: str) -> int:
-    """A new attempt of a run from the chosen stage; returns its id (submitted by a task after this)."""
+    """A new attempt of a run from the chosen stage; returns its id. The new run, the edits, the layer and request
+    states and the run's launch commit together (a task submits it after the commit)."""
     run, jobs = get_run(run_id)
     _check_edits(run, jobs, data)
+    with get_schemas().connection.transaction:
+        new_id = _write_rerun(run, data, actor)
+    db.session.commit()
+    relay_pending()
+    return new_id
+
+
+def _write_rerun(run: dict, data: RerunInput, actor: str) -> int:
+    run_id = run["run_id"]
     ls = get_schemas().lightsheet
     rr = None
     if run["processing_request_number"]:
@@ -129,8 +140,8 @@ def rerun(run_id: int, data: RerunInput, actor: str) -> int:
             ls.Request.DataLayer.update1({**key, "run_id": new_id, "status": "converting", "failure_reason": ""})
     if run["processing_request_number"]:
         back_to_running(run)
-    db.session.commit()
     launch_after_commit([new_id])
+
     return new_id
 
 

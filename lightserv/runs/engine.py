@@ -22,6 +22,7 @@ from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 
+from .locks import lock_run
 from .model import Resources, StageDef, resolve_resources
 from .triggers import fire_rerun_hooks
 
@@ -236,39 +237,46 @@ def stages_of(jobs: list[dict], run: dict, from_index: int) -> list[StageDef]:
 
 
 def rerun_from_stage(run_id: int, from_index: int, actor: str) -> int:
-    """A new attempt of the same target starting at stage `from_index`."""
-    run, jobs = get_run(run_id)
-    if run["status"] in ("queued", "running"):
-        raise RunError("Cancel the run before re-running it.")
-    if run["superseded_by_run_id"]:
-        raise RunError(f"Run {run_id} was already re-run as run {run['superseded_by_run_id']}.")
-    first_unfinished = next((j["step_index"] for j in jobs if j["state"] != "COMPLETED"), len(jobs) - 1)
-    if not 0 <= from_index <= first_unfinished:
-        raise RunError("Choose a stage up to the first stage that did not complete.")
-    target = {k: run[k] for k in TARGET_KEYS}
-    stages = stages_of(jobs, run, from_index)
-    params = {k: (None if k in ("run_id", "data_root", "output_dir") else v) for k, v in run["params"].items()}
-    fire_rerun_hooks(run, jobs[from_index]["step_name"])
-    new_id = create_run(
-        run["kind"],
-        target,
-        stages,
-        params,
-        created_by=actor,
-        output_dir=run["output_dir"],
-        attempt=run["attempt"] + 1,
-        start_stage=stages[0].name,
-    )
-    get_schemas().jobs.PipelineRun.update1({"run_id": run_id, "superseded_by_run_id": new_id})
-    record_event(
-        "processing.rerun",
-        "run",
-        {"run_id": new_id},
-        f"Run {run_id} re-run from stage {stages[0].name} as run {new_id}",
-        actor=actor,
-        request_key=(run["username"], run["request_name"]),
-        before={"run_id": run_id},
-        after={"run_id": new_id, "start_stage": stages[0].name},
-    )
+    """A new attempt of the same target starting at stage `from_index`, written in the caller's DataJoint
+    transaction when one is open (the caller adds the launch), else in one of its own. The old run's row is
+    locked first: two clicks make one re-run."""
+    conn = get_schemas().connection
+    with contextlib.nullcontext() if conn.in_transaction else conn.transaction:
+        locked = lock_run(run_id)
+        run, jobs = get_run(run_id)
+        run = {**run, **locked}
+        if run["status"] in ("queued", "running"):
+            raise RunError("Cancel the run before re-running it.")
+        if run["superseded_by_run_id"]:
+            raise RunError(f"Run {run_id} was already re-run as run {run['superseded_by_run_id']}.")
+        first_unfinished = next((j["step_index"] for j in jobs if j["state"] != "COMPLETED"), len(jobs) - 1)
+        if not 0 <= from_index <= first_unfinished:
+            raise RunError("Choose a stage up to the first stage that did not complete.")
+        target = {k: run[k] for k in TARGET_KEYS}
+        stages = stages_of(jobs, run, from_index)
+        params = {k: (None if k in ("run_id", "data_root", "output_dir") else v) for k, v in run["params"].items()}
+        fire_rerun_hooks(run, jobs[from_index]["step_name"])
+        new_id = create_run(
+            run["kind"],
+            target,
+            stages,
+            params,
+            created_by=actor,
+            output_dir=run["output_dir"],
+            attempt=run["attempt"] + 1,
+            start_stage=stages[0].name,
+        )
+        get_schemas().jobs.PipelineRun.update1({"run_id": run_id, "superseded_by_run_id": new_id})
+        record_event(
+            "processing.rerun",
+            "run",
+            {"run_id": new_id},
+            f"Run {run_id} re-run from stage {stages[0].name} as run {new_id}",
+            actor=actor,
+            request_key=(run["username"], run["request_name"]),
+            before={"run_id": run_id},
+            after={"run_id": new_id, "start_stage": stages[0].name},
+            dj_conn=conn,
+        )
     db.session.commit()
     return new_id

@@ -11,13 +11,15 @@ from pathlib import Path
 from flask import current_app
 
 from lightserv.common.audit import record_event, utcnow
-from lightserv.common.dispatch import enqueue
+from lightserv.common.dispatch import enqueue, relay_pending
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 
 from . import backend as cluster
+from . import faults
 from .emails import queue_run_failed
 from .engine import RunError, get_run
+from .locks import lock_run
 from .model import is_terminal
 from .triggers import fire_failure_hooks, run_hooks
 
@@ -98,13 +100,17 @@ def describe_failure(run: dict, jobs: list[dict]) -> str:
     return f"the {step} step stopped with an error"
 
 
-def _cancel_remaining(run_id: int, jobs: list[dict], backend=None) -> None:
+def _cancel_on_cluster(run_id: int, jobs: list[dict], backend=None) -> None:
+    """Cancel the run's submitted jobs that have not ended (again after a restart: cancelling twice is harmless)."""
     open_ids = [j["slurm_job_id"] for j in jobs if j["slurm_job_id"] and not is_terminal(j["state"])]
     if open_ids:
         try:
             (backend or cluster.get_backend()).cancel(open_ids)
         except Exception:  # noqa: BLE001 - the poller sees them end; the run is failed regardless
             current_app.logger.exception("could not cancel the remaining jobs of run %s", run_id)
+
+
+def _mark_never_submitted(run_id: int, jobs: list[dict]) -> None:
     jobs_table = get_schemas().jobs.PipelineRun.SlurmJob
     for j in jobs:
         if not j["slurm_job_id"] and j["state"] == "NOT_SUBMITTED":
@@ -119,58 +125,54 @@ def _cancel_remaining(run_id: int, jobs: list[dict], backend=None) -> None:
             )
 
 
+def write_end(run: dict, values: dict, action: str, summary: str, *, after: dict, actor: str | None = None) -> None:
+    """A run's final status (`values`, with `finished_at`) and its event, in the open DataJoint transaction."""
+    schemas = get_schemas()
+    schemas.jobs.PipelineRun.update1({"run_id": run["run_id"], **values, "finished_at": utcnow()})
+    record_event(action, "run", {"run_id": run["run_id"]}, summary, actor=actor, after=after,
+                 request_key=(run["username"], run["request_name"]), dj_conn=schemas.connection)  # fmt: skip
+
+
 def fail_run(run_id: int, reason: str, *, backend=None) -> None:
     """Mark a run failed (once), cancel its remaining jobs, run the failure hooks, email people."""
     run, jobs = get_run(run_id)
     if run["status"] in ("failed", "cancelled", "succeeded"):
         return
-    _cancel_remaining(run_id, jobs, backend)
+    _cancel_on_cluster(run_id, jobs, backend)
+    faults.crash_point("jobs_cancelled")
     conn = get_schemas().connection
-    # the status, its event and the staff email's task commit together: a poller killed after this commit
-    # loses no email (the relay hands the task over; the email's key keeps it to one)
+    # the status, its event, the jobs never submitted, the staff email's task and what the failure hooks write
+    # commit together under the run's row lock: a settler killed before the commit leaves the run to the next
+    # one, and one killed after it loses no email (the relay hands the task over; the email's key keeps it to one)
     with contextlib.nullcontext() if conn.in_transaction else conn.transaction:
-        get_schemas().jobs.PipelineRun.update1(
-            {"run_id": run_id, "status": "failed", "failure_reason": reason[:512], "finished_at": utcnow()}
-        )
-        record_event(
-            "run.finished",
-            "run",
-            {"run_id": run_id},
-            f"Run {run_id} failed: {reason}",
-            actor=None,
-            request_key=(run["username"], run["request_name"]),
-            after={"status": "failed", "reason": reason},
-            dj_conn=conn,
-        )
+        if lock_run(run_id)["status"] not in ("queued", "running"):
+            return
+        _mark_never_submitted(run_id, jobs)
+        write_end(run, {"status": "failed", "failure_reason": reason[:512]}, "run.finished",
+                  f"Run {run_id} failed: {reason}", after={"status": "failed", "reason": reason})  # fmt: skip
         enqueue("lightserv.runs.email_run_failed", run_id, key=f"run.failed:{run_id}", what="The failed run's email")
+        fire_failure_hooks({**run, "status": "failed", "failure_reason": reason})
+        faults.crash_point("run_failed")
     db.session.commit()
-    fire_failure_hooks({**run, "status": "failed", "failure_reason": reason})
+    faults.crash_point("failure_committed")
     queue_run_failed({**run, "failure_reason": reason}, jobs)
 
 
 def cancel_run(run_id: int, actor: str, backend=None) -> None:
-    """Staff cancel: every non-terminal job is cancelled; the run becomes `cancelled`."""
+    """Staff cancel: every non-terminal job is cancelled; the run becomes `cancelled` (with its failure hooks,
+    in one transaction)."""
     run, jobs = get_run(run_id)
     if run["status"] not in ("queued", "running"):
         raise RunError("Only a queued or running run can be cancelled.")
-    _cancel_remaining(run_id, jobs, backend)
-    get_schemas().jobs.PipelineRun.update1(
-        {
-            "run_id": run_id,
-            "status": "cancelled",
-            "cancelled_by": actor,
-            "failure_reason": f"Cancelled by {actor}",
-            "finished_at": utcnow(),
-        }
-    )
-    record_event(
-        "processing.cancelled",
-        "run",
-        {"run_id": run_id},
-        f"Run {run_id} cancelled by {actor}",
-        actor=actor,
-        request_key=(run["username"], run["request_name"]),
-        after={"status": "cancelled"},
-    )
+    _cancel_on_cluster(run_id, jobs, backend)
+    conn = get_schemas().connection
+    with conn.transaction:
+        if lock_run(run_id)["status"] not in ("queued", "running"):
+            raise RunError("Only a queued or running run can be cancelled.")
+        _mark_never_submitted(run_id, jobs)
+        values = {"status": "cancelled", "cancelled_by": actor, "failure_reason": f"Cancelled by {actor}"}
+        write_end(run, values, "processing.cancelled", f"Run {run_id} cancelled by {actor}",
+                  after={"status": "cancelled"}, actor=actor)  # fmt: skip
+        fire_failure_hooks({**run, "status": "cancelled", "failure_reason": f"Cancelled by {actor}"})
     db.session.commit()
-    fire_failure_hooks({**run, "status": "cancelled", "failure_reason": f"Cancelled by {actor}"})
+    relay_pending()

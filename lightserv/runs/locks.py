@@ -1,5 +1,6 @@
-"""Redis locks of the cluster engine (one poller at a time, one submitter per run) that a killed process
-holds only briefly: a short expiry, extended by a thread while the holder lives, deleted only by its holder."""
+"""Locks of the cluster engine. Redis locks (one poller at a time, one submitter per run) that a killed process
+holds only briefly: a short expiry, extended by a thread while the holder lives, deleted only by its holder. And
+the run's row lock (`lock_run`): one settler of a run at a time, released with its transaction."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 import redis as redis_lib
 
 from lightserv.common.redis import get_redis
+from lightserv.db import get_schemas
+from lightserv.workflow.queries import lock_rows
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +74,19 @@ def redis_lock(key: str, seconds: int, *, wait: float = 0.0, if_unreachable: boo
                 redis.delete(key)
         except redis_lib.RedisError:
             log.warning("lock %s not released; it expires in %s s", key, seconds, exc_info=True)
+
+
+def lock_run(run_id: int) -> dict:
+    """Lock the run's row until the open DataJoint transaction ends; its committed `status` and
+    `superseded_by_run_id` (a locking read: newer than the transaction's snapshot)."""
+    schemas = get_schemas()
+    rows = lock_rows(
+        schemas.connection,
+        schemas.jobs.PipelineRun,
+        {"run_id": run_id},
+        ("run_id",),
+        columns="status, superseded_by_run_id",
+    )
+    if not rows:
+        raise LookupError(f"no run {run_id}")
+    return dict(rows[0])

@@ -1,7 +1,8 @@
 """Applying what the scheduler reports.
 
 `apply_observations` writes only what changed (job row, one history row, one event); `settle_run` derives
-the run status, fails the rest of a failed run and fires the success triggers once.
+the run status, fails the rest of a failed run and fires the success triggers once, in the transaction
+that finishes the run.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import datetime as dt
 from flask import current_app
 
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.dispatch import relay_pending
 from lightserv.db import get_schemas
 from lightserv.extensions import db
 from schemas.enums import SLURM_TERMINAL_STATES
 
+from . import faults
 from .emails import log_tail
 from .engine import get_run
-from .failures import fail_run, stage_error
+from .failures import fail_run, stage_error, write_end
+from .locks import lock_run
 from .model import derive_run_status, is_terminal, state_label
 from .triggers import fire_run_triggers, fire_stage_triggers
 
@@ -91,6 +95,7 @@ def apply_observations(observations: dict[str, dict], now: dt.datetime | None = 
                     )
         if state_changed:
             touched.add(job["run_id"])
+            faults.crash_point("job_written")
     db.session.commit()
     for run_id in sorted(touched):
         settle_run(run_id, backend)
@@ -126,24 +131,30 @@ def settle_run(run_id: int, backend=None) -> str:
             reason += f": {sentence}"  # the stage's own sentence (e.g. the storage full) for staff
         fail_run(run_id, reason, backend=backend)
         return "failed"
-    if status != run["status"]:
-        update = {"run_id": run_id, "status": status}
-        if status == "succeeded":
-            update["finished_at"] = utcnow()
-        get_schemas().jobs.PipelineRun.update1(update)
-        if status == "succeeded":
-            record_event(
-                "run.finished",
-                "run",
-                {"run_id": run_id},
-                f"Run {run_id} succeeded",
-                actor=None,
-                request_key=(run["username"], run["request_name"]),
-                after={"status": status},
-            )
-            db.session.commit()
-            fire_run_triggers({**run, "status": status})
+    if status == "succeeded":
+        _succeed_run(run)
+    elif status != run["status"]:
+        get_schemas().jobs.PipelineRun.update1({"run_id": run_id, "status": status})
     return status
+
+
+def _succeed_run(run: dict) -> None:
+    """The success status, its event and what the run's hooks write (layers ready, conversion runs launched,
+    emails' tasks) commit together under the run's row lock: a settler killed before the commit leaves the run
+    unsettled (the next poll does it all), and a second settler finds it finished."""
+    run_id = run["run_id"]
+    schemas = get_schemas()
+    with schemas.connection.transaction:
+        if lock_run(run_id)["status"] not in ("queued", "running"):
+            return
+        write_end(
+            run, {"status": "succeeded"}, "run.finished", f"Run {run_id} succeeded", after={"status": "succeeded"}
+        )
+        fire_run_triggers({**run, "status": "succeeded"})
+        faults.crash_point("run_succeeded")
+    db.session.commit()
+    faults.crash_point("run_settled")
+    relay_pending()
 
 
 def failure_phrase(state: str, exit_code: str) -> str:

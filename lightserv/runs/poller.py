@@ -22,6 +22,7 @@ from lib.cluster import ClusterError
 from lightserv.common.redis import get_redis
 from lightserv.db import get_schemas
 
+from . import faults
 from .locks import redis_lock
 from .observations import apply_observations, settle_run, terminal_states_sql, unsettled_runs
 
@@ -130,6 +131,7 @@ def _poll(backend, redis) -> PollResult:
         return PollResult(False, len(ids), calls, 0, time.monotonic() - start, error=error)
     if ids:
         _record_status(redis)
+    faults.crash_point("queried")
     touched = apply_observations(observations, backend=backend) if ids else set()
     for run_id in unsettled_runs():  # left so by a poll that stopped half-way
         if run_id in touched:

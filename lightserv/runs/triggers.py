@@ -1,17 +1,25 @@
 """What happens when stages and runs finish. Feature packages add their hooks, by run kind, to the app's one
 `RunHooks` (`register_run_hooks` in create_app); nothing registers on import. Each stage
-trigger fires once per (run, stage), recorded in Redis-free form: an event row keyed by run and stage."""
+trigger fires once per (run, stage), recorded in Redis-free form: an event row keyed by run and stage, committed
+with what the hooks wrote. Run hooks commit with the run's final status (lightserv.runs.observations,
+lightserv.runs.failures)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 
 from flask import current_app
+from sqlalchemy import select
 
 from lightserv.common.audit import record_event
+from lightserv.db import get_schemas
 from lightserv.extensions import db
 from lightserv.models import EventLog
+
+from . import faults
+from .locks import lock_run
 
 StageHook = Callable[[dict, dict], None]  # (run, job)
 RunHook = Callable[[dict], None]  # (run)
@@ -68,33 +76,50 @@ def run_hooks() -> RunHooks:
     return hooks
 
 
+def _stage_triggered(summary: str) -> bool:
+    """Whether a stage's triggers were committed (read on a connection of its own: the latest commit, not the
+    snapshot of the DataJoint transaction that waited for the run's lock)."""
+    with db.engine.connect() as conn:
+        found = conn.execute(
+            select(EventLog.id)
+            .where(EventLog.action == "run.stage_triggered", EventLog.entity_type == "job", EventLog.summary == summary)
+            .limit(1)
+        ).first()
+    return found is not None
+
+
 def fire_stage_triggers(run: dict, job: dict) -> None:
-    """Run the hooks of a succeeded stage exactly once (keyed by run and stage in the event log)."""
+    """Run the hooks of a succeeded stage exactly once: what they write (the conversion runs they create and
+    launch) commits in one transaction with the marker event, under the run's row lock, so a settler killed
+    half-way leaves neither, and the next one does it all."""
     hooks = run_hooks().stage_success.get((run["kind"], job["step_name"]), [])
     if not hooks:
         return
     key = {"run_id": run["run_id"], "step_index": job["step_index"]}
-    done = (
-        EventLog.query.filter_by(action="run.stage_triggered", entity_type="job")
-        .filter(EventLog.summary == f"triggers of run {run['run_id']} stage {job['step_index']}")
-        .first()
-    )
-    if done is not None:
+    summary = f"triggers of run {run['run_id']} stage {job['step_index']}"
+    if _stage_triggered(summary):
         return
-    for hook in hooks:
-        try:
-            hook(run, job)
-        except Exception:
-            current_app.logger.exception("stage trigger %s failed for run %s", hook.__name__, run["run_id"])
-            raise
-    record_event(
-        "run.stage_triggered",
-        "job",
-        key,
-        f"triggers of run {run['run_id']} stage {job['step_index']}",
-        actor=None,
-        request_key=(run["username"], run["request_name"]),
-    )
+    conn = get_schemas().connection
+    with contextlib.nullcontext() if conn.in_transaction else conn.transaction:
+        lock_run(run["run_id"])
+        if _stage_triggered(summary):  # another settler did it while this one waited for the lock
+            return
+        for hook in hooks:
+            try:
+                hook(run, job)
+            except Exception:
+                current_app.logger.exception("stage trigger %s failed for run %s", hook.__name__, run["run_id"])
+                raise
+        faults.crash_point("stage_triggered")
+        record_event(
+            "run.stage_triggered",
+            "job",
+            key,
+            summary,
+            actor=None,
+            request_key=(run["username"], run["request_name"]),
+            dj_conn=conn,
+        )
     db.session.commit()
 
 
