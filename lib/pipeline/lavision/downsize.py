@@ -51,6 +51,49 @@ def _full_shape_xyz(params: LavisionParams, channel: ChannelInput) -> list[int] 
     return [width, height, params.number_of_z_planes]
 
 
+def _resample(folder: Path, first: FloatImage, along: list[AxisResampling]) -> np.ndarray:
+    """The resized planes of `folder` (`first` is plane 0) resampled along x, y and z, as (z, y, x) uint16.
+
+    Along z, output plane j needs the few input planes of its taps (non-decreasing in j): each input plane is
+    read and resampled in-plane once and dropped when no later output plane needs it."""
+    along_x, along_y, along_z = along
+
+    def in_plane(z: int) -> FloatImage:
+        plane = first if z == 0 else read_plane(folder, z)
+        if plane.shape != first.shape:
+            raise PipelineError(f"{folder / plane_name(z)} differs in shape from {plane_name(0)}")
+        return along_x.apply(along_y.apply(plane, 0), 1)
+
+    resampled = np.empty((along_z.n_out, along_y.n_out, along_x.n_out), dtype=np.uint16)
+    cache: dict[int, FloatImage] = {}
+    for j in range(along_z.n_out):
+        taps = along_z.taps(j)
+        for z, _ in taps:
+            if z not in cache:
+                cache[z] = in_plane(z)
+        total = np.zeros(resampled.shape[1:], dtype=np.float32)
+        for z, weight in taps:
+            total += np.float32(weight) * cache[z]
+        resampled[j] = to_uint16(total)
+        if j + 1 < along_z.n_out:
+            needed = min(z for z, _ in along_z.taps(j + 1))
+            cache = {z: plane for z, plane in cache.items() if z >= needed}
+    return resampled
+
+
+def _write_volume(path: Path, volume: np.ndarray, voxel: tuple[float, float, float]) -> None:
+    """Write the ImageJ TIFF with its voxel size, through a partial file renamed into place."""
+    partial = path.with_name(f".{path.name}.partial")
+    tifffile.imwrite(
+        partial,
+        volume,
+        imagej=True,
+        resolution=(1.0 / voxel[0], 1.0 / voxel[1]),
+        metadata={"axes": "ZYX", "spacing": voxel[2], "unit": "um"},
+    )
+    os.replace(partial, path)
+
+
 def downsize_channel(params: LavisionParams, channel: ChannelInput) -> dict[str, Any]:
     """Write the channel's downsized volume and sidecar; returns the sidecar document."""
     folder = resized_dir(params.output_dir, channel)
@@ -73,43 +116,11 @@ def downsize_channel(params: LavisionParams, channel: ChannelInput) -> dict[str,
         axis_resampling(resized_shape[axis], resized_voxel[axis], target_of_input[axis]) for axis in range(3)
     ]
     along_x, along_y, along_z = along
-
-    def in_plane(z: int) -> FloatImage:
-        plane = first if z == 0 else read_plane(folder, z)
-        if plane.shape != first.shape:
-            raise PipelineError(f"{folder / plane_name(z)} differs in shape from {plane_name(0)}")
-        return along_x.apply(along_y.apply(plane, 0), 1)
-
-    # Along z, output plane j needs the few input planes of its taps (non-decreasing in j): each input
-    # plane is read and resampled in-plane once and dropped when no later output plane needs it.
-    resampled = np.empty((along_z.n_out, along_y.n_out, along_x.n_out), dtype=np.uint16)
-    cache: dict[int, FloatImage] = {}
-    for j in range(along_z.n_out):
-        taps = along_z.taps(j)
-        for z, _ in taps:
-            if z not in cache:
-                cache[z] = in_plane(z)
-        total = np.zeros(resampled.shape[1:], dtype=np.float32)
-        for z, weight in taps:
-            total += np.float32(weight) * cache[z]
-        resampled[j] = to_uint16(total)
-        if j + 1 < along_z.n_out:
-            needed = min(z for z, _ in along_z.taps(j + 1))
-            cache = {z: plane for z, plane in cache.items() if z >= needed}
-    volume = np.ascontiguousarray(orient_volume(resampled, params.finalorientation))
-    del resampled
+    volume = np.ascontiguousarray(orient_volume(_resample(folder, first, along), params.finalorientation))
 
     voxel = params.downsized_voxel_um
     path = downsized_volume(params.output_dir, channel)
-    partial = path.with_name(f".{path.name}.partial")
-    tifffile.imwrite(
-        partial,
-        volume,
-        imagej=True,
-        resolution=(1.0 / voxel[0], 1.0 / voxel[1]),
-        metadata={"axes": "ZYX", "spacing": voxel[2], "unit": "um"},
-    )
-    os.replace(partial, path)
+    _write_volume(path, volume, voxel)
 
     resampled_shape = (along_x.n_out, along_y.n_out, along_z.n_out)
     shape_xyz = oriented_shape_xyz(resampled_shape, params.finalorientation)
