@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from lightserv.auth.services import ensure_user
 from lightserv.common.audit import record_event, utcnow
+from lightserv.common.dispatch import commit_and_send, enqueue
 from lightserv.common.errors import DomainError
 from lightserv.db import get_schemas
 
@@ -19,6 +21,7 @@ from .queries import people
 from .submission import (
     DEFAULT_REGISTRATION_CHANNELS,
     Catalogue,
+    ClearingBatchPlan,
     Errors,
     NewRequest,
     plan_clearing_batches,
@@ -83,140 +86,27 @@ def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
     schemas = get_schemas()
     ls = schemas.lightsheet
     conn = schemas.connection
-    settings = current_app.config["SETTINGS"]
     now = utcnow()
     key = {"username": req.owner, "request_name": req.request_name}
     clearing = plan_clearing_batches(req.samples)
     imaging = plan_imaging_batches(req.samples, clearing)
     batch_of_sample = {i: cb.number for cb in clearing for i in cb.sample_indexes}
-    processing_count = 0
     with conn.transaction:
-        # 1. users (auditors are active users already: validated above)
-        for username in {req.owner, submitter}:
-            if not (ls.User & {"username": username}):
-                ls.User.insert1(
-                    dict(
-                        username=username,
-                        email=f"{username}@{settings.email_domain}",
-                        full_name="",
-                        is_active=1,
-                        created_at=now,
-                        last_login_at=None,
-                    )
-                )
-        # 2. the request
-        ls.Request.insert1(
-            dict(
-                **key,
-                requested_by=submitter,
-                submitted_at=now,
-                labname=req.labname.strip(),
-                correspondence_email=req.correspondence_email.strip().lower(),
-                description=req.description.strip(),
-                species=req.species,
-                number_of_samples=len(req.samples),
-                raw_data_retention_preference=req.raw_data_retention_preference,
-                testing=int(req.testing),
-                is_archival=0,
-                self_clearing=int(req.self_clearing),
-                self_imaging=int(req.self_imaging),
-                form_version="1",
-            )
-        )
-        # 3. auditors
-        if req.auditors:
-            ls.Request.Access.insert(
-                [
-                    dict(**key, grantee=a, access_level="auditor", cc_on_emails=0, granted_by=submitter, granted_at=now)
-                    for a in dict.fromkeys(req.auditors)
-                ]
-            )
-        # 4. samples
-        ls.Request.Sample.insert(
-            [
-                dict(
-                    **key,
-                    sample_name=s.sample_name,
-                    subject_fullname=s.subject_fullname.strip() or None,
-                    perfusion_date=s.perfusion_date,
-                    expected_handoff_date=s.expected_handoff_date,
-                    notes_for_clearer=s.notes_for_clearer,
-                )
-                for s in req.samples
-            ]
-        )
-        # 5. clearing batches
-        ls.Request.ClearingBatch.insert(
-            [
-                dict(
-                    **key,
-                    clearing_batch_number=cb.number,
-                    protocol=cb.protocol,
-                    antibody1=cb.antibody1,
-                    antibody2=cb.antibody2,
-                    antibody1_lot=None,
-                    antibody2_lot=None,
-                    clearing_progress="pending",
-                    number_in_batch=len(cb.sample_indexes),
-                    clearer=req.owner if req.self_clearing else None,
-                    claimed_at=now if req.self_clearing else None,
-                    started_at=None,
-                    completed_at=None,
-                    exp_notes="",
-                    clearing_notes="",
-                    link_to_clearing_spreadsheet=None,
-                )
-                for cb in clearing
-            ]
-        )
-        ls.Request.ClearingBatchSample.insert(
-            [
-                dict(**key, sample_name=req.samples[i].sample_name, clearing_batch_number=cb.number)
-                for cb in clearing
-                for i in cb.sample_indexes
-            ]
-        )
-        # 6. antibody history
-        today = now.date()
-        antibody_rows = [
-            dict(
-                entry_date=today,
-                brief_descriptor=req.description.strip()[:128],
-                animal_model=req.species,
-                primary_antibody=cb.antibody1,
-                primary_concentration="",
-                secondary_antibody=cb.antibody2,
-                secondary_concentration="",
-                primary_order_info="",
-                secondary_order_info="",
-                primary_lot="",
-                secondary_lot="",
-                notes="",
-                username=req.owner,
-                request_name=req.request_name,
-                clearing_batch_number=cb.number,
-                created_by=submitter,
-                created_at=now,
-                updated_by=None,
-                updated_at=None,
-            )
-            for cb in clearing
-            if cb.antibody1 or cb.antibody2
-        ]
+        _insert_users(ls, {req.owner, submitter}, now)  # auditors are active users already: validated above
+        _insert_request(ls, key, req, submitter, now)
+        _insert_samples(ls, key, req)
+        _insert_clearing_batches(ls, key, req, clearing, now)
+        antibody_rows = _antibody_history_rows(req, clearing, submitter, now)
         if antibody_rows:
             ls.AntibodyHistory.insert(antibody_rows)
-        # 7-9. imaging request 1, resolutions, channels
         insert_imaging_request(
             ls, key, 1, req.samples, owner=req.owner, self_imaging=req.self_imaging, submitter=submitter, now=now
         )
-        # 10. imaging batches
         insert_imaging_batches(
             ls, key, 1, imaging, req.samples, imager=req.owner if req.self_imaging else None, now=now
         )
         assert all(batch_of_sample[i] == ib.clearing_batch_number for ib in imaging for i in ib.sample_indexes)
-        # 11. processing requests
         processing_count = insert_processing_requests(ls, key, 1, req.samples, submitter=submitter, now=now)
-        # 12. the event, in the same transaction
         record_event(
             "request.submitted",
             "request",
@@ -231,15 +121,139 @@ def submit_request(req: NewRequest, submitter: str) -> SubmitResult:
     return SubmitResult(req.owner, req.request_name, len(clearing), len(imaging), processing_count)
 
 
+def _insert_users(ls, usernames: set[str], now: dt.datetime) -> None:
+    """A user row for each of `usernames` who has none, with the facility's email domain."""
+    email_domain = current_app.config["SETTINGS"].email_domain
+    for username in usernames:
+        if not (ls.User & {"username": username}):
+            ls.User.insert1(
+                dict(
+                    username=username,
+                    email=f"{username}@{email_domain}",
+                    full_name="",
+                    is_active=1,
+                    created_at=now,
+                    last_login_at=None,
+                )
+            )
+
+
+def _insert_request(ls, key: dict, req: NewRequest, submitter: str, now: dt.datetime) -> None:
+    """The request row and its auditors."""
+    ls.Request.insert1(
+        dict(
+            **key,
+            requested_by=submitter,
+            submitted_at=now,
+            labname=req.labname.strip(),
+            correspondence_email=req.correspondence_email.strip().lower(),
+            description=req.description.strip(),
+            species=req.species,
+            number_of_samples=len(req.samples),
+            raw_data_retention_preference=req.raw_data_retention_preference,
+            testing=int(req.testing),
+            is_archival=0,
+            self_clearing=int(req.self_clearing),
+            self_imaging=int(req.self_imaging),
+            form_version="1",
+        )
+    )
+    if req.auditors:
+        ls.Request.Access.insert(
+            [
+                dict(**key, grantee=a, access_level="auditor", cc_on_emails=0, granted_by=submitter, granted_at=now)
+                for a in dict.fromkeys(req.auditors)
+            ]
+        )
+
+
+def _insert_samples(ls, key: dict, req: NewRequest) -> None:
+    ls.Request.Sample.insert(
+        [
+            dict(
+                **key,
+                sample_name=s.sample_name,
+                subject_fullname=s.subject_fullname.strip() or None,
+                perfusion_date=s.perfusion_date,
+                expected_handoff_date=s.expected_handoff_date,
+                notes_for_clearer=s.notes_for_clearer,
+            )
+            for s in req.samples
+        ]
+    )
+
+
+def _insert_clearing_batches(
+    ls, key: dict, req: NewRequest, clearing: list[ClearingBatchPlan], now: dt.datetime
+) -> None:
+    """The planned clearing batches (held by the owner when they clear themselves) and their members."""
+    ls.Request.ClearingBatch.insert(
+        [
+            dict(
+                **key,
+                clearing_batch_number=cb.number,
+                protocol=cb.protocol,
+                antibody1=cb.antibody1,
+                antibody2=cb.antibody2,
+                antibody1_lot=None,
+                antibody2_lot=None,
+                clearing_progress="pending",
+                number_in_batch=len(cb.sample_indexes),
+                clearer=req.owner if req.self_clearing else None,
+                claimed_at=now if req.self_clearing else None,
+                started_at=None,
+                completed_at=None,
+                exp_notes="",
+                clearing_notes="",
+                link_to_clearing_spreadsheet=None,
+            )
+            for cb in clearing
+        ]
+    )
+    ls.Request.ClearingBatchSample.insert(
+        [
+            dict(**key, sample_name=req.samples[i].sample_name, clearing_batch_number=cb.number)
+            for cb in clearing
+            for i in cb.sample_indexes
+        ]
+    )
+
+
+def _antibody_history_rows(
+    req: NewRequest, clearing: list[ClearingBatchPlan], submitter: str, now: dt.datetime
+) -> list[dict]:
+    """One antibody-history row per clearing batch that names an antibody, to be completed by the clearer."""
+    return [
+        dict(
+            entry_date=now.date(),
+            brief_descriptor=req.description.strip()[:128],
+            animal_model=req.species,
+            primary_antibody=cb.antibody1,
+            primary_concentration="",
+            secondary_antibody=cb.antibody2,
+            secondary_concentration="",
+            primary_order_info="",
+            secondary_order_info="",
+            primary_lot="",
+            secondary_lot="",
+            notes="",
+            username=req.owner,
+            request_name=req.request_name,
+            clearing_batch_number=cb.number,
+            created_by=submitter,
+            created_at=now,
+            updated_by=None,
+            updated_at=None,
+        )
+        for cb in clearing
+        if cb.antibody1 or cb.antibody2
+    ]
+
+
 def _after_submit(req: NewRequest, submitter: str, clearing, submitted_at: dt.datetime) -> None:
     """After the commit: account rows, folders (Celery) and emails (outbox)."""
-    from lightserv.auth.services import ensure_user
-    from lightserv.common.dispatch import commit_and_send
-
     for username in {req.owner, submitter}:
         ensure_user(username, actor=submitter)
-    from lightserv.common.dispatch import enqueue
-
     folder_jobs = [
         (req.owner, req.request_name, s.sample_name, 1, [(r.image_resolution, False) for r in s.resolutions])
         for s in req.samples
