@@ -1,23 +1,10 @@
 """Celery entry point: `celery -A lightserv.worker worker` and `celery -A lightserv.worker beat`.
 
-`create_app` adds the run hooks; Celery finds the tasks in each package's `tasks` module when the worker starts.
+`create_app` adds the run hooks and the Celery app; the worker imports every task module named in
+`lightserv.celery_app.TASK_MODULES` (Celery's `imports`) when it starts.
 """
 
 from lightserv import create_app
 
-#: packages with a `tasks` module
-TASK_PACKAGES = [
-    "lightserv.admin",
-    "lightserv.clearing",
-    "lightserv.common",
-    "lightserv.imaging",
-    "lightserv.notifications",
-    "lightserv.processing",
-    "lightserv.requests",
-    "lightserv.runs",
-    "lightserv.viewer",
-]
-
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
-celery_app.autodiscover_tasks(TASK_PACKAGES)
