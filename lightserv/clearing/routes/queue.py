@@ -25,8 +25,15 @@ QUEUE = wq.Queue(
     tables=TABLES,
     queries=queries,
     columns=(
-        wq.Column("Progress", "progress", "clearing_progress", "progress", "label", ("in_progress", "complete"),
-                  labels=CLEARING_PROGRESS_LABELS),
+        wq.Column(
+            "Progress",
+            "progress",
+            "clearing_progress",
+            "progress",
+            "label",
+            ("in_progress", "complete"),
+            labels=CLEARING_PROGRESS_LABELS,
+        ),
         wq.SUBMITTED,
         wq.Column("Expected hand-off", "handoff", "earliest_handoff", "expected_handoff", "date"),
         wq.Column("Protocol", "protocol", "protocol_label", "protocol", "own"),
