@@ -36,17 +36,19 @@ QUEUE_DEFAULT_SORT = {"in_progress": "submitted", "ready": "submitted", "waiting
 BATCH_KEY = ["username", "request_name", "clearing_batch_number", "imaging_request_number", "imaging_batch_number"]
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 MICROSCOPES = ("lavision", "smartspim")
-#: FROM and WHERE of a batch's members (alias m) with their imaging requests (i) and resolution requests (x),
-#: for the correlated columns below
-_MEMBERS = (
-    "FROM {members} m JOIN {progress} i ON i.username = m.username AND i.request_name = m.request_name"
-    " AND i.sample_name = m.sample_name AND i.imaging_request_number = m.imaging_request_number"
-    " JOIN {resolution} x ON x.username = m.username AND x.request_name = m.request_name"
-    " AND x.sample_name = m.sample_name AND x.imaging_request_number = m.imaging_request_number"
+#: WHERE of a batch's members (alias m) of the batch b, for the correlated columns below
+_OF_BATCH = (
     " WHERE m.username = b.username AND m.request_name = b.request_name"
     " AND m.clearing_batch_number = b.clearing_batch_number AND m.imaging_request_number = b.imaging_request_number"
     " AND m.imaging_batch_number = b.imaging_batch_number"
 )
+_SAME_REQUEST = (
+    "{alias}.username = m.username AND {alias}.request_name = m.request_name AND {alias}.sample_name = m.sample_name"
+    " AND {alias}.imaging_request_number = m.imaging_request_number"
+)
+#: FROM and WHERE of a batch's members with their resolution requests (x); with their imaging requests (i)
+_RESOLUTIONS = "FROM {members} m JOIN {resolution} x ON " + _SAME_REQUEST.format(alias="x") + _OF_BATCH
+_PROGRESS = "FROM {members} m JOIN {progress} i ON " + _SAME_REQUEST.format(alias="i") + _OF_BATCH
 #: queue columns beyond the batch's own (alias b): the clearing batch cb, the request r, and what the batch's
 #: own members ask for
 _QUEUE_COLUMNS = {
@@ -54,11 +56,11 @@ _QUEUE_COLUMNS = {
     "clearer": "cb.clearer",
     "cleared_at": "cb.completed_at",
     "species": "r.species",
-    "microscopes": f"(SELECT GROUP_CONCAT(DISTINCT x.microscope ORDER BY x.microscope) {_MEMBERS})",
+    "microscopes": f"(SELECT GROUP_CONCAT(DISTINCT x.microscope ORDER BY x.microscope) {_RESOLUTIONS})",
     "resolutions": "(SELECT GROUP_CONCAT(DISTINCT x.image_resolution ORDER BY x.image_resolution SEPARATOR ', ')"
-    f" {_MEMBERS})",
+    f" {_RESOLUTIONS})",
     "samples_done": "(SELECT COUNT(DISTINCT IF(i.imaging_progress IN ('complete', 'skipped'), m.sample_name, NULL))"
-    f" {_MEMBERS})",
+    f" {_PROGRESS})",
 }
 
 
@@ -92,7 +94,7 @@ def list_queue(table: str, viewer: str, sees_all: bool, flt: QueueFilter, page: 
         ("b.imager IS NULL", ()) if flt.unassigned else None,
         ("b.username = %s", (flt.owner,)) if flt.owner and USERNAME_RE.match(flt.owner) else None,
         # a member asks for a resolution of that microscope
-        (f"EXISTS (SELECT 1 {_MEMBERS.format(**names)} AND x.microscope = %s)", (flt.microscope,))
+        (f"EXISTS (SELECT 1 {_RESOLUTIONS.format(**names)} AND x.microscope = %s)", (flt.microscope,))
         if flt.microscope in MICROSCOPES
         else None,
     )
