@@ -15,7 +15,7 @@ from flask import current_app
 from lib.naming import rawdata_dir
 from lib.rawdata import ChannelSpec, validate_resolution
 from lightserv.common.audit import utcnow
-from lightserv.common.dispatch import commit_and_send
+from lightserv.common.dispatch import commit_and_send, enqueue
 from lightserv.common.permissions import ADMIN
 from lightserv.db import get_schemas
 from lightserv.workflow.stage import SaveRefused
@@ -167,6 +167,10 @@ def channel_specs(rows: list[dict]) -> list[ChannelSpec]:
     ]
 
 
+#: when the follow-ups' guard (the start_conversions task recorded with a passed validation) runs
+FOLLOWUP_GUARD_SECONDS = 60
+
+
 def validate_sample(member: dict, actor: str, progress=None) -> list[str]:
     """The background half of a submit: validate every resolution on disk (read-only), then
     either complete the imaging request or store the messages. Returns the messages (empty = passed)."""
@@ -218,6 +222,14 @@ def validate_sample(member: dict, actor: str, progress=None) -> list[str]:
         )  # fmt: skip
         event(conn, "imaging.sample_completed", member, f"{actor} completed imaging of {member['sample_name']}",
               actor=actor, entity=("imaging_request", member))  # fmt: skip
+        # with the result: the follow-ups' guard. The worker starts them at once; should it die first, or DATA_ROOT
+        # refuse them, this task starts them a minute later (it skips what was started since `since`)
+        since = utcnow().replace(microsecond=0).isoformat()
+        owner, name, sample, number = (member[k] for k in ("username", "request_name", "sample_name",
+                                                           "imaging_request_number"))  # fmt: skip
+        enqueue("lightserv.imaging.start_conversions", member, actor, since, countdown=FOLLOWUP_GUARD_SECONDS,
+                key=f"start-conversions:{owner}/{name}/{sample}/{number}:{since}",
+                what="Starting the raw-data conversions", request_key=(owner, name))  # fmt: skip
     return []
 
 

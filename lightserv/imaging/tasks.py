@@ -6,6 +6,8 @@ import time
 
 from celery import shared_task
 
+from lightserv.common.dispatch import enqueue, relay_pending
+
 PROGRESS_SECONDS = 2.0
 # A validation whose worker died must not leave the sample "being validated" for ever: the submit sets a
 # heartbeat that covers the wait in the queue, the running task refreshes it, and a beat task re-queues a
@@ -44,7 +46,6 @@ def queue_validation(member: dict, actor: str) -> None:
 
     import redis as redis_lib
 
-    from lightserv.common.dispatch import enqueue
     from lightserv.common.redis import get_redis
 
     try:
@@ -92,6 +93,7 @@ def run_validation(member: dict, actor: str) -> int:
 
         messages = sample_services.validate_sample(member, actor, progress)
         if not messages:
+            relay_pending()  # the follow-ups' guard, recorded with the result
             start_followups(member, actor)
         return len(messages)
     finally:
@@ -105,15 +107,12 @@ STORAGE_RETRIES = 180  # three hours of a DATA_ROOT that cannot be written
 def start_followups(member: dict, actor: str) -> None:
     """The raw conversions and SmartSPIM stitching of a sample that passed validation. They write under
     DATA_ROOT (input links, parameter documents): when it cannot be written (read-only, full) the validation
-    result stands and `start_conversions` tries again every minute until it can. Both starts skip what was
-    already started, so a retry never starts anything twice."""
+    result stands, and the `start_conversions` task recorded with it tries again every minute until it can.
+    Both starts skip what was already started, so a retry never starts anything twice."""
     import logging
-
-    from lightserv.common.audit import utcnow
 
     from . import triggers
 
-    since = utcnow().replace(microsecond=0)
     try:
         triggers.start_raw_conversions(member, created_by=actor)
         triggers.start_autostitch(member, created_by=actor)
@@ -121,11 +120,6 @@ def start_followups(member: dict, actor: str) -> None:
         logging.getLogger(__name__).warning(
             "raw conversions of %s wait for a writable DATA_ROOT: %s", _member_id(member), exc
         )
-        from lightserv.common.dispatch import enqueue
-
-        enqueue("lightserv.imaging.start_conversions", member, actor, since.isoformat(), committed=True,
-                countdown=STORAGE_RETRY_SECONDS, key=f"start-conversions:{_member_id(member)}:{since.isoformat()}",
-                what="Starting the raw-data conversions")  # fmt: skip
 
 
 @shared_task(
@@ -159,7 +153,6 @@ def recover_validations() -> int:
 
 def recover_lost_validations() -> int:
     from lightserv.common.audit import record_event
-    from lightserv.common.dispatch import enqueue, relay_pending
     from lightserv.common.redis import get_redis
     from lightserv.db import get_schemas
 

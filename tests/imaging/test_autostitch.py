@@ -70,3 +70,38 @@ def test_with_autostitch_off_nothing_starts(app, settings, started, monkeypatch)
     _submit(app, settings)
     runs, pr = _state(app)
     assert runs == [] and pr["processing_progress"] == "pending"
+
+
+def test_a_worker_killed_after_validation_leaves_the_stitching_to_the_task_recorded_with_the_result(
+    app, settings, started
+):
+    """The validation's result and the task that starts the follow-ups commit together: when the worker dies
+    before it starts them itself, that task starts them (once, however often it runs)."""
+    from sqlalchemy import select
+
+    from lightserv.imaging.tasks import start_conversions
+    from lightserv.models import TaskOutbox
+
+    folder = settings.data_root / rawdata_resolution_dir("ana", "spim", "s1", 1, "3.6x")
+    shutil.rmtree(folder, ignore_errors=True)
+    write_smartspim(folder, make_brain((PLANES, 40, 40), seed=3, n_cells=2), tiling=(1, 1), channels=("488", "642"),
+                    n_planes=PLANES, z_step_um=2, subfolders={"488": "Ex_488", "642": "Ex_642"})  # fmt: skip
+    values = dict(image_orientation="horizontal", left_lightsheet_used="y", right_lightsheet_used="y",
+                  tiling_scheme="1x1", tiling_overlap="0.1", z_step="2", number_of_z_planes=str(PLANES))  # fmt: skip
+    rows = {("3.6x", w, False): {**values, "rawdata_subfolder": f"Ex_{w}"} for w in ("488", "642")}
+    with app.test_request_context():
+        member = svc.submit_sample(KEY, "s1", rows, "", "ian", frozenset({"imaging_staff"}))
+        assert svc.validate_sample(member, "ian") == []  # committed; the worker dies before start_followups
+        from lightserv.extensions import db
+
+        guards = db.session.scalars(
+            select(TaskOutbox).where(TaskOutbox.task_name == "lightserv.imaging.start_conversions")
+        ).all()
+    assert _state(app)[0] == []
+    assert [(g.status, g.args[0]["sample_name"]) for g in guards] == [("pending", "s1")]
+    assert guards[0].not_before > guards[0].created_at  # after the worker's own start had its chance
+    with app.test_request_context():
+        start_conversions(*guards[0].args)
+        start_conversions(*guards[0].args)  # a second delivery starts nothing more
+    runs, _ = _state(app)
+    assert [(r["kind"], r["created_by"]) for r in runs] == [("smartspim_stitch", "ian")]
