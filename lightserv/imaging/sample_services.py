@@ -137,8 +137,8 @@ def save_sample(
 def submit_sample(
     key: dict, sample_name: str, rows: Mapping[RowKey, dict], notes: str, actor: str, roles: frozenset[str]
 ) -> dict:
-    """Store the values with z planes and subfolders required, and mark the validation `running`. The
-    caller queues `tasks.validate_sample` after this returns (the commit)."""
+    """Store the values with z planes and subfolders required, mark the validation `running` and record its
+    task, in one transaction; the caller hands it to the broker (`tasks.queue_validation`) after this returns."""
     schemas = get_schemas()
     ls, conn = schemas.lightsheet, schemas.connection
     with conn.transaction:
@@ -146,6 +146,8 @@ def submit_sample(
         ls.Request.ImagingRequest.update1({**member, "validation_status": "running", "validation_messages": None})
         event(conn, "imaging.sample_submitted", key, f"{actor} submitted sample {sample_name} of {describe_batch(key)}",
               actor=actor, entity=("imaging_request", member))  # fmt: skip
+        enqueue("lightserv.imaging.validate_sample", member, actor, what="Validating the raw data",
+                request_key=(member["username"], member["request_name"]))  # fmt: skip
     return member
 
 

@@ -39,9 +39,10 @@ def actor_key(member: dict) -> str:
 
 
 def queue_validation(member: dict, actor: str) -> None:
-    """Called after the submit commits: mark the validation alive while it waits, then queue it. While Redis is
-    down the validation waits in the outbox; without its heartbeat `recover_validations` may queue a second
-    copy, which finds the first's lock or result and does nothing."""
+    """Called after the submit commits (its validation task recorded with it): mark the validation alive while it
+    waits, then hand the task to the broker. While Redis is down the validation waits in the outbox; without its
+    heartbeat `recover_validations` may queue a second copy, which finds the first's lock or result and does
+    nothing."""
     import logging
 
     import redis as redis_lib
@@ -54,8 +55,7 @@ def queue_validation(member: dict, actor: str) -> None:
         redis.set(heartbeat_key(member), actor, ex=QUEUED_TTL)
     except redis_lib.RedisError as exc:
         logging.getLogger(__name__).warning("validation of %s queued without its heartbeat: %s", member, exc)
-    enqueue("lightserv.imaging.validate_sample", member, actor, committed=True, what="Validating the raw data",
-            request_key=(member["username"], member["request_name"]))  # fmt: skip
+    relay_pending()
 
 
 @shared_task(name="lightserv.imaging.validate_sample", soft_time_limit=3000, time_limit=3300)

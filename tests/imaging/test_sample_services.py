@@ -139,6 +139,30 @@ def test_save_accepts_empty_planes_but_submit_requires_them(app, started):
             svc.submit_sample(KEY, "s1", {("1.3x", "488", False): row()}, "", "ian", IMAGER)
 
 
+def test_a_submit_records_its_validation_task_with_its_rows_and_a_refused_one_records_none(app, started):
+    """The validation task is written in the submit's transaction: a worker or web process that dies after the
+    commit leaves the task in the outbox for the relay, and a refused submit leaves no task behind."""
+    from sqlalchemy import select
+
+    from lightserv.extensions import db
+    from lightserv.models import TaskOutbox
+
+    def validations() -> list[tuple[str, str]]:
+        with app.app_context():
+            rows = db.session.scalars(
+                select(TaskOutbox).where(TaskOutbox.task_name == "lightserv.imaging.validate_sample")
+            ).all()
+            return [(r.args[0]["sample_name"], r.args[1]) for r in rows]
+
+    before = validations()
+    with app.test_request_context(), pytest.raises(svc.SaveRefused):
+        svc.submit_sample(KEY, "s1", {("1.3x", "488", False): row()}, "", "ian", IMAGER)  # no planes: refused
+    assert validations() == before
+    with app.test_request_context():
+        svc.submit_sample(KEY, "s1", sample_rows(), "", "ian", IMAGER)
+    assert validations() == [*before, ("s1", "ian")]
+
+
 def test_only_the_imager_or_an_admin_may_save(app, started, make_user):
     with app.test_request_context(), pytest.raises(ImagingError) as refused:
         svc.save_sample(KEY, "s1", {}, "", "ivy", IMAGER)

@@ -103,13 +103,13 @@ def test_a_worker_killed_mid_validation_is_replaced_and_the_sample_completes_exa
         table = get_schemas().lightsheet.Request.ImagingRequest.full_table_name
     r = redis.Redis.from_url(redis_url, decode_responses=True)
 
-    # what the submit button does: store the rows, mark the validation running, queue it
+    # what the submit button does, in one request: store the rows, mark the validation running with its task,
+    # hand the task to the broker (no worker yet: it waits there)
     with app.test_request_context():
         member = svc.submit_sample(KEY, "s1", rows, "", "ian", IMAGER)
+        tasks.queue_validation(member, "ian")
     lock = RowLock(table, member)  # the validation's next write of this row will wait here
     try:
-        with app.test_request_context():
-            tasks.queue_validation(member, "ian")
         first = start_worker("first", **worker_settings)
         wait_for(lambda: r.exists(tasks.lock_key(member)), 90, "the worker to start the validation", first.log)
         wait_for(lambda: "validate_sample" in first.log(), 10, "the task in the worker log", first.log)
