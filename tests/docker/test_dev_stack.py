@@ -28,6 +28,10 @@ from tests.support.ports import free_port
 
 from .conftest import DOCKER_ARTIFACTS, build, image_name
 
+# building the whole stack from the local base image on a fresh 2-core machine can outlast the suite's 600 s
+# (it did with the other tiers running beside it); `compose up --build` itself is bounded at 1,800 s below
+pytestmark = pytest.mark.timeout(2400)
+
 APP_UID = 1000
 
 
