@@ -70,6 +70,29 @@ def test_a_refused_email_is_retried_and_then_delivered(app, smtp):
     smtp.wait_for(1, app=app)
 
 
+def test_an_old_email_being_sent_now_is_not_taken_for_a_dead_send(app, smtp, monkeypatch):
+    """The ten minutes after which a `sending` row counts as cut off by a dead worker run from its claim, not
+    from its creation: an email queued long ago (a broker outage) and sent now is not sent a second time."""
+    import datetime as dt
+
+    from lightserv.common import outbox
+
+    outbox_id = queue(app, "old-but-live")
+    with app.app_context():
+        row = db.session.get(EmailOutbox, outbox_id)
+        row.created_at = row.created_at - dt.timedelta(hours=2)  # it waited two hours for the broker
+        db.session.commit()
+        seen = {}
+
+        def slow_send(message, config):  # the live worker is inside the SMTP exchange
+            seen["due"] = outbox.due_for_retry()
+            seen["status"] = db.session.get(EmailOutbox, outbox_id).status
+
+        monkeypatch.setattr(outbox, "send_message", slow_send)
+        assert outbox.deliver(outbox_id) == "sent"
+    assert outbox_id not in seen["due"] and seen["status"] == "sending"
+
+
 def test_after_three_failures_the_email_stays_failed_and_admins_see_it_in_the_event_log(app, smtp):
     from lightserv.common import outbox
     from lightserv.models import EventLog

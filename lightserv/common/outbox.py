@@ -18,6 +18,8 @@ from lightserv.models import EmailOutbox
 
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = 30  # 30 s, 60 s, 120 s ...
+#: how long after its claim an email still `sending` counts as cut off by a dead worker
+STUCK_AFTER = dt.timedelta(minutes=10)
 
 
 def _smtp_config(settings) -> SmtpConfig:
@@ -44,7 +46,7 @@ def deliver(outbox_id: int) -> str:
             EmailOutbox.status.in_(("queued", "failed")),
             EmailOutbox.attempts < MAX_ATTEMPTS,
         )
-        .values(status="sending", attempts=EmailOutbox.attempts + 1)
+        .values(status="sending", attempts=EmailOutbox.attempts + 1, next_attempt_at=now + STUCK_AFTER)
     ).rowcount
     db.session.commit()
     row = db.session.get(EmailOutbox, outbox_id)
@@ -77,18 +79,21 @@ def deliver(outbox_id: int) -> str:
     row.status = "sent"
     row.sent_at = utcnow()
     row.last_error = ""
+    row.next_attempt_at = None
     db.session.commit()
     return "sent"
 
 
-def due_for_retry(now: dt.datetime | None = None, stuck_after: dt.timedelta = dt.timedelta(minutes=10)) -> list[int]:
+def due_for_retry(now: dt.datetime | None = None) -> list[int]:
     """Ids of emails to try again: failed ones whose backoff passed, queued ones never picked up, and
-    ones stuck in `sending` (a worker died mid-send)."""
+    ones stuck in `sending` (a worker died mid-send) for STUCK_AFTER since their claim, never a live send."""
     now = now or utcnow()
+    stuck_since_claim = EmailOutbox.next_attempt_at <= now
+    claimed_before_the_stamp = EmailOutbox.next_attempt_at.is_(None) & (EmailOutbox.created_at < now - STUCK_AFTER)
     db.session.execute(
         update(EmailOutbox)
-        .where(EmailOutbox.status == "sending", EmailOutbox.created_at < now - stuck_after)
-        .values(status="failed", last_error="worker stopped while sending")
+        .where(EmailOutbox.status == "sending", stuck_since_claim | claimed_before_the_stamp)
+        .values(status="failed", last_error="worker stopped while sending", next_attempt_at=None)
     )
     db.session.commit()
     rows = db.session.scalars(

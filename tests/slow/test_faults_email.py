@@ -42,13 +42,14 @@ def test_a_worker_killed_inside_the_smtp_exchange_sends_one_duplicate_ten_minute
         monkeypatch.setattr(outbox, "send_message", real_send)
         row = db.session.get(EmailOutbox, outbox_id)
         assert (row.status, row.attempts) == ("sending", 1)
-        created = row.created_at
+        stuck_at = row.next_attempt_at  # ten minutes after the claim
+        assert dt.timedelta(minutes=10) <= stuck_at - row.created_at <= dt.timedelta(minutes=10, seconds=5)
 
         assert outbox.deliver(outbox_id) == "sending"  # the redelivered Celery message: claimed already, not sent
-        assert outbox_id not in outbox.due_for_retry(now=created + dt.timedelta(minutes=9, seconds=59))
-        assert outbox_id in outbox.due_for_retry(now=created + dt.timedelta(minutes=10, seconds=1))
+        assert outbox_id not in outbox.due_for_retry(now=stuck_at - dt.timedelta(seconds=1))
+        assert outbox_id in outbox.due_for_retry(now=stuck_at)
         assert outbox.deliver(outbox_id) == "sent"
-        assert outbox_id not in outbox.due_for_retry(now=created + dt.timedelta(days=1))
+        assert outbox_id not in outbox.due_for_retry(now=stuck_at + dt.timedelta(days=1))
         assert outbox.deliver(outbox_id) == "sent"
     with smtp.lock:
         copies = [m for _, m in smtp.messages if m["Subject"] == f"lightserv: {subject}"]
