@@ -3,6 +3,7 @@ they are a relative path on this site."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from urllib.parse import quote, urlsplit
@@ -43,7 +44,13 @@ def url_builder(endpoint: str, names: tuple[str, ...]) -> Callable[[Sequence], s
     def build(values: Sequence) -> str:
         out = [literals[0]]
         for slot, literal in zip(slots, literals[1:], strict=True):
-            out += (quote(str(values[slot]), safe=_PATH_SAFE), literal)
+            out += (_path_part(str(values[slot])), literal)
         return "".join(out)
 
     return build
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_part(value: str) -> str:
+    """`value` quoted as a path part (a page's rows repeat their owners and request names)."""
+    return quote(value, safe=_PATH_SAFE)

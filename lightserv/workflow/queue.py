@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -229,10 +230,10 @@ class RowWriter:
         out = []
         for r in items:  # plain str joins: `Markup + str` would escape the markup around the values
             key = [r[f] for f in self.fields]
-            attrs = [piece for a, f in extra for piece in (a, escape(r[f]), '"')]
-            attrs += (key_attr, escape("/".join(map(str, key))), '"')
+            attrs = [piece for a, f in extra for piece in (a, _html(r[f]), '"')]
+            attrs += (key_attr, _html("/".join(map(str, key))), '"')
             href = link(key) + ("#" + anchor if anchor else "") if link else ""
-            html = [piece for td, show in cells for piece in (td, escape(show(r)), "</td>")]
+            html = [piece for td, show in cells for piece in (td, _html(show(r)), "</td>")]
             out.append((Markup("".join(attrs)), href, Markup("".join(html))))  # noqa: S704 - values escaped above
         return out
 
@@ -258,14 +259,24 @@ class RowWriter:
 
     def _request_cell(self, r: dict) -> Markup:
         """The request's name, linked to its overview, and the follow-up badge of a later imaging request."""
-        name = escape(r["request_name"])
+        name = _html(r["request_name"])
         if self.overview:
-            href = escape(self.overview((r["username"], r["request_name"])))
-            name = Markup("".join(('<a href="', href, '">', name, "</a>")))  # noqa: S704 - both escaped
-        return name + FOLLOW_UP if (r.get("imaging_request_number") or 1) > 1 else name
+            name = "".join(('<a href="', _html(self.overview((r["username"], r["request_name"]))), '">', name, "</a>"))
+        follow_up = (r.get("imaging_request_number") or 1) > 1
+        return Markup(name + FOLLOW_UP if follow_up else name)  # noqa: S704 - escaped above
 
 
-FOLLOW_UP = Markup(' <span class="badge text-bg-secondary">follow-up</span>')
+FOLLOW_UP = ' <span class="badge text-bg-secondary">follow-up</span>'  # HTML
+_SPECIAL = re.compile("[&<>\"']")
+
+
+def _html(value: Any) -> str:
+    """`value` as HTML, as Jinja writes it (Markup as it is, anything else escaped), as a plain str: most cells
+    need no escaping, and a Markup per cell was the largest part of writing the rows."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    text = str(value)
+    return str(escape(text)) if _SPECIAL.search(text) else text
 
 
 def queue_csv(queue: Queue) -> Response:

@@ -131,7 +131,8 @@ def test_follow_up_imaging_requests_carry_a_badge_and_rows_the_colour_of_their_s
     assert table_rows(html, "waiting") == ["ana/brains/s1/2/1"]
     row = re.search(r'<tr [^>]*data-pr="ana/brains/s1/2/1".*?</tr>', html, re.S).group(0)
     # the row colour is the state of its table, as in the lists; the badge says it is a follow-up
-    assert row.startswith('<tr class="status-pending"') and "#E0E0E0" not in row and "follow-up" in row
+    assert row.startswith('<tr class="status-pending"') and "#E0E0E0" not in row
+    assert '<a href="/requests/ana/brains">brains</a> <span class="badge text-bg-secondary">follow-up</span>' in row
     first = re.search(r'<tr [^>]*data-pr="ana/brains/s1/1/1".*?</tr>', html, re.S).group(0)
     assert first.startswith('<tr class="status-pending"') and "follow-up" not in first
     assert 'data-testid="legend"' in html
