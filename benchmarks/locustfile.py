@@ -52,6 +52,10 @@ class FacilityUser(HttpUser):
     """The next user of the plan: logs in (staff start their batches), then acts and thinks in turn."""
 
     def on_start(self) -> None:
+        # one connection per request, as nginx passes requests to gunicorn in production (no upstream keep-alive):
+        # a kept-alive connection stays with the gunicorn worker that accepted it, which runs one request at a
+        # time, so where 20 users' connections happened to land decided the run's percentiles
+        self.client.headers["Connection"] = "close"
         user = RUN["users"].pop(0)
         browser = load.Browser(self.client, user, RUN["outcome"])
         self.scenario = load.SimulatedUser(RUN["plan"], user, browser, RUN["seed"])

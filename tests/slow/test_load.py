@@ -45,6 +45,7 @@ def test_twenty_users_for_five_minutes(own_prefix, redis_url, smtp, start_web, s
 
     out = artifacts_dir / "load"
     config = {"users": LOAD_USERS, "seconds": LOAD_SECONDS, "think_seconds": LOAD_THINK_SECONDS}
+    config["connections"] = "one per request, as nginx passes them to gunicorn"
     config["gunicorn"] = PRODUCTION_WEB
     logs = {"web": web.log(), "worker": worker.log()}
     report = write_report(out, config, plan, outcome, logs, confirmation_emails=emails, problems=problems)
