@@ -83,14 +83,18 @@ def test_an_old_email_being_sent_now_is_not_taken_for_a_dead_send(app, smtp, mon
         row.created_at = row.created_at - dt.timedelta(hours=2)  # it waited two hours for the broker
         db.session.commit()
         seen = {}
+        real_send = outbox.send_message
 
-        def slow_send(message, config):  # the live worker is inside the SMTP exchange
+        def observed_send(message, config):  # the live worker is inside the exchange with the real SMTP server
             seen["due"] = outbox.due_for_retry()
             seen["status"] = db.session.get(EmailOutbox, outbox_id).status
+            real_send(message, config)
 
-        monkeypatch.setattr(outbox, "send_message", slow_send)
+        monkeypatch.setattr(outbox, "send_message", observed_send)  # observed, not replaced
         assert outbox.deliver(outbox_id) == "sent"
     assert outbox_id not in seen["due"] and seen["status"] == "sending"
+    smtp.wait_for(1, app=app)
+    assert len(smtp.messages) == 1
 
 
 def test_after_three_failures_the_email_stays_failed_and_admins_see_it_in_the_event_log(app, smtp):

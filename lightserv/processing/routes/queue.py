@@ -10,15 +10,18 @@ from lightserv.common.status import PROCESSING_PROGRESS_LABELS
 from lightserv.workflow import queue as wq
 
 from .. import queries
+from ..pages import BADGE
 from . import bp
 
 
 def _failure(row: dict) -> str:
+    """What failed, for a failed processing request only (the CSV's column and the current stage's cell)."""
     return row["failure_summary"] if row["processing_progress"] == "failed" else ""
 
 
-BADGES = {"pending": "text-bg-light", "running": "text-bg-primary", "complete": "text-bg-success",
-          "failed": "text-bg-danger"}  # fmt: skip
+#: the badge of a processing request's progress: the colour of the stage state it stands for
+BADGES = {"pending": BADGE["waiting"], "running": BADGE["running"], "complete": BADGE["succeeded"],
+          "failed": BADGE["failed"]}  # fmt: skip
 
 
 def _progress(_table: str, row: dict) -> Markup:
@@ -26,9 +29,9 @@ def _progress(_table: str, row: dict) -> Markup:
     return Markup('<span class="badge %s">%s</span>') % (BADGES[value], PROCESSING_PROGRESS_LABELS[value])
 
 
-def _stage(table: str, row: dict) -> Markup:
+def _stage(_table: str, row: dict) -> Markup:
     """The current stage, and under it what failed when the request needs attention."""
-    failed = row["failure_summary"] if table == "attention" else ""
+    failed = _failure(row)
     return escape(row["current_stage"]) + (
         Markup('<div class="text-danger-emphasis">%s</div>') % failed if failed else ""
     )
