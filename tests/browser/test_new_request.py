@@ -17,7 +17,9 @@ WIDTHS = (1440, 390)
 
 
 def page_loads(page) -> list[str]:
-    """Every full page load of the tab from now on (a swap of the form by script is none)."""
+    """Every full page load of the tab from now on (a swap of the form by script is none). The page shown now
+    finishes its own load first: otherwise its late load event counts, and the script may not yet be bound."""
+    page.wait_for_load_state("load")
     loads: list[str] = []
     page.on("load", lambda: loads.append(page.url))
     return loads
@@ -52,7 +54,6 @@ def test_researcher_files_a_two_sample_request_without_page_reloads(live_server,
     page.get_by_label("How important is it that raw data is kept").select_option("important")
     page.get_by_role("button", name="Set up samples").click()
     assert page.locator('[data-testid="sample-section"]').count() == 1
-    page.wait_for_load_state("load")
 
     loads = page_loads(page)
     page.evaluate("window.sameDocument = true")  # gone if the page is loaded again
